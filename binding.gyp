@@ -1,0 +1,23 @@
+{
+  "targets": [
+    {
+      "target_name": "budgetnet",
+      "sources": [
+        "native/addon.cc",
+        "native/tensor.cc",
+        "native/ops_math.cc",
+        "native/ops_nn.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "<!@(node scripts/find-libtorch.js includes)"
+      ],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "<!@(node scripts/find-libtorch.js defines)"],
+      "cflags!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-Wno-unused-parameter", "-Wno-deprecated-declarations"],
+      "ldflags": ["<!@(node scripts/find-libtorch.js ldflags)"],
+      "libraries": ["<!@(node scripts/find-libtorch.js libs)"]
+    }
+  ]
+}

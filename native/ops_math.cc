@@ -1,0 +1,351 @@
+// Elementwise math, comparisons, reductions, matmul and the in-place updates optimizers use.
+// Unary and binary ops are table-driven: one native function per table, the entry (name and
+// ATen call) passed as the function's data, so errors still name the op.
+#include "common.h"
+
+namespace bn {
+
+#define OP(name) static Napi::Value name(const Napi::CallbackInfo& info)
+#define GUARD(opname) \
+  Args a{info, opname}; \
+  return Guard(opname, info, [&]() -> Napi::Value
+#define END );
+#define W(x) TensorHandle::Wrap(info.Env(), (x))
+
+struct UnaryEntry {
+  const char* name;
+  at::Tensor (*fn)(const at::Tensor&);
+};
+struct BinaryEntry {
+  const char* name;
+  at::Tensor (*fn)(const at::Tensor&, const at::Tensor&);
+};
+struct InplaceEntry {
+  const char* name;
+  void (*fn)(at::Tensor&, const at::Tensor&);
+};
+
+static const UnaryEntry kUnary[] = {
+    {"neg", [](const at::Tensor& x) { return at::neg(x); }},
+    {"abs", [](const at::Tensor& x) { return at::abs(x); }},
+    {"exp", [](const at::Tensor& x) { return at::exp(x); }},
+    {"log", [](const at::Tensor& x) { return at::log(x); }},
+    {"sqrt", [](const at::Tensor& x) { return at::sqrt(x); }},
+    {"rsqrt", [](const at::Tensor& x) { return at::rsqrt(x); }},
+    {"square", [](const at::Tensor& x) { return at::square(x); }},
+    {"reciprocal", [](const at::Tensor& x) { return at::reciprocal(x); }},
+    {"sign", [](const at::Tensor& x) { return at::sign(x); }},
+    {"floor", [](const at::Tensor& x) { return at::floor(x); }},
+    {"ceil", [](const at::Tensor& x) { return at::ceil(x); }},
+    {"round", [](const at::Tensor& x) { return at::round(x); }},
+    {"sin", [](const at::Tensor& x) { return at::sin(x); }},
+    {"cos", [](const at::Tensor& x) { return at::cos(x); }},
+    {"isnan", [](const at::Tensor& x) { return at::isnan(x); }},
+    {"isfinite", [](const at::Tensor& x) { return at::isfinite(x); }},
+    {"logicalNot", [](const at::Tensor& x) { return at::logical_not(x); }},
+    {"relu", [](const at::Tensor& x) { return at::relu(x); }},
+    {"relu6", [](const at::Tensor& x) { return at::hardtanh(x, 0, 6); }},
+    {"sigmoid", [](const at::Tensor& x) { return at::sigmoid(x); }},
+    {"tanh", [](const at::Tensor& x) { return at::tanh(x); }},
+    {"silu", [](const at::Tensor& x) { return at::silu(x); }},
+    {"hardswish", [](const at::Tensor& x) { return at::hardswish(x); }},
+    {"hardsigmoid", [](const at::Tensor& x) { return at::hardsigmoid(x); }},
+    {"mish", [](const at::Tensor& x) { return at::mish(x); }},
+    {"softplus", [](const at::Tensor& x) { return at::softplus(x, 1, 20); }},
+};
+
+static const BinaryEntry kBinary[] = {
+    {"add", [](const at::Tensor& x, const at::Tensor& y) { return at::add(x, y); }},
+    {"sub", [](const at::Tensor& x, const at::Tensor& y) { return at::sub(x, y); }},
+    {"mul", [](const at::Tensor& x, const at::Tensor& y) { return at::mul(x, y); }},
+    {"div", [](const at::Tensor& x, const at::Tensor& y) { return at::div(x, y); }},
+    {"pow", [](const at::Tensor& x, const at::Tensor& y) { return at::pow(x, y); }},
+    {"remainder", [](const at::Tensor& x, const at::Tensor& y) { return at::remainder(x, y); }},
+    {"maximum", [](const at::Tensor& x, const at::Tensor& y) { return at::maximum(x, y); }},
+    {"minimum", [](const at::Tensor& x, const at::Tensor& y) { return at::minimum(x, y); }},
+    {"eq", [](const at::Tensor& x, const at::Tensor& y) { return at::eq(x, y); }},
+    {"ne", [](const at::Tensor& x, const at::Tensor& y) { return at::ne(x, y); }},
+    {"lt", [](const at::Tensor& x, const at::Tensor& y) { return at::lt(x, y); }},
+    {"le", [](const at::Tensor& x, const at::Tensor& y) { return at::le(x, y); }},
+    {"gt", [](const at::Tensor& x, const at::Tensor& y) { return at::gt(x, y); }},
+    {"ge", [](const at::Tensor& x, const at::Tensor& y) { return at::ge(x, y); }},
+    {"logicalAnd", [](const at::Tensor& x, const at::Tensor& y) { return at::logical_and(x, y); }},
+    {"logicalOr", [](const at::Tensor& x, const at::Tensor& y) { return at::logical_or(x, y); }},
+    {"matmul", [](const at::Tensor& x, const at::Tensor& y) { return at::matmul(x, y); }},
+};
+
+// In-place updates for optimizers and initializers; they run without recording autograd.
+static const InplaceEntry kInplace[] = {
+    {"add_", [](at::Tensor& x, const at::Tensor& y) { x.add_(y); }},
+    {"sub_", [](at::Tensor& x, const at::Tensor& y) { x.sub_(y); }},
+    {"mul_", [](at::Tensor& x, const at::Tensor& y) { x.mul_(y); }},
+    {"div_", [](at::Tensor& x, const at::Tensor& y) { x.div_(y); }},
+    {"copy_", [](at::Tensor& x, const at::Tensor& y) { x.copy_(y); }},
+    {"maximum_", [](at::Tensor& x, const at::Tensor& y) { at::maximum_out(x, x, y); }},
+};
+
+static Napi::Value UnaryDispatch(const Napi::CallbackInfo& info) {
+  auto* e = static_cast<const UnaryEntry*>(info.Data());
+  Args a{info, e->name};
+  return Guard(e->name, info, [&]() -> Napi::Value { return W(e->fn(a.tensor(0))); });
+}
+
+static Napi::Value BinaryDispatch(const Napi::CallbackInfo& info) {
+  auto* e = static_cast<const BinaryEntry*>(info.Data());
+  Args a{info, e->name};
+  return Guard(e->name, info,
+               [&]() -> Napi::Value { return W(e->fn(a.tensorOrScalar(0), a.tensorOrScalar(1))); });
+}
+
+static Napi::Value InplaceDispatch(const Napi::CallbackInfo& info) {
+  auto* e = static_cast<const InplaceEntry*>(info.Data());
+  Args a{info, e->name};
+  return Guard(e->name, info, [&]() -> Napi::Value {
+    at::NoGradGuard no_grad;
+    e->fn(a.tensor(0), a.tensorOrScalar(1));
+    return info.Env().Undefined();
+  });
+}
+
+// ---------------------------------------------------------------- other in-place updates
+
+// addScaled_(x, y, alpha): x += alpha * y
+OP(AddScaled_) {
+  GUARD("addScaled_") {
+    at::NoGradGuard g;
+    a.tensor(0).add_(a.tensor(1), a.scalar(2));
+    return info.Env().Undefined();
+  }
+  END
+}
+// addcmul_(x, t1, t2, value): x += value * t1 * t2
+OP(Addcmul_) {
+  GUARD("addcmul_") {
+    at::NoGradGuard g;
+    a.tensor(0).addcmul_(a.tensor(1), a.tensor(2), a.scalar(3));
+    return info.Env().Undefined();
+  }
+  END
+}
+// addcdiv_(x, t1, t2, value): x += value * t1 / t2
+OP(Addcdiv_) {
+  GUARD("addcdiv_") {
+    at::NoGradGuard g;
+    a.tensor(0).addcdiv_(a.tensor(1), a.tensor(2), a.scalar(3));
+    return info.Env().Undefined();
+  }
+  END
+}
+// lerp_(x, end, weight): x += weight * (end - x)
+OP(Lerp_) {
+  GUARD("lerp_") {
+    at::NoGradGuard g;
+    a.tensor(0).lerp_(a.tensor(1), a.scalar(2));
+    return info.Env().Undefined();
+  }
+  END
+}
+OP(Fill_) {
+  GUARD("fill_") {
+    at::NoGradGuard g;
+    a.tensor(0).fill_(a.scalar(1));
+    return info.Env().Undefined();
+  }
+  END
+}
+OP(Zero_) {
+  GUARD("zero_") {
+    at::NoGradGuard g;
+    a.tensor(0).zero_();
+    return info.Env().Undefined();
+  }
+  END
+}
+OP(Clamp_) {
+  GUARD("clamp_") {
+    at::NoGradGuard g;
+    a.tensor(0).clamp_(a.optScalar(1), a.optScalar(2));
+    return info.Env().Undefined();
+  }
+  END
+}
+OP(Sqrt_) {
+  GUARD("sqrt_") {
+    at::NoGradGuard g;
+    a.tensor(0).sqrt_();
+    return info.Env().Undefined();
+  }
+  END
+}
+// Initializers: fill x in place from a distribution, using libtorch's generator.
+OP(Uniform_) {
+  GUARD("uniform_") {
+    at::NoGradGuard g;
+    a.tensor(0).uniform_(a.num(1), a.num(2));
+    return info.Env().Undefined();
+  }
+  END
+}
+OP(Normal_) {
+  GUARD("normal_") {
+    at::NoGradGuard g;
+    a.tensor(0).normal_(a.num(1), a.num(2));
+    return info.Env().Undefined();
+  }
+  END
+}
+OP(Bernoulli) { GUARD("bernoulli") { return W(at::bernoulli(a.tensor(0))); } END }
+
+// ---------------------------------------------------------------- elementwise with options
+
+OP(Where) {
+  GUARD("where") { return W(at::where(a.tensor(0), a.tensorOrScalar(1), a.tensorOrScalar(2))); }
+  END
+}
+OP(Clamp) { GUARD("clamp") { return W(at::clamp(a.tensor(0), a.optScalar(1), a.optScalar(2))); } END }
+OP(LeakyRelu) { GUARD("leakyRelu") { return W(at::leaky_relu(a.tensor(0), a.scalar(1))); } END }
+OP(Elu) { GUARD("elu") { return W(at::elu(a.tensor(0), a.scalar(1))); } END }
+OP(Gelu) {
+  GUARD("gelu") { return W(at::gelu(a.tensor(0), a.missing(1) ? "none" : a.str(1))); }
+  END
+}
+// addAlpha(x, y, alpha) = x + alpha * y (with autograd)
+OP(AddAlpha) { GUARD("add") { return W(at::add(a.tensor(0), a.tensorOrScalar(1), a.scalar(2))); } END }
+OP(Linear) { GUARD("linear") { return W(at::linear(a.tensor(0), a.tensor(1), a.optTensor(2))); } END }
+
+// ---------------------------------------------------------------- reductions
+// All take (t, dims | undefined, keepdim). dims undefined reduces everything.
+
+static std::vector<int64_t> Dims(const Args& a, size_t i, const at::Tensor& t) {
+  if (a.missing(i)) {
+    std::vector<int64_t> all(t.dim());
+    for (int64_t d = 0; d < t.dim(); d++) all[d] = d;
+    return all;
+  }
+  return a.ints(i);
+}
+static bool Keep(const Args& a, size_t i) { return !a.missing(i) && a.boolean(i); }
+
+OP(Sum) {
+  GUARD("sum") {
+    auto& t = a.tensor(0);
+    if (a.missing(1)) return W(at::sum(t));
+    return W(at::sum(t, a.ints(1), Keep(a, 2)));
+  }
+  END
+}
+OP(Mean) {
+  GUARD("mean") {
+    auto& t = a.tensor(0);
+    if (a.missing(1)) return W(at::mean(t));
+    return W(at::mean(t, a.ints(1), Keep(a, 2)));
+  }
+  END
+}
+OP(Amax) { GUARD("max") { auto& t = a.tensor(0); return W(at::amax(t, Dims(a, 1, t), Keep(a, 2))); } END }
+OP(Amin) { GUARD("min") { auto& t = a.tensor(0); return W(at::amin(t, Dims(a, 1, t), Keep(a, 2))); } END }
+OP(Argmax) {
+  GUARD("argmax") {
+    c10::optional<int64_t> dim;
+    if (!a.missing(1)) dim = a.int64(1);
+    return W(at::argmax(a.tensor(0), dim, Keep(a, 2)));
+  }
+  END
+}
+OP(Argmin) {
+  GUARD("argmin") {
+    c10::optional<int64_t> dim;
+    if (!a.missing(1)) dim = a.int64(1);
+    return W(at::argmin(a.tensor(0), dim, Keep(a, 2)));
+  }
+  END
+}
+// var(t, dims, correction, keepdim); std likewise. correction 1 is Bessel's.
+OP(Var) {
+  GUARD("var") {
+    auto& t = a.tensor(0);
+    auto dims = Dims(a, 1, t);
+    return W(at::var(t, at::OptionalIntArrayRef(dims), a.int64(2), Keep(a, 3)));
+  }
+  END
+}
+OP(Std) {
+  GUARD("std") {
+    auto& t = a.tensor(0);
+    auto dims = Dims(a, 1, t);
+    return W(at::std(t, at::OptionalIntArrayRef(dims), a.int64(2), Keep(a, 3)));
+  }
+  END
+}
+// norm(t, p, dims, keepdim): the vector p-norm over dims.
+OP(Norm) {
+  GUARD("norm") {
+    auto& t = a.tensor(0);
+    auto dims = Dims(a, 2, t);
+    return W(at::linalg_vector_norm(t, a.scalar(1), at::OptionalIntArrayRef(dims), Keep(a, 3), c10::nullopt));
+  }
+  END
+}
+OP(Logsumexp) {
+  GUARD("logsumexp") { auto& t = a.tensor(0); return W(at::logsumexp(t, Dims(a, 1, t), Keep(a, 2))); }
+  END
+}
+OP(Topk) {
+  GUARD("topk") {
+    auto r = at::topk(a.tensor(0), a.int64(1), a.int64(2), true, true);
+    Napi::Array out = Napi::Array::New(info.Env(), 2);
+    out.Set((uint32_t)0, W(std::get<0>(r)));
+    out.Set((uint32_t)1, W(std::get<1>(r)));
+    return out;
+  }
+  END
+}
+// allclose-style check used by tests and parity checks: max |x - y| as a JS number.
+OP(MaxAbsDiff) {
+  GUARD("maxAbsDiff") {
+    at::NoGradGuard g;
+    auto d = (a.tensor(0).to(at::kDouble) - a.tensor(1).to(at::kDouble)).abs();
+    return Napi::Number::New(info.Env(), d.numel() ? d.max().item<double>() : 0.0);
+  }
+  END
+}
+// Global L2 norm of a list of tensors (gradient clipping); foreach-style, one crossing.
+OP(GlobalNorm) {
+  GUARD("globalNorm") {
+    at::NoGradGuard g;
+    auto ts = a.tensors(0);
+    double p = a.num(1);
+    std::vector<at::Tensor> norms;
+    for (auto& t : ts)
+      if (t.defined()) norms.push_back(at::linalg_vector_norm(t, p, c10::nullopt, false, c10::nullopt));
+    if (norms.empty()) return Napi::Number::New(info.Env(), 0.0);
+    return Napi::Number::New(info.Env(),
+                             at::linalg_vector_norm(at::stack(norms), p, c10::nullopt, false, c10::nullopt)
+                                 .item<double>());
+  }
+  END
+}
+
+void InitMath(Napi::Env env, Napi::Object exports) {
+  for (auto& e : kUnary)
+    exports.Set(e.name, Napi::Function::New(env, UnaryDispatch, e.name, const_cast<UnaryEntry*>(&e)));
+  for (auto& e : kBinary)
+    exports.Set(e.name, Napi::Function::New(env, BinaryDispatch, e.name, const_cast<BinaryEntry*>(&e)));
+  for (auto& e : kInplace)
+    exports.Set(e.name, Napi::Function::New(env, InplaceDispatch, e.name, const_cast<InplaceEntry*>(&e)));
+  struct {
+    const char* name;
+    NativeFn fn;
+  } table[] = {
+      {"addScaled_", AddScaled_}, {"addcmul_", Addcmul_}, {"addcdiv_", Addcdiv_}, {"lerp_", Lerp_},
+      {"fill_", Fill_}, {"zero_", Zero_}, {"clamp_", Clamp_}, {"sqrt_", Sqrt_}, {"uniform_", Uniform_},
+      {"normal_", Normal_}, {"bernoulli", Bernoulli}, {"where", Where}, {"clamp", Clamp},
+      {"leakyRelu", LeakyRelu}, {"elu", Elu}, {"gelu", Gelu}, {"addAlpha", AddAlpha}, {"linear", Linear},
+      {"sum", Sum}, {"mean", Mean}, {"amax", Amax}, {"amin", Amin}, {"argmax", Argmax}, {"argmin", Argmin},
+      {"var", Var}, {"std", Std}, {"norm", Norm}, {"logsumexp", Logsumexp}, {"topk", Topk},
+      {"maxAbsDiff", MaxAbsDiff}, {"globalNorm", GlobalNorm},
+  };
+  for (auto& e : table) Export(env, exports, e.name, e.fn);
+}
+
+}  // namespace bn

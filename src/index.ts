@@ -1,0 +1,22 @@
+// budgetnet: compact image classifiers from TypeScript on libtorch.
+import * as os from "node:os";
+import { setNumThreads } from "./tensor/tensor";
+
+export * as nn from "./nn";
+export * from "./ops";
+export { type DType, native } from "./tensor/binding";
+export { ArgumentError, NativeOpError } from "./tensor/errors";
+export { keep, scope } from "./tensor/scope";
+export {
+  type Device,
+  getNumThreads,
+  isGradEnabled,
+  liveTensors,
+  manualSeed,
+  noGrad,
+  setNumThreads,
+  Tensor,
+} from "./tensor/tensor";
+
+// Default: one intra-op thread per core (BUDGETNET_THREADS overrides).
+setNumThreads(Number(process.env.BUDGETNET_THREADS) || os.availableParallelism());

@@ -1,0 +1,52 @@
+// Sequential and ModuleList: children named "0", "1", ... as in PyTorch.
+import { ArgumentError } from "../tensor/errors";
+import type { Tensor } from "../tensor/tensor";
+import { Module, type ModuleConfig } from "./module";
+
+export class ModuleList<M extends Module = Module> extends Module {
+  readonly items: M[] = [];
+
+  constructor(modules: M[] = []) {
+    super();
+    for (const m of modules) this.append(m);
+  }
+
+  append(m: M): this {
+    if (!(m instanceof Module)) throw new ArgumentError(`ModuleList.append: expected a Module. Received: ${String(m)}`);
+    this.registerModule(String(this.items.length), m);
+    this.items.push(m);
+    return this;
+  }
+
+  get length(): number {
+    return this.items.length;
+  }
+
+  at(i: number): M {
+    const m = this.items[i < 0 ? this.items.length + i : i];
+    if (m === undefined)
+      throw new ArgumentError(`ModuleList.at: index out of range [0, ${this.items.length}). Received: i=${i}`);
+    return m;
+  }
+
+  [Symbol.iterator](): Iterator<M> {
+    return this.items[Symbol.iterator]();
+  }
+
+  forward(_x: Tensor): Tensor {
+    throw new ArgumentError("ModuleList has no forward(); iterate over it, or use Sequential.");
+  }
+
+  toConfig(): ModuleConfig {
+    return { length: this.items.length };
+  }
+}
+
+/** Applies its children in order. */
+export class Sequential extends ModuleList {
+  override forward(x: Tensor): Tensor {
+    let y = x;
+    for (const m of this.items) y = m.forward(y);
+    return y;
+  }
+}

@@ -1,0 +1,4 @@
+export * from "./containers";
+export * as init from "./init";
+export * from "./layers";
+export * from "./module";

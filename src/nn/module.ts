@@ -1,0 +1,184 @@
+// Module: registered parameters, buffers and children with PyTorch's naming, so state-dict
+// keys are attribute paths ("layer1.0.bn1.running_mean") and weights move to and from torch.
+import { copyInPlace } from "../ops/inplace";
+import { ArgumentError } from "../tensor/errors";
+import { keep, scope } from "../tensor/scope";
+import { noGrad, type Tensor } from "../tensor/tensor";
+
+export type StateDict = Map<string, Tensor>;
+export type ModuleConfig = Record<string, unknown>;
+
+export class StateDictError extends Error {
+  constructor(
+    readonly missing: string[],
+    readonly unexpected: string[],
+    readonly mismatched: { key: string; expected: number[]; received: number[] }[],
+  ) {
+    const parts: string[] = [];
+    if (missing.length) parts.push(`missing keys (${missing.length}): ${missing.join(", ")}`);
+    if (unexpected.length) parts.push(`unexpected keys (${unexpected.length}): ${unexpected.join(", ")}`);
+    if (mismatched.length)
+      parts.push(
+        `shape mismatches (${mismatched.length}): ${mismatched
+          .map((m) => `${m.key} expects [${m.expected.join(", ")}] but got [${m.received.join(", ")}]`)
+          .join("; ")}`,
+      );
+    super(`loadStateDict: the state dict does not fit this model. ${parts.join(". ")}.`);
+    this.name = "StateDictError";
+  }
+}
+
+export abstract class Module {
+  training = true;
+  private readonly params = new Map<string, Tensor | undefined>();
+  private readonly buffers = new Map<string, Tensor | undefined>();
+  private readonly children = new Map<string, Module>();
+
+  abstract forward(x: Tensor): Tensor;
+
+  /** The constructor's options, so the layer (or model) can be rebuilt from a file alone. */
+  abstract toConfig(): ModuleConfig;
+
+  /** Registers a trainable tensor under name (kept out of scopes, requiresGrad on). */
+  protected registerParameter(name: string, t: Tensor): Tensor;
+  protected registerParameter(name: string, t: Tensor | undefined): Tensor | undefined;
+  protected registerParameter(name: string, t: Tensor | undefined): Tensor | undefined {
+    this.checkName(name);
+    if (t !== undefined) {
+      keep(t);
+      t.requiresGrad = true;
+    }
+    this.params.set(name, t);
+    return t;
+  }
+
+  /** Registers a non-trainable tensor that belongs to the state dict (e.g. running_mean). */
+  protected registerBuffer(name: string, t: Tensor): Tensor {
+    this.checkName(name);
+    this.buffers.set(name, keep(t));
+    return t;
+  }
+
+  protected registerModule<M extends Module>(name: string, m: M): M {
+    this.checkName(name);
+    this.children.set(name, m);
+    return m;
+  }
+
+  private checkName(name: string): void {
+    if (name === "" || name.includes("."))
+      throw new ArgumentError(`Module: a name must be non-empty and have no '.'. Received: name="${name}"`);
+    if (this.params.has(name) || this.buffers.has(name) || this.children.has(name))
+      throw new ArgumentError(`Module: "${name}" is already registered on ${this.constructor.name}.`);
+  }
+
+  /** Direct children, in registration order. */
+  namedChildren(): [string, Module][] {
+    return [...this.children.entries()];
+  }
+
+  /** This module and every descendant, with dotted paths ("" for this one). */
+  namedModules(prefix = ""): [string, Module][] {
+    const out: [string, Module][] = [[prefix, this]];
+    for (const [name, child] of this.children) out.push(...child.namedModules(prefix ? `${prefix}.${name}` : name));
+    return out;
+  }
+
+  namedParameters(): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [path, m] of this.namedModules())
+      for (const [name, t] of m.params) if (t !== undefined) out.push([path ? `${path}.${name}` : name, t]);
+    return out;
+  }
+
+  parameters(): Tensor[] {
+    return this.namedParameters().map(([, t]) => t);
+  }
+
+  namedBuffers(): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [path, m] of this.namedModules())
+      for (const [name, t] of m.buffers) if (t !== undefined) out.push([path ? `${path}.${name}` : name, t]);
+    return out;
+  }
+
+  /** Trainable parameter count (elements). */
+  numParameters(): number {
+    return this.parameters().reduce((n, p) => n + p.size, 0);
+  }
+
+  /**
+   * Parameters and buffers by PyTorch key, in PyTorch's order (each module's own parameters,
+   * then its buffers, then its children). The tensors are the live ones, not copies.
+   */
+  stateDict(): StateDict {
+    const sd: StateDict = new Map();
+    this.collectState("", sd);
+    return sd;
+  }
+
+  private collectState(prefix: string, sd: StateDict): void {
+    for (const [n, t] of this.params) if (t !== undefined) sd.set(prefix + n, t);
+    for (const [n, t] of this.buffers) if (t !== undefined) sd.set(prefix + n, t);
+    for (const [n, c] of this.children) c.collectState(`${prefix}${n}.`, sd);
+  }
+
+  /**
+   * Copies values into this module's tensors in place (optimizers keep their references).
+   * strict (default): every missing, unexpected and mis-shaped key is reported in one error and
+   * nothing is changed. Not strict: missing and unexpected keys are returned, mismatched shapes
+   * still throw.
+   */
+  loadStateDict(
+    sd: StateDict | Record<string, Tensor>,
+    opts: { strict?: boolean } = {},
+  ): { missing: string[]; unexpected: string[] } {
+    const strict = opts.strict ?? true;
+    const incoming = sd instanceof Map ? sd : new Map(Object.entries(sd));
+    const own = this.stateDict();
+    const missing = [...own.keys()].filter((k) => !incoming.has(k));
+    const unexpected = [...incoming.keys()].filter((k) => !own.has(k));
+    const mismatched: { key: string; expected: number[]; received: number[] }[] = [];
+    for (const [k, t] of own) {
+      const src = incoming.get(k);
+      if (src === undefined) continue;
+      const a = t.shape;
+      const b = src.shape;
+      if (a.length !== b.length || a.some((d, i) => d !== b[i])) mismatched.push({ key: k, expected: a, received: b });
+    }
+    if (mismatched.length > 0 || (strict && (missing.length > 0 || unexpected.length > 0)))
+      throw new StateDictError(missing, strict ? unexpected : [], mismatched);
+    noGrad(() => {
+      for (const [k, t] of own) {
+        const src = incoming.get(k);
+        if (src !== undefined) copyInPlace(t, src);
+      }
+    });
+    return { missing, unexpected };
+  }
+
+  /** Training mode on (or off), recursively. Returns this. */
+  train(on = true): this {
+    for (const [, m] of this.namedModules()) m.training = on;
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Clears every parameter's gradient. */
+  zeroGrad(): void {
+    for (const p of this.parameters()) p.zeroGrad();
+  }
+
+  /** Frees every parameter and buffer. The module cannot be used afterwards. */
+  dispose(): void {
+    for (const [, t] of this.stateDict()) t.dispose();
+  }
+
+  /** forward() inside a scope: only the output survives. */
+  call(x: Tensor): Tensor {
+    return scope(() => this.forward(x));
+  }
+}

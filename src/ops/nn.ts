@@ -1,0 +1,301 @@
+// Neural-network ops (the functional layer under src/nn): convolution, normalization,
+// activations, pooling, dropout, softmax and losses.
+import { native, type Reduction } from "../tensor/binding";
+import type { Tensor } from "../tensor/tensor";
+import { check, handleOf, isInt, optHandle, pair, wrap } from "./util";
+
+type Pair = number | readonly [number, number];
+
+export interface Conv2dOptions {
+  stride?: Pair;
+  padding?: Pair;
+  dilation?: Pair;
+  groups?: number;
+}
+
+function checkConvInput(
+  x: Tensor,
+  w: Tensor,
+  groups: number,
+  fn: string,
+  inFromWeight: (ws: number[]) => number,
+): void {
+  const xs = x.shape;
+  const ws = w.shape;
+  check(xs.length === 4, fn, "input must be 4-d [N, C, H, W]", "x", x);
+  check(ws.length === 4, fn, "weight must be 4-d", "weight", w);
+  check(isInt(groups) && groups >= 1, fn, "groups must be a positive integer", "groups", groups);
+  check(
+    xs[1] === inFromWeight(ws),
+    fn,
+    `input has ${xs[1]} channels but the weight expects ${inFromWeight(ws)} (groups=${groups})`,
+    "x",
+    x,
+  );
+}
+
+/** 2-d convolution; weight [out, in/groups, kh, kw]. */
+export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, opts: Conv2dOptions = {}): Tensor {
+  const groups = opts.groups ?? 1;
+  checkConvInput(x, weight, groups, "conv2d", (ws) => (ws[1] as number) * groups);
+  return wrap(
+    native.conv2d(
+      handleOf(x, "conv2d", "x"),
+      handleOf(weight, "conv2d", "weight"),
+      optHandle(bias, "conv2d", "bias"),
+      pair(opts.stride ?? 1, "conv2d", "stride", 1),
+      pair(opts.padding ?? 0, "conv2d", "padding", 0),
+      pair(opts.dilation ?? 1, "conv2d", "dilation", 1),
+      groups,
+    ),
+  );
+}
+
+export interface ConvTranspose2dOptions extends Conv2dOptions {
+  outputPadding?: Pair;
+}
+/** Transposed 2-d convolution; weight [in, out/groups, kh, kw]. */
+export function convTranspose2d(x: Tensor, weight: Tensor, bias?: Tensor, opts: ConvTranspose2dOptions = {}): Tensor {
+  const groups = opts.groups ?? 1;
+  checkConvInput(x, weight, groups, "convTranspose2d", (ws) => ws[0] as number);
+  return wrap(
+    native.convTranspose2d(
+      handleOf(x, "convTranspose2d", "x"),
+      handleOf(weight, "convTranspose2d", "weight"),
+      optHandle(bias, "convTranspose2d", "bias"),
+      pair(opts.stride ?? 1, "convTranspose2d", "stride", 1),
+      pair(opts.padding ?? 0, "convTranspose2d", "padding", 0),
+      pair(opts.outputPadding ?? 0, "convTranspose2d", "outputPadding", 0),
+      groups,
+      pair(opts.dilation ?? 1, "convTranspose2d", "dilation", 1),
+    ),
+  );
+}
+
+export interface BatchNormOptions {
+  weight?: Tensor;
+  bias?: Tensor;
+  runningMean?: Tensor;
+  runningVar?: Tensor;
+  /** Batch statistics (and running-stat updates) when true; running statistics when false. */
+  training: boolean;
+  momentum?: number;
+  eps?: number;
+}
+export function batchNorm(x: Tensor, opts: BatchNormOptions): Tensor {
+  const momentum = opts.momentum ?? 0.1;
+  const eps = opts.eps ?? 1e-5;
+  check(x.rank >= 2, "batchNorm", "input must have a channel dimension [N, C, ...]", "x", x);
+  check(momentum >= 0 && momentum <= 1, "batchNorm", "momentum must be in [0, 1]", "momentum", momentum);
+  check(eps > 0, "batchNorm", "eps must be positive", "eps", eps);
+  if (!opts.training)
+    check(
+      opts.runningMean !== undefined && opts.runningVar !== undefined,
+      "batchNorm",
+      "eval mode needs runningMean and runningVar",
+      "training",
+      false,
+    );
+  return wrap(
+    native.batchNorm(
+      handleOf(x, "batchNorm", "x"),
+      optHandle(opts.weight, "batchNorm", "weight"),
+      optHandle(opts.bias, "batchNorm", "bias"),
+      optHandle(opts.runningMean, "batchNorm", "runningMean"),
+      optHandle(opts.runningVar, "batchNorm", "runningVar"),
+      opts.training,
+      momentum,
+      eps,
+    ),
+  );
+}
+
+export function layerNorm(
+  x: Tensor,
+  normalizedShape: readonly number[],
+  weight?: Tensor,
+  bias?: Tensor,
+  eps = 1e-5,
+): Tensor {
+  return wrap(
+    native.layerNorm(
+      handleOf(x, "layerNorm", "x"),
+      [...normalizedShape],
+      optHandle(weight, "layerNorm", "weight"),
+      optHandle(bias, "layerNorm", "bias"),
+      eps,
+    ),
+  );
+}
+
+// ---- activations
+const act =
+  (name: "relu" | "relu6" | "sigmoid" | "tanh" | "silu" | "hardswish" | "hardsigmoid" | "mish" | "softplus") =>
+  (x: Tensor): Tensor =>
+    wrap(native[name](handleOf(x, name, "x")));
+export const relu = act("relu");
+/** min(max(x, 0), 6), MobileNet v2's activation. */
+export const relu6 = act("relu6");
+export const sigmoid = act("sigmoid");
+export const tanh = act("tanh");
+/** x * sigmoid(x) (swish). */
+export const silu = act("silu");
+/** x * relu6(x + 3) / 6, MobileNet v3. */
+export const hardswish = act("hardswish");
+export const hardsigmoid = act("hardsigmoid");
+export const mish = act("mish");
+export const softplus = act("softplus");
+export function leakyRelu(x: Tensor, negativeSlope = 0.01): Tensor {
+  return wrap(native.leakyRelu(handleOf(x, "leakyRelu", "x"), negativeSlope));
+}
+export function elu(x: Tensor, alpha = 1): Tensor {
+  return wrap(native.elu(handleOf(x, "elu", "x"), alpha));
+}
+export function gelu(x: Tensor, approximate: "none" | "tanh" = "none"): Tensor {
+  check(
+    approximate === "none" || approximate === "tanh",
+    "gelu",
+    "approximate must be 'none' or 'tanh'",
+    "approximate",
+    approximate,
+  );
+  return wrap(native.gelu(handleOf(x, "gelu", "x"), approximate));
+}
+
+// ---- pooling
+export interface Pool2dOptions {
+  stride?: Pair;
+  padding?: Pair;
+  ceilMode?: boolean;
+}
+function poolArgs(x: Tensor, kernel: Pair, opts: Pool2dOptions, fn: string): [number[], number[], number[]] {
+  check(x.rank === 4 || x.rank === 3, fn, "input must be 3-d or 4-d", "x", x);
+  const k = pair(kernel, fn, "kernelSize", 1);
+  const s = pair(opts.stride ?? k, fn, "stride", 1);
+  const p = pair(opts.padding ?? 0, fn, "padding", 0);
+  check(p[0] * 2 <= k[0] && p[1] * 2 <= k[1], fn, "padding must be at most half the kernel size", "padding", p);
+  return [k, s, p];
+}
+export function maxPool2d(x: Tensor, kernelSize: Pair, opts: Pool2dOptions & { dilation?: Pair } = {}): Tensor {
+  const [k, s, p] = poolArgs(x, kernelSize, opts, "maxPool2d");
+  return wrap(
+    native.maxPool2d(
+      handleOf(x, "maxPool2d", "x"),
+      k,
+      s,
+      p,
+      pair(opts.dilation ?? 1, "maxPool2d", "dilation", 1),
+      opts.ceilMode ?? false,
+    ),
+  );
+}
+export function avgPool2d(
+  x: Tensor,
+  kernelSize: Pair,
+  opts: Pool2dOptions & { countIncludePad?: boolean } = {},
+): Tensor {
+  const [k, s, p] = poolArgs(x, kernelSize, opts, "avgPool2d");
+  return wrap(
+    native.avgPool2d(handleOf(x, "avgPool2d", "x"), k, s, p, opts.ceilMode ?? false, opts.countIncludePad ?? true),
+  );
+}
+export function adaptiveAvgPool2d(x: Tensor, outputSize: Pair): Tensor {
+  return wrap(
+    native.adaptiveAvgPool2d(
+      handleOf(x, "adaptiveAvgPool2d", "x"),
+      pair(outputSize, "adaptiveAvgPool2d", "outputSize", 1),
+    ),
+  );
+}
+export function adaptiveMaxPool2d(x: Tensor, outputSize: Pair): Tensor {
+  return wrap(
+    native.adaptiveMaxPool2d(
+      handleOf(x, "adaptiveMaxPool2d", "x"),
+      pair(outputSize, "adaptiveMaxPool2d", "outputSize", 1),
+    ),
+  );
+}
+
+// ---- dropout
+function checkP(p: number, fn: string): void {
+  check(typeof p === "number" && p >= 0 && p < 1, fn, "p must be in [0, 1)", "p", p);
+}
+/** Zeroes elements with probability p and scales the rest by 1/(1-p) when training. */
+export function dropout(x: Tensor, p: number, training: boolean): Tensor {
+  checkP(p, "dropout");
+  return wrap(native.dropout(handleOf(x, "dropout", "x"), p, training));
+}
+/** Zeroes whole channels (Dropout2d). */
+export function dropout2d(x: Tensor, p: number, training: boolean): Tensor {
+  checkP(p, "dropout2d");
+  return wrap(native.featureDropout(handleOf(x, "dropout2d", "x"), p, training));
+}
+
+// ---- softmax and losses
+export function softmax(x: Tensor, dim = -1): Tensor {
+  return wrap(native.softmax(handleOf(x, "softmax", "x"), dim));
+}
+export function logSoftmax(x: Tensor, dim = -1): Tensor {
+  return wrap(native.logSoftmax(handleOf(x, "logSoftmax", "x"), dim));
+}
+
+export interface CrossEntropyOptions {
+  weight?: Tensor;
+  reduction?: Reduction;
+  ignoreIndex?: number;
+  labelSmoothing?: number;
+}
+/**
+ * Cross entropy of logits [N, C] against class indices (int64 [N]) or class probabilities
+ * (float [N, C], e.g. from mixup), with PyTorch's label smoothing and reductions.
+ */
+export function crossEntropy(logits: Tensor, target: Tensor, opts: CrossEntropyOptions = {}): Tensor {
+  const ls = opts.labelSmoothing ?? 0;
+  check(ls >= 0 && ls <= 1, "crossEntropy", "labelSmoothing must be in [0, 1]", "labelSmoothing", ls);
+  check(logits.rank >= 1, "crossEntropy", "logits must be [N, C] or [C]", "logits", logits);
+  const soft = target.dtype !== "int64";
+  if (soft)
+    check(
+      target.rank === logits.rank,
+      "crossEntropy",
+      "float targets are class probabilities and must match the logits' shape; class indices must be int64",
+      "target",
+      target,
+    );
+  else
+    check(
+      target.rank === logits.rank - 1,
+      "crossEntropy",
+      "class-index targets must have one dimension less than the logits",
+      "target",
+      target,
+    );
+  return wrap(
+    native.crossEntropy(
+      handleOf(logits, "crossEntropy", "logits"),
+      handleOf(target, "crossEntropy", "target"),
+      optHandle(opts.weight, "crossEntropy", "weight"),
+      opts.reduction ?? "mean",
+      opts.ignoreIndex ?? -100,
+      ls,
+    ),
+  );
+}
+export function nllLoss(
+  logProbs: Tensor,
+  target: Tensor,
+  opts: Omit<CrossEntropyOptions, "labelSmoothing"> = {},
+): Tensor {
+  return wrap(
+    native.nllLoss(
+      handleOf(logProbs, "nllLoss", "logProbs"),
+      handleOf(target, "nllLoss", "target"),
+      optHandle(opts.weight, "nllLoss", "weight"),
+      opts.reduction ?? "mean",
+      opts.ignoreIndex ?? -100,
+    ),
+  );
+}
+export function mseLoss(x: Tensor, y: Tensor, reduction: Reduction = "mean"): Tensor {
+  return wrap(native.mseLoss(handleOf(x, "mseLoss", "x"), handleOf(y, "mseLoss", "y"), reduction));
+}

@@ -1,0 +1,159 @@
+// The Tensor class: a handle over one libtorch at::Tensor. Ops live in src/ops and are
+// attached as methods by src/ops/methods.ts.
+import { type DType, type NativeHandle, native } from "./binding";
+import { ArgumentError } from "./errors";
+import { registerTensorCheck, type Scoped, track } from "./scope";
+
+export type { DType } from "./binding";
+export type Device = "cpu" | "cuda" | `cuda:${number}`;
+export type MemoryFormat = "contiguous" | "channelsLast";
+
+export class Tensor implements Scoped {
+  /** The native handle. Ops pass it to the addon; users never need it. */
+  readonly handle: NativeHandle;
+  kept = false;
+  private cachedShape: number[] | undefined;
+  private disposed = false;
+
+  constructor(handle: NativeHandle) {
+    this.handle = handle;
+    track(this);
+  }
+
+  get shape(): number[] {
+    if (this.cachedShape === undefined) this.cachedShape = native.shape(this.live());
+    return this.cachedShape.slice();
+  }
+  get rank(): number {
+    return this.shape.length;
+  }
+  /** Number of elements. */
+  get size(): number {
+    return this.shape.reduce((a, b) => a * b, 1);
+  }
+  get dtype(): DType {
+    return native.dtype(this.live());
+  }
+  get device(): string {
+    return native.device(this.live());
+  }
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
+  /** Frees the native tensor now. Autograd keeps what it saved, so a later backward() still works. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.handle.dispose();
+  }
+
+  /** The handle, or a clear error when this tensor was already disposed. */
+  live(): NativeHandle {
+    if (this.disposed)
+      throw new ArgumentError(
+        "This tensor was disposed (by dispose() or by the scope that created it). Return it from the scope or keep() it to use it later.",
+      );
+    return this.handle;
+  }
+
+  /** Elements as float32, row-major (one copy). */
+  toFloat32Array(): Float32Array {
+    return native.toBuffer(this.live(), "float32") as Float32Array;
+  }
+  /** Elements in the tensor's own dtype (bfloat16/float16 come back as Float32Array). */
+  toTypedArray(): Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array {
+    return native.toBuffer(this.live());
+  }
+  /** Elements as plain JS numbers, row-major. */
+  toArray(): number[] {
+    const data = native.toBuffer(this.live(), this.dtype === "int64" ? "float64" : undefined);
+    return Array.from(data as ArrayLike<number>, Number);
+  }
+  /** The value of a one-element tensor. */
+  item(): number {
+    return Number(native.item(this.live()));
+  }
+
+  get requiresGrad(): boolean {
+    return native.requiresGrad(this.live());
+  }
+  set requiresGrad(on: boolean) {
+    native.setRequiresGrad(this.live(), on);
+  }
+  /** Sets requiresGrad and returns this, for chaining. */
+  requireGrad(on = true): this {
+    native.setRequiresGrad(this.live(), on);
+    return this;
+  }
+  /** The accumulated gradient, or undefined before the first backward(). A new handle each call. */
+  get grad(): Tensor | undefined {
+    const g = native.grad(this.live());
+    return g === undefined ? undefined : new Tensor(g);
+  }
+  /** Drops the gradient (PyTorch's zero_grad(set_to_none=True)). */
+  zeroGrad(): void {
+    native.setGrad(this.live(), undefined);
+  }
+  /** Sets the gradient to a given tensor (or clears it with undefined). */
+  setGrad(g: Tensor | undefined): void {
+    native.setGrad(this.live(), g?.live());
+  }
+  backward(gradient?: Tensor, opts: { retainGraph?: boolean } = {}): void {
+    native.backward(this.live(), gradient?.live(), opts.retainGraph ?? false);
+  }
+  /** A tensor sharing storage, cut from the autograd graph. */
+  detach(): Tensor {
+    return new Tensor(native.detach(this.live()));
+  }
+
+  toString(): string {
+    if (this.disposed) return "Tensor(disposed)";
+    return `Tensor(shape=[${this.shape.join(", ")}], dtype=${this.dtype}, device=${this.device})`;
+  }
+}
+
+registerTensorCheck((v: unknown): v is Scoped => v instanceof Tensor);
+
+/** Number of native tensors alive (not disposed, not yet finalized). For leak tests. */
+export function liveTensors(): number {
+  return native.liveTensors();
+}
+
+/** Runs fn with autograd recording off (PyTorch's torch.no_grad()). */
+export function noGrad<T>(fn: () => T): T {
+  const prev = native.setGradEnabled(false);
+  try {
+    return fn();
+  } finally {
+    native.setGradEnabled(prev);
+  }
+}
+
+export function isGradEnabled(): boolean {
+  return native.isGradEnabled();
+}
+
+/** Seeds libtorch's default generator: the same seed gives the same numbers. */
+export function manualSeed(seed: number): void {
+  if (!Number.isSafeInteger(seed) || seed < 0)
+    throw new ArgumentError(`manualSeed: seed must be a non-negative integer. Received: seed=${seed}`);
+  native.manualSeed(seed);
+}
+
+/** Intra-op threads for libtorch kernels. Default: the machine's cores. */
+export function setNumThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1)
+    throw new ArgumentError(`setNumThreads: n must be an integer >= 1. Received: n=${n}`);
+  native.setNumThreads(n);
+}
+
+export function getNumThreads(): number {
+  return native.getNumThreads();
+}
+
+/** Unwraps a tensor argument with a clear error naming the function and the argument. */
+export function handleOf(t: unknown, fn: string, arg: string): NativeHandle {
+  if (!(t instanceof Tensor)) throw new ArgumentError(`${fn}: ${arg} must be a Tensor. Received: ${arg}=${String(t)}`);
+  return t.live();
+}
