@@ -1,0 +1,63 @@
+// Shared test helpers: a leak check per file, closeness asserts, and the PyTorch peer.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before } from "node:test";
+import { liveTensors, type Tensor } from "../src";
+
+/** Call once at the top of a test file: the live tensor count must be back where it started. */
+export function checkNoLeaks(): void {
+  let start = 0;
+  before(() => {
+    start = liveTensors();
+  });
+  after(() => {
+    assert.equal(liveTensors(), start, "tensors leaked by this test file (live count differs from its start)");
+  });
+}
+
+export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, atol = 1e-5, rtol = 1e-5): void {
+  assert.equal(actual.length, expected.length, "length differs");
+  for (let i = 0; i < actual.length; i++) {
+    const a = actual[i] as number;
+    const e = expected[i] as number;
+    if (!(Math.abs(a - e) <= atol + rtol * Math.abs(e)))
+      assert.fail(`element ${i}: ${a} vs expected ${e} (atol ${atol}, rtol ${rtol})`);
+  }
+}
+
+export function assertTensorClose(t: Tensor, expected: ArrayLike<number>, atol = 1e-5, rtol = 1e-5): void {
+  assertClose(t.toArray(), expected, atol, rtol);
+}
+
+/** Debian's python3-torch (same libtorch 1.13) lives under /usr/bin/python3. */
+export const PYTHON = process.env.BUDGETNET_PYTHON ?? "/usr/bin/python3";
+
+/** True when the PyTorch peer can run here (CI installs python3-torch). */
+export function havePyTorch(): boolean {
+  return spawnSync(PYTHON, ["-c", "import torch"], { stdio: "ignore" }).status === 0;
+}
+
+/**
+ * Runs a Python script (text) with torch available; `input` is passed as JSON on stdin and the
+ * script prints one JSON value on stdout, which is returned.
+ */
+export function runPython<T = unknown>(script: string, input: unknown = null): T {
+  const r = spawnSync(PYTHON, ["-c", script], {
+    input: JSON.stringify(input),
+    encoding: "utf8",
+    maxBuffer: 256 * 1024 * 1024,
+    env: { ...process.env, OMP_NUM_THREADS: "1" },
+  });
+  if (r.status !== 0) throw new Error(`python peer failed (${r.status}):\n${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+/** A fresh temporary folder, removed when the process exits. */
+export function tempDir(prefix = "budgetnet-test-"): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
