@@ -60,8 +60,7 @@ test("disposing the handles used in forward does not break backward", () => {
   const loss = scope(() => w.mul(w).sum());
   // every intermediate of the forward pass was freed by the scope
   loss.backward();
-  assert.deepEqual(w.grad?.toArray(), [2, 4, 6]);
-  scope(() => w.grad); // the grad handle is freed by this scope
+  scope(() => assert.deepEqual(w.grad?.toArray(), [2, 4, 6])); // the grad handle is freed by this scope
   loss.dispose();
   w.dispose();
 });
