@@ -20,7 +20,9 @@ const files = walk(root)
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
   .sort();
 if (files.length === 0) {
-  console.error(`no test files found under ${root}${filters.length ? ` matching ${filters.join(", ")}` : ""}; run \`npm run build\` first`);
+  console.error(
+    `no test files found under ${root}${filters.length ? ` matching ${filters.join(", ")}` : ""}; run \`npm run build\` first`,
+  );
   process.exit(1);
 }
 // Two test files at a time with one libtorch thread each keeps a 2-core machine busy without oversubscribing it.

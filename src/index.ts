@@ -2,6 +2,7 @@
 import * as os from "node:os";
 import { setNumThreads } from "./tensor/tensor";
 
+export * from "./models";
 export * as nn from "./nn";
 export * from "./ops";
 export { type DType, native } from "./tensor/binding";

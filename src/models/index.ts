@@ -1,0 +1,2 @@
+// Importing this registers every model family. One import line per family file.
+export * from "./registry";
