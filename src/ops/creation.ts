@@ -1,8 +1,8 @@
 // Creating tensors: from JS data (one copy), constants, ranges and random draws.
 import { type DType, native } from "../tensor/binding";
-import { ArgumentError } from "../tensor/errors";
+import { ArgumentError, describe } from "../tensor/errors";
 import type { Tensor } from "../tensor/tensor";
-import { check, isInt, shapeArg, wrap } from "./util";
+import { check, isInt, shapeArg, tensorArg, wrap } from "./util";
 
 export interface CreateOptions {
   dtype?: DType;
@@ -33,7 +33,9 @@ function inferShape(data: NestedNumbers): number[] {
 function flatten(data: NestedNumbers, shape: number[], depth: number, out: number[]): void {
   if (depth === shape.length) {
     if (typeof data !== "number" && typeof data !== "boolean")
-      throw new ArgumentError("tensor: nested arrays are ragged; every row must have the same length.");
+      throw new ArgumentError(
+        `tensor: nested arrays must be rectangular with numbers at the leaves. Received: a leaf ${describe(data)}`,
+      );
     out.push(Number(data));
     return;
   }
@@ -41,6 +43,8 @@ function flatten(data: NestedNumbers, shape: number[], depth: number, out: numbe
     throw new ArgumentError(`tensor: nested arrays are ragged at depth ${depth}; expected ${shape[depth]} items.`);
   for (const d of data) flatten(d, shape, depth + 1, out);
 }
+
+const SUPPORTED_ARRAYS = [Float32Array, Float64Array, Int32Array, BigInt64Array, Uint8Array, Uint16Array];
 
 function defaultDtype(data: TensorData): DType {
   if (data instanceof Float64Array) return "float64";
@@ -62,6 +66,16 @@ function finish(t: Tensor, opts: CreateOptions): Tensor {
  * Uint8Array→uint8, Uint16Array→raw bfloat16 bits; plain numbers default to float32.
  */
 export function tensor(data: TensorData, shape?: readonly number[], opts: CreateOptions = {}): Tensor {
+  check(
+    SUPPORTED_ARRAYS.some((c) => data instanceof c) ||
+      Array.isArray(data) ||
+      typeof data === "number" ||
+      typeof data === "boolean",
+    "tensor",
+    "data must be a Float32Array, Float64Array, Int32Array, BigInt64Array, Uint8Array, Uint16Array (raw 16-bit floats), a number or nested arrays of numbers",
+    "data",
+    ArrayBuffer.isView(data) ? data.constructor.name : data,
+  );
   let buffer: ArrayBufferView;
   let dims: number[];
   if (ArrayBuffer.isView(data)) {
@@ -90,6 +104,7 @@ export function empty(shape: readonly number[], opts: CreateOptions = {}): Tenso
   return finish(wrap(native.empty(shapeArg(shape, "empty"), opts.dtype, opts.device)), opts);
 }
 export function full(shape: readonly number[], value: number, opts: CreateOptions = {}): Tensor {
+  check(typeof value === "number" || typeof value === "boolean", "full", "value must be a number", "value", value);
   return finish(wrap(native.full(shapeArg(shape, "full"), value, opts.dtype, opts.device)), opts);
 }
 /** Values start, start+step, ... below end. arange(n) counts 0..n-1 as int64. */
@@ -125,8 +140,10 @@ export function randperm(n: number): Tensor {
   return wrap(native.randperm(n));
 }
 export function zerosLike(t: Tensor, opts: CreateOptions = {}): Tensor {
+  tensorArg(t, "zerosLike", "t");
   return zeros(t.shape, { dtype: t.dtype, device: t.device, ...opts });
 }
 export function onesLike(t: Tensor, opts: CreateOptions = {}): Tensor {
+  tensorArg(t, "onesLike", "t");
   return ones(t.shape, { dtype: t.dtype, device: t.device, ...opts });
 }

@@ -2,7 +2,7 @@
 // activations, pooling, dropout, softmax and losses.
 import { native, type Reduction } from "../tensor/binding";
 import type { Tensor } from "../tensor/tensor";
-import { check, handleOf, isInt, optHandle, pair, wrap } from "./util";
+import { check, handleOf, isInt, optHandle, pair, tensorArg, wrap } from "./util";
 
 type Pair = number | readonly [number, number];
 
@@ -20,8 +20,8 @@ function checkConvInput(
   fn: string,
   inFromWeight: (ws: number[]) => number,
 ): void {
-  const xs = x.shape;
-  const ws = w.shape;
+  const xs = tensorArg(x, fn, "x").shape;
+  const ws = tensorArg(w, fn, "weight").shape;
   check(xs.length === 4, fn, "input must be 4-d [N, C, H, W]", "x", x);
   check(ws.length === 4, fn, "weight must be 4-d", "weight", w);
   check(isInt(groups) && groups >= 1, fn, "groups must be a positive integer", "groups", groups);
@@ -85,7 +85,13 @@ export interface BatchNormOptions {
 export function batchNorm(x: Tensor, opts: BatchNormOptions): Tensor {
   const momentum = opts.momentum ?? 0.1;
   const eps = opts.eps ?? 1e-5;
-  check(x.rank >= 2, "batchNorm", "input must have a channel dimension [N, C, ...]", "x", x);
+  check(
+    tensorArg(x, "batchNorm", "x").rank >= 2,
+    "batchNorm",
+    "input must have a channel dimension [N, C, ...]",
+    "x",
+    x,
+  );
   check(momentum >= 0 && momentum <= 1, "batchNorm", "momentum must be in [0, 1]", "momentum", momentum);
   check(eps > 0, "batchNorm", "eps must be positive", "eps", eps);
   if (!opts.training)
@@ -169,7 +175,7 @@ export interface Pool2dOptions {
   ceilMode?: boolean;
 }
 function poolArgs(x: Tensor, kernel: Pair, opts: Pool2dOptions, fn: string): [number[], number[], number[]] {
-  check(x.rank === 4 || x.rank === 3, fn, "input must be 3-d or 4-d", "x", x);
+  check(tensorArg(x, fn, "x").rank === 4 || x.rank === 3, fn, "input must be 3-d or 4-d", "x", x);
   const k = pair(kernel, fn, "kernelSize", 1);
   const s = pair(opts.stride ?? k, fn, "stride", 1);
   const p = pair(opts.padding ?? 0, fn, "padding", 0);
@@ -252,7 +258,14 @@ export interface CrossEntropyOptions {
 export function crossEntropy(logits: Tensor, target: Tensor, opts: CrossEntropyOptions = {}): Tensor {
   const ls = opts.labelSmoothing ?? 0;
   check(ls >= 0 && ls <= 1, "crossEntropy", "labelSmoothing must be in [0, 1]", "labelSmoothing", ls);
-  check(logits.rank >= 1, "crossEntropy", "logits must be [N, C] or [C]", "logits", logits);
+  tensorArg(target, "crossEntropy", "target");
+  check(
+    tensorArg(logits, "crossEntropy", "logits").rank >= 1,
+    "crossEntropy",
+    "logits must be [N, C] or [C]",
+    "logits",
+    logits,
+  );
   const soft = target.dtype !== "int64";
   if (soft)
     check(

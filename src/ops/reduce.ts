@@ -1,7 +1,7 @@
 // Reductions. dims undefined reduces every dimension; keepdim keeps them as size 1.
 import { native } from "../tensor/binding";
 import type { Tensor } from "../tensor/tensor";
-import { check, dimArg, handleOf, wrap } from "./util";
+import { check, dimArg, handleOf, tensorArg, wrap } from "./util";
 
 export interface ReduceOptions {
   keepdim?: boolean;
@@ -10,7 +10,7 @@ export interface ReduceOptions {
 function dimsArg(x: Tensor, dims: number | number[] | undefined, fn: string): number[] | undefined {
   if (dims === undefined) return undefined;
   const list = typeof dims === "number" ? [dims] : dims;
-  const rank = x.rank;
+  const rank = tensorArg(x, fn, "x").rank;
   return list.map((d) => dimArg(d, rank, fn));
 }
 
@@ -29,11 +29,11 @@ export function min(x: Tensor, dims?: number | number[], opts: ReduceOptions = {
 }
 /** Index of the largest value along dim (over the flattened tensor when dim is undefined). */
 export function argmax(x: Tensor, dim?: number, opts: ReduceOptions = {}): Tensor {
-  const d = dim === undefined ? undefined : dimArg(dim, x.rank, "argmax");
+  const d = dim === undefined ? undefined : dimArg(dim, tensorArg(x, "argmax", "x").rank, "argmax");
   return wrap(native.argmax(handleOf(x, "argmax", "x"), d, opts.keepdim));
 }
 export function argmin(x: Tensor, dim?: number, opts: ReduceOptions = {}): Tensor {
-  const d = dim === undefined ? undefined : dimArg(dim, x.rank, "argmin");
+  const d = dim === undefined ? undefined : dimArg(dim, tensorArg(x, "argmin", "x").rank, "argmin");
   return wrap(native.argmin(handleOf(x, "argmin", "x"), d, opts.keepdim));
 }
 
@@ -61,7 +61,7 @@ export function logsumexp(x: Tensor, dims?: number | number[], opts: ReduceOptio
 }
 /** The k largest values along dim, sorted, and their indices. */
 export function topk(x: Tensor, k: number, dim = -1): { values: Tensor; indices: Tensor } {
-  const d = dimArg(dim, x.rank, "topk");
+  const d = dimArg(dim, tensorArg(x, "topk", "x").rank, "topk");
   const size = x.shape[d] ?? 1;
   check(Number.isInteger(k) && k >= 1 && k <= size, "topk", `k must be an integer in [1, ${size}]`, "k", k);
   const [v, i] = native.topk(handleOf(x, "topk", "x"), k, d);

@@ -1,7 +1,7 @@
 // Views and layout: reshape, permute, slicing, joining, padding, dtype/device moves.
 import { type DType, native } from "../tensor/binding";
 import type { MemoryFormat, Tensor } from "../tensor/tensor";
-import { check, dimArg, handleOf, isInt, wrap } from "./util";
+import { check, dimArg, handleOf, isInt, tensorArg, wrap } from "./util";
 
 function shapeWithInfer(shape: readonly number[], fn: string): number[] {
   check(
@@ -22,8 +22,14 @@ export function view(x: Tensor, shape: readonly number[]): Tensor {
   return wrap(native.view(handleOf(x, "view", "x"), shapeWithInfer(shape, "view")));
 }
 export function permute(x: Tensor, dims: readonly number[]): Tensor {
-  const rank = x.rank;
-  check(dims.length === rank, "permute", `dims must list each of the ${rank} dimensions once`, "dims", dims);
+  const rank = tensorArg(x, "permute", "x").rank;
+  check(
+    Array.isArray(dims) && dims.length === rank,
+    "permute",
+    `dims must list each of the ${rank} dimensions once`,
+    "dims",
+    dims,
+  );
   return wrap(
     native.permute(
       handleOf(x, "permute", "x"),
@@ -32,7 +38,7 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
   );
 }
 export function transpose(x: Tensor, d0: number, d1: number): Tensor {
-  const r = x.rank;
+  const r = tensorArg(x, "transpose", "x").rank;
   return wrap(
     native.transpose(handleOf(x, "transpose", "x"), dimArg(d0, r, "transpose", "d0"), dimArg(d1, r, "transpose", "d1")),
   );
@@ -46,7 +52,8 @@ export function contiguous(x: Tensor, format: MemoryFormat = "contiguous"): Tens
     "format",
     format,
   );
-  if (format === "channelsLast") check(x.rank === 4, "contiguous", "channelsLast needs a 4-d tensor", "x", x);
+  if (format === "channelsLast")
+    check(tensorArg(x, "contiguous", "x").rank === 4, "contiguous", "channelsLast needs a 4-d tensor", "x", x);
   return wrap(
     native.contiguous(handleOf(x, "contiguous", "x"), format === "channelsLast" ? "channelsLast" : undefined),
   );
@@ -56,7 +63,7 @@ export function isContiguous(x: Tensor, format: MemoryFormat = "contiguous"): bo
 }
 /** Elements start..end (exclusive) by step along dim, as a view. Negative indices count from the end. */
 export function slice(x: Tensor, dim: number, start = 0, end?: number, step = 1): Tensor {
-  const d = dimArg(dim, x.rank, "slice");
+  const d = dimArg(dim, tensorArg(x, "slice", "x").rank, "slice");
   const n = x.shape[d] as number;
   check(isInt(step) && step >= 1, "slice", "step must be a positive integer", "step", step);
   const s = start < 0 ? start + n : start;
@@ -103,6 +110,13 @@ export function stack(xs: readonly Tensor[], dim = 0): Tensor {
   );
 }
 export function flip(x: Tensor, dims: number | readonly number[]): Tensor {
+  check(
+    typeof dims === "number" || Array.isArray(dims),
+    "flip",
+    "dims must be a dim or an array of dims",
+    "dims",
+    dims,
+  );
   const list = typeof dims === "number" ? [dims] : [...dims];
   return wrap(
     native.flip(
@@ -126,7 +140,7 @@ export function clone(x: Tensor): Tensor {
   return wrap(native.clone(handleOf(x, "clone", "x")));
 }
 export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
-  const r = x.rank;
+  const r = tensorArg(x, "flatten", "x").rank;
   return wrap(
     native.flatten(
       handleOf(x, "flatten", "x"),
@@ -143,7 +157,10 @@ export type PadMode = "constant" | "reflect" | "replicate";
  */
 export function pad(x: Tensor, pads: readonly number[], mode: PadMode = "constant", value = 0): Tensor {
   check(
-    pads.length % 2 === 0 && pads.length / 2 <= x.rank && pads.every(isInt),
+    Array.isArray(pads) &&
+      pads.length % 2 === 0 &&
+      pads.length / 2 <= tensorArg(x, "pad", "x").rank &&
+      pads.every(isInt),
     "pad",
     "pads must be integer (before, after) pairs, at most one pair per dimension",
     "pads",

@@ -16,6 +16,12 @@ export function operand(v: Tensor | number | boolean, fn: string, arg: string): 
   return handleOf(v, fn, arg);
 }
 
+/** t itself, after the checks handleOf makes (a Tensor, not disposed): for reading shape or rank first. */
+export function tensorArg(t: unknown, fn: string, arg: string): Tensor {
+  handleOf(t, fn, arg);
+  return t as Tensor;
+}
+
 export function optHandle(t: Tensor | undefined | null, fn: string, arg: string): NativeHandle | undefined {
   return t === undefined || t === null ? undefined : handleOf(t, fn, arg);
 }

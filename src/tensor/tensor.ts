@@ -95,9 +95,20 @@ export class Tensor implements Scoped {
   zeroGrad(): void {
     native.setGrad(this.live(), undefined);
   }
-  /** Sets the gradient to a given tensor (or clears it with undefined). */
+  /** Sets the gradient to a given tensor (or clears it with undefined); it must match in shape and dtype. */
   setGrad(g: Tensor | undefined): void {
-    native.setGrad(this.live(), g?.live());
+    if (g !== undefined) {
+      const gh = handleOf(g, "setGrad", "g");
+      const [s, gs] = [this.shape, g.shape];
+      // libtorch's own check lives in the Python setter; assigning through the C++ API skips it.
+      if (s.length !== gs.length || s.some((d, i) => d !== gs[i]) || this.dtype !== g.dtype)
+        throw new ArgumentError(
+          `setGrad: the gradient must have the tensor's shape [${s.join(", ")}] and dtype ${this.dtype}. Received: g=Tensor(shape=[${gs.join(", ")}], dtype=${g.dtype})`,
+        );
+      native.setGrad(this.live(), gh);
+      return;
+    }
+    native.setGrad(this.live(), undefined);
   }
   backward(gradient?: Tensor, opts: { retainGraph?: boolean } = {}): void {
     native.backward(this.live(), gradient?.live(), opts.retainGraph ?? false);
@@ -141,10 +152,13 @@ export function manualSeed(seed: number): void {
   native.manualSeed(seed);
 }
 
+/** More intra-op threads than this never helps; libtorch hangs trying to start 100,000. */
+export const MAX_THREADS = 1024;
+
 /** Intra-op threads for libtorch kernels. Default: the machine's cores. */
 export function setNumThreads(n: number): void {
-  if (!Number.isInteger(n) || n < 1)
-    throw new ArgumentError(`setNumThreads: n must be an integer >= 1. Received: n=${n}`);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS)
+    throw new ArgumentError(`setNumThreads: n must be an integer in [1, ${MAX_THREADS}]. Received: n=${n}`);
   native.setNumThreads(n);
 }
 
