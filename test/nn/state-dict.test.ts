@@ -69,6 +69,7 @@ init = {k: v.double().flatten().tolist() for k, v in sd.items()}
 # two training steps move the running stats and num_batches_tracked, then eval on a fixed input
 x = torch.linspace(-2, 2, 2 * 3 * 5 * 5).reshape(2, 3, 5, 5)
 m.train(); m(x); m(x * 0.5 + 0.3)
+stats = {k: v.double().flatten().tolist() for k, v in m.state_dict().items() if "running" in k or "num_batches" in k}
 with torch.no_grad():
     for p in m.parameters(): p.add_(0.01 * torch.arange(p.numel()).reshape(p.shape).sin())
 m.eval()
@@ -81,12 +82,13 @@ for k, v in m.state_dict().items():
     data += b
 h = json.dumps(header).encode()
 open(file, "wb").write(struct.pack("<Q", len(h)) + h + data)
-print(json.dumps({"keys": keys, "init": init, "y": y}))
+print(json.dumps({"keys": keys, "init": init, "stats": stats, "y": y}))
 `;
 
 interface Peer {
   keys: [string, number[], string][];
   init: Record<string, number[]>;
+  stats: Record<string, number[]>;
   y: number[];
 }
 // One PyTorch run serves both parity tests: it writes its trained weights to peerFile.
@@ -132,6 +134,43 @@ test(
       const y = bn.noGrad(() => m.forward(x)).toArray();
       for (const [i, v] of y.entries())
         assert.ok(Math.abs(v - (want.y[i] as number)) < 1e-5, `y[${i}] ${v} vs ${want.y[i]}`);
+      return undefined;
+    });
+    m.dispose();
+  },
+);
+
+test(
+  "two training-mode forwards update running stats and num_batches_tracked like PyTorch's modules",
+  { skip: peer === undefined },
+  () => {
+    const want = peer as Peer;
+    bn.manualSeed(3);
+    const m = model();
+    bn.scope(() => {
+      const x = bn.reshape(
+        bn
+          .arange(0, 150, 1, { dtype: "float32" })
+          .mul(4 / 149)
+          .sub(2),
+        [2, 3, 5, 5],
+      );
+      m.forward(x);
+      m.forward(x.mul(0.5).add(0.3));
+      const sd = m.stateDict();
+      assert.deepEqual(Object.keys(want.stats).sort(), [
+        "1.num_batches_tracked",
+        "1.running_mean",
+        "1.running_var",
+        "3.1.num_batches_tracked",
+        "3.1.running_mean",
+        "3.1.running_var",
+      ]);
+      for (const [k, v] of Object.entries(want.stats)) {
+        const got = (sd.get(k) as bn.Tensor).toArray();
+        for (const [i, e] of v.entries())
+          assert.ok(Math.abs((got[i] as number) - e) < 1e-5, `${k}[${i}] ${got[i]} vs ${e}`);
+      }
       return undefined;
     });
     m.dispose();
