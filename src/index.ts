@@ -11,11 +11,13 @@ export { keep, scope } from "./tensor/scope";
 export {
   type Device,
   getNumThreads,
+  getRngState,
   isGradEnabled,
   liveTensors,
   manualSeed,
   noGrad,
   setNumThreads,
+  setRngState,
   Tensor,
 } from "./tensor/tensor";
 

@@ -199,6 +199,8 @@ export interface NativeBinding {
   setNumThreads(n: number): void;
   getNumThreads(): number;
   manualSeed(seed: number): void;
+  rngState(): H;
+  setRngState(state: H): void;
   buildInfo(): { torchVersion: string; cuda: boolean; mkldnn: boolean; tunedAllocator: boolean; parallelInfo: string };
 }
 

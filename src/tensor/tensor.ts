@@ -141,6 +141,16 @@ export function manualSeed(seed: number): void {
   native.manualSeed(seed);
 }
 
+/** A copy of libtorch's default CPU generator state (uint8 tensor), for checkpoints. */
+export function getRngState(): Tensor {
+  return new Tensor(native.rngState());
+}
+
+/** Restores a state taken by getRngState(): later draws repeat exactly. */
+export function setRngState(state: Tensor): void {
+  native.setRngState(handleOf(state, "setRngState", "state"));
+}
+
 /** Intra-op threads for libtorch kernels. Default: the machine's cores. */
 export function setNumThreads(n: number): void {
   if (!Number.isInteger(n) || n < 1)
