@@ -1,2 +1,3 @@
 // Importing this registers every model family. One import line per family file.
 export * from "./registry";
+export * from "./resnet_cifar";
