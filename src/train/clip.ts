@@ -8,7 +8,7 @@ import { scope } from "../tensor/scope";
 import { noGrad, Tensor } from "../tensor/tensor";
 
 function gradsOf(fn: string, params: Iterable<Tensor>): Tensor[] {
-  if (params === null || typeof (params as Iterable<Tensor>)[Symbol.iterator] !== "function")
+  if (params === null || params === undefined || typeof params[Symbol.iterator] !== "function")
     throw new ArgumentError(
       `${fn}: params must be an array of Tensors (e.g. model.parameters()). Received: params=${describe(params)}`,
     );
