@@ -2,6 +2,7 @@
 import * as os from "node:os";
 import { setNumThreads } from "./tensor/tensor";
 
+export { loadSafetensors, SafetensorsError, saveSafetensors } from "./export/safetensors";
 export * from "./models";
 export * as nn from "./nn";
 export * from "./ops";
