@@ -24,3 +24,5 @@ export {
 
 // Default: one intra-op thread per core (BUDGETNET_THREADS overrides).
 setNumThreads(Number(process.env.BUDGETNET_THREADS) || os.availableParallelism());
+
+export * from "./analysis";
