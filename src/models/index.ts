@@ -1,2 +1,3 @@
 // Importing this registers every model family. One import line per family file.
 export * from "./registry";
+import "./wide_resnet";
