@@ -3,3 +3,4 @@ export * from "./registry";
 import "./wide_resnet";
 import "./resnext";
 import "./densenet";
+import "./mobilenet";
