@@ -4,3 +4,4 @@ import "./wide_resnet";
 import "./resnext";
 import "./densenet";
 import "./mobilenet";
+import "./efficientnet";

@@ -14,95 +14,22 @@
 import { Sequential } from "../nn/containers";
 import { Dropout, Hardswish, Linear, ReLU, ReLU6 } from "../nn/layers";
 import { Module, type ModuleConfig } from "../nn/module";
-import { SqueezeExcite, type SqueezeExciteOptions } from "../nn/se";
-import { adaptiveAvgPool2d } from "../ops/nn";
 import type { Tensor } from "../tensor/tensor";
 import {
+  adaptStrides,
   ConvBnAct,
   choiceArg,
-  dropPath,
   heInit,
+  InvertedResidual,
   intArg,
   makeDivisible,
   numberArg,
+  poolAndClassify,
   rejectUnknownOptions,
+  STRIDE_LAYOUTS,
+  type StrideLayout,
 } from "./building_blocks";
 import { type ModelOptions, registerModel } from "./registry";
-
-export type StrideLayout = "cifar" | "imagenet";
-export const STRIDE_LAYOUTS: readonly StrideLayout[] = ["cifar", "imagenet"];
-
-/** The CIFAR rule: the first stride-2 stage after the stem runs at stride 1. */
-export function adaptStrides(strides: readonly number[], layout: StrideLayout): number[] {
-  const out = [...strides];
-  const first = out.indexOf(2);
-  if (layout === "cifar" && first >= 0) out[first] = 1;
-  return out;
-}
-
-export interface InvertedResidualOptions {
-  inChannels: number;
-  expandedChannels: number;
-  outChannels: number;
-  kernelSize: number;
-  stride: number;
-  activation: () => Module;
-  /** Squeeze-and-excitation on the expanded features, after the depthwise conv. */
-  se?: Omit<SqueezeExciteOptions, "channels">;
-  /** Stochastic depth on the residual branch (EfficientNet). */
-  dropPath?: number;
-}
-
-/** Expand (1x1, skipped when t = 1) → depthwise k x k → [SE] → linear 1x1 projection (+ x). */
-export class InvertedResidual extends Module {
-  readonly expand: ConvBnAct | undefined;
-  readonly depthwise: ConvBnAct;
-  readonly se: SqueezeExcite | undefined;
-  readonly project: ConvBnAct;
-  readonly useResidual: boolean;
-
-  constructor(readonly options: InvertedResidualOptions) {
-    super();
-    const o = options;
-    const exp = o.expandedChannels;
-    if (exp !== o.inChannels)
-      this.expand = this.registerModule(
-        "expand",
-        new ConvBnAct({ inChannels: o.inChannels, outChannels: exp, kernelSize: 1, activation: o.activation }),
-      );
-    this.depthwise = this.registerModule(
-      "depthwise",
-      new ConvBnAct({
-        inChannels: exp,
-        outChannels: exp,
-        kernelSize: o.kernelSize,
-        stride: o.stride,
-        groups: exp,
-        activation: o.activation,
-      }),
-    );
-    if (o.se) this.se = this.registerModule("se", new SqueezeExcite({ channels: exp, ...o.se }));
-    this.project = this.registerModule(
-      "project",
-      new ConvBnAct({ inChannels: exp, outChannels: o.outChannels, kernelSize: 1 }),
-    );
-    this.useResidual = o.stride === 1 && o.inChannels === o.outChannels;
-  }
-
-  forward(x: Tensor): Tensor {
-    let y = this.expand ? this.expand.forward(x) : x;
-    y = this.depthwise.forward(y);
-    if (this.se) y = this.se.forward(y);
-    y = this.project.forward(y);
-    if (!this.useResidual) return y;
-    return dropPath(y, this.options.dropPath ?? 0, this.training).add(x);
-  }
-
-  toConfig(): ModuleConfig {
-    const { activation, ...rest } = this.options;
-    return { ...rest, activation: activation().constructor.name };
-  }
-}
 
 /** Options every MobileNet takes. */
 export interface MobileNetOptions {
@@ -126,11 +53,6 @@ function readOptions(options: ModelOptions, fn: string, dropout: number): Mobile
     strides: choiceArg(options, "strides", fn, STRIDE_LAYOUTS, "cifar"),
     dropout: numberArg(options, "dropout", fn, { min: 0, max: 1, maxExclusive: true }, dropout),
   };
-}
-
-/** Global average pool → flatten → head (shared by every MobileNet and EfficientNet). */
-export function poolAndClassify(x: Tensor, head: Module): Tensor {
-  return head.forward(adaptiveAvgPool2d(x, 1).flatten(1));
 }
 
 // ---------------------------------------------------------------- v1
