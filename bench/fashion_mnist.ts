@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { loadDataset } from "../src/data";
-import { recipesDir, applyOverrides, loadRecipe } from "../src/train/config";
+import { applyOverrides, loadRecipe, recipesDir } from "../src/train/config";
 import { evaluate } from "../src/train/evaluate";
 import { loadRunModel } from "../src/train/run";
 import { train } from "../src/train/trainer";
@@ -36,7 +36,13 @@ async function runBudgetnet(threads: number, epochs: number | undefined): Promis
     const ev = evaluate(model, test, { mean: config.data.mean, std: config.data.std });
     model.dispose();
     const evalSeconds = (Date.now() - t1) / 1000;
-    return { trainSeconds, evalSeconds, totalSeconds: trainSeconds + evalSeconds, testAccuracy: ev.accuracy, valAccuracy: r.bestValAccuracy };
+    return {
+      trainSeconds,
+      evalSeconds,
+      totalSeconds: trainSeconds + evalSeconds,
+      testAccuracy: ev.accuracy,
+      valAccuracy: r.bestValAccuracy,
+    };
   } finally {
     fs.rmSync(runDir, { recursive: true, force: true });
   }
@@ -45,10 +51,24 @@ async function runBudgetnet(threads: number, epochs: number | undefined): Promis
 function runPyTorch(threads: number, epochs: number | undefined): Side {
   const script = path.join(__dirname, "..", "..", "bench", "peers", "fashion_mnist.py");
   const recipe = path.join(recipesDir(), "fashion-mnist-quick.json");
-  const args = [script, recipe, "--threads", String(threads), ...(epochs !== undefined ? ["--epochs", String(epochs)] : [])];
-  const r = spawnSync(PYTHON, args, { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
+  const args = [
+    script,
+    recipe,
+    "--threads",
+    String(threads),
+    ...(epochs !== undefined ? ["--epochs", String(epochs)] : []),
+  ];
+  const r = spawnSync(PYTHON, args, {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, OMP_NUM_THREADS: String(threads) },
+  });
   if (r.status !== 0) throw new Error(`the PyTorch peer failed (exit ${r.status}); is python3-torch installed?`);
-  const last = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, number>).find((o) => o.result);
+  const last = r.stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Record<string, number>)
+    .find((o) => o.result);
   if (!last) throw new Error(`the PyTorch peer printed no result:\n${r.stdout}`);
   return {
     trainSeconds: last.trainSeconds as number,
@@ -64,13 +84,17 @@ export async function main(args: string[]): Promise<void> {
   const epochsArg = args.indexOf("--epochs");
   const epochs = epochsArg >= 0 ? Number(args[epochsArg + 1]) : undefined;
   process.env.BUDGETNET_PLAIN = "1";
-  console.log(`fashion-mnist-quick, ${threads} threads${epochs ? `, ${epochs} epochs` : ""}: budgetnet first, then PyTorch eager`);
+  console.log(
+    `fashion-mnist-quick, ${threads} threads${epochs ? `, ${epochs} epochs` : ""}: budgetnet first, then PyTorch eager`,
+  );
   const ours = await runBudgetnet(threads, epochs);
   console.log(`budgetnet: ${ours.totalSeconds.toFixed(1)} s, test accuracy ${(100 * ours.testAccuracy).toFixed(2)}%`);
   const peer = runPyTorch(threads, epochs);
   console.log(`PyTorch:   ${peer.totalSeconds.toFixed(1)} s, test accuracy ${(100 * peer.testAccuracy).toFixed(2)}%`);
   const speedup = peer.totalSeconds / ours.totalSeconds;
-  console.log(`time ratio (PyTorch / budgetnet): ${speedup.toFixed(2)}x; accuracy difference ${(100 * (ours.testAccuracy - peer.testAccuracy)).toFixed(2)} points`);
+  console.log(
+    `time ratio (PyTorch / budgetnet): ${speedup.toFixed(2)}x; accuracy difference ${(100 * (ours.testAccuracy - peer.testAccuracy)).toFixed(2)} points`,
+  );
   const out = path.join(__dirname, "..", "..", "bench", "results", "fashion-mnist.json");
   fs.mkdirSync(path.dirname(out), { recursive: true });
   const record = {

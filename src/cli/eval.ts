@@ -6,13 +6,19 @@ import type { CommandSpec } from "./args";
 
 export const evalCommand: CommandSpec = {
   name: "eval",
-  summary: "Evaluate a trained run on its validation split or the test set: accuracy, per-class accuracy, confusion matrix.",
+  summary:
+    "Evaluate a trained run on its validation split or the test set: accuracy, per-class accuracy, confusion matrix.",
   positionals: [],
   flags: {
     run: { type: "string", valueName: "DIR", description: "the run folder written by `budgetnet train`" },
     split: { type: "string", valueName: "val|test", description: "which data to evaluate on", default: "test" },
     tta: { type: "boolean", description: "average the predictions on each image and its mirror" },
-    weights: { type: "string", valueName: "best|final", description: "best (by validation accuracy) or final weights", default: "best" },
+    weights: {
+      type: "string",
+      valueName: "best|final",
+      description: "best (by validation accuracy) or final weights",
+      default: "best",
+    },
     "batch-size": { type: "integer", valueName: "N", description: "evaluation batch size", default: 256 },
     json: { type: "boolean", description: "print JSON" },
   },
@@ -22,7 +28,8 @@ export const evalCommand: CommandSpec = {
     const split = args.flags.split as string;
     if (split !== "val" && split !== "test") throw new Error(`--split must be val or test. Received: --split=${split}`);
     const weights = args.flags.weights as WeightsChoice;
-    if (weights !== "best" && weights !== "final") throw new Error(`--weights must be best or final. Received: --weights=${weights}`);
+    if (weights !== "best" && weights !== "final")
+      throw new Error(`--weights must be best or final. Received: --weights=${weights}`);
     const started = Date.now();
     const { model, config } = loadRunModel(runDir, weights);
     try {
@@ -31,7 +38,10 @@ export const evalCommand: CommandSpec = {
       const ds =
         split === "test"
           ? loadDataset(r.dataset, { split: "test", ...loadOpts })
-          : splitTrainVal(loadDataset(r.dataset, { split: "train", ...loadOpts }), { valFraction: r.valFraction, seed: r.seed }).val;
+          : splitTrainVal(loadDataset(r.dataset, { split: "train", ...loadOpts }), {
+              valFraction: r.valFraction,
+              seed: r.seed,
+            }).val;
       // Normalize with the statistics the model was trained with (config.json), not the evaluated split's.
       const result = evaluate(model, ds, {
         mean: config.data.mean,

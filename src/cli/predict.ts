@@ -19,7 +19,8 @@ async function decodeImage(file: string, channels: number, height: number, width
     throw new Error(`could not read the image ${file}: ${(e as Error).message}. Give a PNG or JPEG file.`);
   }
   const hw = height * width;
-  if (raw.length !== hw * channels) throw new Error(`decoding ${file} gave ${raw.length} bytes, expected ${hw * channels}.`);
+  if (raw.length !== hw * channels)
+    throw new Error(`decoding ${file} gave ${raw.length} bytes, expected ${hw * channels}.`);
   const chw = new Uint8Array(hw * channels);
   for (let c = 0; c < channels; c++) for (let i = 0; i < hw; i++) chw[c * hw + i] = raw[i * channels + c] as number;
   return chw;
@@ -59,7 +60,11 @@ export const predictCommand: CommandSpec = {
         );
         results.push({
           file,
-          top: top.i.map((cls, j) => ({ class: names[cls] ?? String(cls), index: cls, probability: top.p[j] as number })),
+          top: top.i.map((cls, j) => ({
+            class: names[cls] ?? String(cls),
+            index: cls,
+            probability: top.p[j] as number,
+          })),
         });
       }
       if (args.flags.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);

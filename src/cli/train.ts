@@ -14,7 +14,12 @@ export const trainCommand: CommandSpec = {
   positionals: [],
   passthrough: true,
   flags: {
-    recipe: { type: "string", valueName: "NAME|FILE", description: `recipe name (${listRecipes().join(", ")}) or a JSON file`, default: "fashion-mnist-quick" },
+    recipe: {
+      type: "string",
+      valueName: "NAME|FILE",
+      description: `recipe name (${listRecipes().join(", ")}) or a JSON file`,
+      default: "fashion-mnist-quick",
+    },
     out: { type: "string", valueName: "DIR", description: "run folder (default runs/<recipe>-<time>)" },
     resume: { type: "boolean", description: "continue the run in --out from its checkpoint" },
     json: { type: "boolean", description: "print the result as JSON" },

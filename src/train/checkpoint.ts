@@ -38,7 +38,8 @@ export function saveCheckpoint(file: string, parts: CheckpointParts): void {
 
 /** Loads a checkpoint; the caller owns (and must dispose) the returned tensors. */
 export function loadCheckpoint(file: string): CheckpointParts {
-  if (!fs.existsSync(file)) throw new Error(`no checkpoint at ${file}: nothing to resume. Start the run without --resume.`);
+  if (!fs.existsSync(file))
+    throw new Error(`no checkpoint at ${file}: nothing to resume. Start the run without --resume.`);
   const { tensors, metadata } = loadSafetensors(file);
   const metaText = metadata.budgetnet_checkpoint;
   if (metaText === undefined) {

@@ -136,7 +136,9 @@ function merge(base: Record<string, unknown>, patch: Record<string, unknown>, wh
   for (const [k, v] of Object.entries(patch)) {
     if (!(k in base) && !open) {
       const known = Object.keys(base).join(", ");
-      throw new ArgumentError(`unknown recipe field "${where ? `${where}.` : ""}${k}". Known fields${where ? ` of ${where}` : ""}: ${known}`);
+      throw new ArgumentError(
+        `unknown recipe field "${where ? `${where}.` : ""}${k}". Known fields${where ? ` of ${where}` : ""}: ${known}`,
+      );
     }
     const cur = base[k];
     out[k] = isObject(cur) && isObject(v) ? merge(cur, v, where ? `${where}.${k}` : k) : v;
@@ -148,7 +150,9 @@ function merge(base: Record<string, unknown>, patch: Record<string, unknown>, wh
 export function loadRecipe(nameOrPath: string): TrainConfig {
   const file = nameOrPath.endsWith(".json") ? nameOrPath : path.join(recipesDir(), `${nameOrPath}.json`);
   if (!fs.existsSync(file))
-    throw new ArgumentError(`unknown recipe "${nameOrPath}". Built-in recipes: ${listRecipes().join(", ")}; or give a path to a .json file.`);
+    throw new ArgumentError(
+      `unknown recipe "${nameOrPath}". Built-in recipes: ${listRecipes().join(", ")}; or give a path to a .json file.`,
+    );
   let raw: unknown;
   try {
     raw = JSON.parse(fs.readFileSync(file, "utf8"));
@@ -212,7 +216,12 @@ export function validate(c: TrainConfig): TrainConfig {
   need(Number.isInteger(c.batchSize) && c.batchSize >= 1, "batchSize", "must be an integer >= 1", c.batchSize);
   need(c.valFraction >= 0 && c.valFraction < 1, "valFraction", "must be in [0, 1)", c.valFraction);
   need(c.optimizer.lr > 0, "optimizer.lr", "must be positive", c.optimizer.lr);
-  need(["sgd", "adam", "adamw"].includes(c.optimizer.type), "optimizer.type", "must be sgd, adam or adamw", c.optimizer.type);
+  need(
+    ["sgd", "adam", "adamw"].includes(c.optimizer.type),
+    "optimizer.type",
+    "must be sgd, adam or adamw",
+    c.optimizer.type,
+  );
   need(c.labelSmoothing >= 0 && c.labelSmoothing < 1, "labelSmoothing", "must be in [0, 1)", c.labelSmoothing);
   need(Number.isInteger(c.seed) && c.seed >= 0, "seed", "must be a non-negative integer", c.seed);
   need(["fp32", "bf16"].includes(c.precision), "precision", "must be fp32 or bf16", c.precision);
@@ -222,7 +231,12 @@ export function validate(c: TrainConfig): TrainConfig {
     "must be fashion-mnist, mnist, cifar10, cifar100 or folder",
     c.dataset,
   );
-  need(c.threads === null || (Number.isInteger(c.threads) && c.threads >= 1), "threads", "must be null or >= 1", c.threads);
+  need(
+    c.threads === null || (Number.isInteger(c.threads) && c.threads >= 1),
+    "threads",
+    "must be null or >= 1",
+    c.threads,
+  );
   need(Number.isInteger(c.logEvery) && c.logEvery >= 1, "logEvery", "must be an integer >= 1", c.logEvery);
   return c;
 }

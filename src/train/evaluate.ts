@@ -3,8 +3,8 @@
 import type { ImageDataset } from "../data/dataset";
 import { DataLoader } from "../data/loader";
 import type { Module } from "../nn/module";
-import { argmax } from "../ops/reduce";
 import { crossEntropy, softmax } from "../ops/nn";
+import { argmax } from "../ops/reduce";
 import { flip } from "../ops/shape";
 import { scope } from "../tensor/scope";
 import { noGrad, type Tensor } from "../tensor/tensor";

@@ -24,7 +24,9 @@ export interface RunConfig {
 export function readRunConfig(runDir: string): RunConfig {
   const file = path.join(runDir, "config.json");
   if (!fs.existsSync(file))
-    throw new Error(`${runDir} is not a budgetnet run folder (no config.json). Give the folder that \`budgetnet train --out\` wrote.`);
+    throw new Error(
+      `${runDir} is not a budgetnet run folder (no config.json). Give the folder that \`budgetnet train --out\` wrote.`,
+    );
   return JSON.parse(fs.readFileSync(file, "utf8")) as RunConfig;
 }
 

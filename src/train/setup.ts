@@ -82,7 +82,10 @@ export function buildOptimization(cfg: TrainConfig, model: Module, stepsPerEpoch
     loadState(state, meta, emaState, emaMeta) {
       optimizer.loadStateDict({ state, meta: meta as OptimizerMeta });
       if (ema) {
-        if (!emaState) throw new Error("the checkpoint has no EMA state but the recipe enables ema; resume with the run's own recipe.");
+        if (!emaState)
+          throw new Error(
+            "the checkpoint has no EMA state but the recipe enables ema; resume with the run's own recipe.",
+          );
         ema.loadStateDict({ state: emaState, meta: emaMeta as EMAStateDict["meta"] });
       }
     },

@@ -92,7 +92,9 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
   fs.mkdirSync(runDir, { recursive: true });
   const checkpointFile = path.join(runDir, "checkpoint.safetensors");
   if (!opts.resume && fs.existsSync(checkpointFile))
-    throw new Error(`${runDir} already holds a run (checkpoint.safetensors). Resume it with --resume, or choose another --out.`);
+    throw new Error(
+      `${runDir} already holds a run (checkpoint.safetensors). Resume it with --resume, or choose another --out.`,
+    );
   setNumThreads(cfg.threads ?? os.availableParallelism());
   manualSeed(cfg.seed);
 
@@ -104,7 +106,9 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
   });
   const stepsPerEpoch = Math.floor(data.train.n / cfg.batchSize);
   if (stepsPerEpoch < 1)
-    throw new Error(`batchSize ${cfg.batchSize} is larger than the training split (${data.train.n} images). Lower --batch-size.`);
+    throw new Error(
+      `batchSize ${cfg.batchSize} is larger than the training split (${data.train.n} images). Lower --batch-size.`,
+    );
   const opt: Optimization = buildOptimization(cfg, model, stepsPerEpoch);
   const loader = new DataLoader(data.train, {
     batchSize: cfg.batchSize,
@@ -113,7 +117,8 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     dropLast: true,
     mean: data.mean,
     std: data.std,
-    augment: cfg.augment,
+    // A recipe may switch an augmentation off with null; the loader takes absent fields for that.
+    augment: Object.fromEntries(Object.entries(cfg.augment).filter(([, v]) => v !== null)),
     numClasses: data.train.numClasses,
   });
 
@@ -240,7 +245,9 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
         if (stopRequested || (opts.stopAfterSteps !== undefined && meta.step >= opts.stopAfterSteps)) {
           saveCk();
           status = "interrupted";
-          progress.line(`stopped at epoch ${epoch + 1}, step ${meta.nextBatch}; checkpoint saved. Resume with --resume.`);
+          progress.line(
+            `stopped at epoch ${epoch + 1}, step ${meta.nextBatch}; checkpoint saved. Resume with --resume.`,
+          );
           return result();
         }
       }
@@ -265,13 +272,17 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
       if (val.accuracy > meta.bestValAccuracy) {
         meta.bestValAccuracy = val.accuracy;
         meta.bestEpoch = epoch;
-        opt.withEvalWeights(() => saveSafetensors(path.join(runDir, "best.safetensors"), model.stateDict(), modelMetadata(model, data)));
+        opt.withEvalWeights(() =>
+          saveSafetensors(path.join(runDir, "best.safetensors"), model.stateDict(), modelMetadata(model, data)),
+        );
       }
       meta.epoch = epoch + 1;
       meta.nextBatch = 0;
       saveCk();
     }
-    opt.withEvalWeights(() => saveSafetensors(path.join(runDir, "model.safetensors"), model.stateDict(), modelMetadata(model, data)));
+    opt.withEvalWeights(() =>
+      saveSafetensors(path.join(runDir, "model.safetensors"), model.stateDict(), modelMetadata(model, data)),
+    );
     return result();
   } finally {
     if (opts.handleSignals ?? true) process.off("SIGINT", onSigint);
