@@ -3,6 +3,9 @@
 #include <malloc.h>
 #include <torch/version.h>
 #include <ATen/Parallel.h>
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <mutex>
 
 #include <cstdlib>
 #include <cstring>
@@ -58,6 +61,26 @@ static Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
   });
 }
 
+// The default CPU generator's state as a uint8 tensor, and back: what a checkpoint needs to
+// resume dropout and other libtorch draws exactly.
+static Napi::Value RngState(const Napi::CallbackInfo& info) {
+  return Guard("rngState", info, [&]() -> Napi::Value {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    return TensorHandle::Wrap(info.Env(), gen.get_state());
+  });
+}
+
+static Napi::Value SetRngState(const Napi::CallbackInfo& info) {
+  Args a{info, "setRngState"};
+  return Guard("setRngState", info, [&]() -> Napi::Value {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(a.tensor(0));
+    return info.Env().Undefined();
+  });
+}
+
 static Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
@@ -74,12 +97,15 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitTensor(env, exports);
   InitMath(env, exports);
   InitNN(env, exports);
+  InitAugment(env, exports);
   Export(env, exports, "setErrorClass", SetErrorClassFn);
   Export(env, exports, "liveTensors", LiveTensors);
   Export(env, exports, "setNumThreads", SetNumThreads);
   Export(env, exports, "getNumThreads", GetNumThreads);
   Export(env, exports, "manualSeed", ManualSeed);
   Export(env, exports, "buildInfo", BuildInfo);
+  Export(env, exports, "rngState", RngState);
+  Export(env, exports, "setRngState", SetRngState);
   return exports;
 }
 

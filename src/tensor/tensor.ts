@@ -152,6 +152,16 @@ export function manualSeed(seed: number): void {
   native.manualSeed(seed);
 }
 
+/** A copy of libtorch's default CPU generator state (uint8 tensor), for checkpoints. */
+export function getRngState(): Tensor {
+  return new Tensor(native.rngState());
+}
+
+/** Restores a state taken by getRngState(): later draws repeat exactly. */
+export function setRngState(state: Tensor): void {
+  native.setRngState(handleOf(state, "setRngState", "state"));
+}
+
 /** More intra-op threads than this never helps; libtorch hangs trying to start 100,000. */
 export const MAX_THREADS = 1024;
 
