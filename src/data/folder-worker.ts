@@ -32,9 +32,14 @@ async function decodeAll(job: FolderJob, progress: Int32Array): Promise<Decoded[
       const i = next++;
       const file = job.files[i];
       try {
-        let pipeline = sharp(file, { failOn: "error" }).removeAlpha();
+        // Decoding to raw converts to sRGB unless told otherwise; keep grayscale files one channel.
+        const meta = await sharp(file, { failOn: "error" }).metadata();
+        const gray = meta.space === "b-w" || meta.space === "grey16";
+        let pipeline = sharp(file, { failOn: "error" })
+          .removeAlpha()
+          .toColourspace(gray ? "b-w" : "srgb");
         if (job.size > 0) pipeline = pipeline.resize(job.size, job.size, { fit: "cover" });
-        const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
+        const { data, info } = await pipeline.raw({ depth: "uchar" }).toBuffer({ resolveWithObject: true });
         if (info.channels !== 1 && info.channels !== 3)
           throw new Error(`it decodes to ${info.channels} channels; only grayscale and RGB images are supported`);
         out[i] = { data, channels: info.channels, height: info.height, width: info.width };

@@ -53,7 +53,10 @@ function decodeSync(files: string[], size: number): Extract<FolderResult, { ok: 
   const state = new Int32Array(signal);
   const { port1, port2 } = new MessageChannel();
   const job: FolderJob = { files, size, signal, port: port2 };
-  const worker = new Worker(path.join(__dirname, "folder-worker.js"), { workerData: job, transferList: [port2] });
+  const script = path.join(__dirname, "folder-worker.js");
+  if (!fs.existsSync(script))
+    throw new Error(`image folder: the decode worker ${script} is missing; rebuild the package (npm run build).`);
+  const worker = new Worker(script, { workerData: job, transferList: [port2] });
   try {
     let seen = -1;
     let lastProgress = Date.now();

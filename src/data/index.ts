@@ -7,14 +7,7 @@ import { loadCifar } from "./cifar";
 import type { ImageDataset } from "./dataset";
 import { loadImageFolder } from "./folder";
 import { loadIdxPair } from "./idx";
-import {
-  DATASET_NAMES,
-  type DatasetName,
-  DEBIAN_FASHION_MNIST,
-  defaultRoots,
-  FASHION_MNIST_CLASSES,
-  MNIST_CLASSES,
-} from "./paths";
+import { DATASET_NAMES, type DatasetName, defaultRoots, FASHION_MNIST_CLASSES, MNIST_CLASSES } from "./paths";
 
 export interface LoadOptions {
   split: "train" | "test";
@@ -104,9 +97,10 @@ export function loadDataset(name: DatasetName, opts: LoadOptions): ImageDataset 
   }
 }
 
+export { type AugmentOptions, PARAMS_PER_SAMPLE, sampleParams } from "./augment";
 export { loadCifar } from "./cifar";
 export { checkDataset, classCounts, type ImageDataset, imageSize, subset } from "./dataset";
-export { type DownloadOptions, downloadDataset } from "./download";
+export { type DownloadName, type DownloadOptions, downloadDataset, downloadFile, RESOURCES } from "./download";
 export { loadImageFolder } from "./folder";
 export { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, loadIdxPair, readIdx } from "./idx";
 export { type Batch, DataLoader, type LoaderOptions, type LoaderState } from "./loader";
@@ -119,5 +113,5 @@ export {
   FASHION_MNIST_CLASSES,
   MNIST_CLASSES,
 } from "./paths";
-export { CounterRng, philox4x32 } from "./rng";
+export { CounterRng, philox4x32, Stream } from "./rng";
 export { channelStats, splitTrainVal } from "./split";
