@@ -24,7 +24,8 @@ export const summaryCommand: CommandSpec = {
     try {
       const s = summary(model, { inputShape: [inChannels, imageSize, imageSize] });
       const { rows, ...totals } = s;
-      if (args.flags.json) process.stdout.write(`${JSON.stringify({ model: name, options, ...totals, layers: rows })}\n`);
+      if (args.flags.json)
+        process.stdout.write(`${JSON.stringify({ model: name, options, ...totals, layers: rows })}\n`);
       else process.stdout.write(`${formatSummary(s, name)}\n`);
     } finally {
       model.dispose();
