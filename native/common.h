@@ -87,6 +87,7 @@ void Export(Napi::Env env, Napi::Object exports, const char* name, NativeFn fn);
 void InitTensor(Napi::Env env, Napi::Object exports);
 void InitMath(Napi::Env env, Napi::Object exports);
 void InitNN(Napi::Env env, Napi::Object exports);
+void InitAugment(Napi::Env env, Napi::Object exports);
 
 
 }  // namespace bn

@@ -2,7 +2,9 @@
 import * as os from "node:os";
 import { setNumThreads } from "./tensor/tensor";
 
-export { loadSafetensors, SafetensorsError, saveSafetensors } from "./export/safetensors";
+export * from "./analysis";
+export * from "./data";
+export * from "./export/safetensors";
 export * from "./models";
 export * as nn from "./nn";
 export * from "./ops";
@@ -21,8 +23,11 @@ export {
   setRngState,
   Tensor,
 } from "./tensor/tensor";
+export * from "./train";
+export { applyOverrides, listRecipes, loadRecipe, type TrainConfig } from "./train/config";
+export { evaluate } from "./train/evaluate";
+export { loadRunModel } from "./train/run";
+export { TrainingDivergedError, train as trainRecipe } from "./train/trainer";
 
 // Default: one intra-op thread per core (BUDGETNET_THREADS overrides).
 setNumThreads(Number(process.env.BUDGETNET_THREADS) || os.availableParallelism());
-
-export * from "./analysis";

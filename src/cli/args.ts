@@ -17,6 +17,8 @@ export interface PositionalSpec {
   name: string;
   description: string;
   optional?: boolean;
+  /** Takes every remaining argument (must be the last positional). */
+  variadic?: boolean;
 }
 
 export interface CommandSpec {
@@ -24,6 +26,8 @@ export interface CommandSpec {
   summary: string;
   flags: Record<string, FlagSpec>;
   positionals: PositionalSpec[];
+  /** Unknown `--key value` pairs are collected into ParsedArgs.extra instead of failing (train's recipe overrides). */
+  passthrough?: boolean;
   /** Returns the process's exit status. */
   run(args: ParsedArgs): number | Promise<number>;
 }
@@ -31,6 +35,8 @@ export interface CommandSpec {
 export interface ParsedArgs {
   flags: Record<string, FlagValue | undefined>;
   positionals: string[];
+  /** Unknown flags of a passthrough command, by name without the dashes. */
+  extra: Record<string, string>;
   help: boolean;
 }
 
@@ -66,11 +72,12 @@ function convert(name: string, spec: FlagSpec, raw: string): FlagValue {
 
 export function parseArgs(
   argv: readonly string[],
-  cmd: Pick<CommandSpec, "name" | "flags" | "positionals">,
+  cmd: Pick<CommandSpec, "name" | "flags" | "positionals" | "passthrough">,
 ): ParsedArgs {
   const flags: Record<string, FlagValue | undefined> = {};
   for (const [name, spec] of Object.entries(cmd.flags)) flags[name] = spec.default;
   const positionals: string[] = [];
+  const extra: Record<string, string> = {};
   let help = false;
   let onlyPositionals = false;
   for (let i = 0; i < argv.length; i++) {
@@ -90,6 +97,13 @@ export function parseArgs(
     const eq = arg.indexOf("=");
     const name = arg.slice(2, eq === -1 ? undefined : eq);
     const spec = arg.startsWith("--") ? cmd.flags[name] : undefined;
+    if (spec === undefined && cmd.passthrough && arg.startsWith("--") && name !== "") {
+      const value = eq !== -1 ? arg.slice(eq + 1) : argv[i + 1];
+      if (value === undefined) throw new UsageError(`--${name} needs a value.`);
+      extra[name] = value;
+      if (eq === -1) i++;
+      continue;
+    }
     if (spec === undefined) {
       const known = Object.keys(cmd.flags).map((f) => `--${f}`);
       throw new UsageError(
@@ -113,11 +127,12 @@ export function parseArgs(
         .map((p) => p.name)
         .join(" ")}. Received: ${positionals.length} argument${positionals.length === 1 ? "" : "s"}`,
     );
-  if (positionals.length > cmd.positionals.length)
+  const variadic = cmd.positionals[cmd.positionals.length - 1]?.variadic === true;
+  if (!variadic && positionals.length > cmd.positionals.length)
     throw new UsageError(
       `\`${cmd.name}\` takes at most ${cmd.positionals.length} argument${cmd.positionals.length === 1 ? "" : "s"}. Received: ${positionals.join(" ")}`,
     );
-  return { flags, positionals, help };
+  return { flags, positionals, extra, help };
 }
 
 /** `budgetnet NAME ARGS [flags]` and one line per flag. */

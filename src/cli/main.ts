@@ -3,10 +3,19 @@
 import "../index"; // registers every model family and sets libtorch's thread count
 import { ArgumentError } from "../tensor/errors";
 import { type CommandSpec, commandHelp, parseArgs, UsageError } from "./args";
+import { evalCommand } from "./eval";
 import { modelsCommand } from "./models";
+import { predictCommand } from "./predict";
 import { summaryCommand } from "./summary";
+import { trainCommand } from "./train";
 
-export const COMMANDS: readonly CommandSpec[] = [modelsCommand, summaryCommand];
+export const COMMANDS: readonly CommandSpec[] = [
+  modelsCommand,
+  summaryCommand,
+  trainCommand,
+  evalCommand,
+  predictCommand,
+];
 
 function overview(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length), 4);

@@ -13,6 +13,12 @@ type H = NativeHandle;
 type Num = H | number | boolean;
 type OptH = H | undefined;
 
+/** A batch being assembled on a native thread (native/augment.cc); take() waits for it. */
+export interface NativeBatchJob {
+  take(): NativeHandle;
+  cancel(): void;
+}
+
 export type DType = "float32" | "float64" | "bfloat16" | "float16" | "int64" | "int32" | "uint8" | "bool";
 export type Reduction = "mean" | "sum" | "none";
 
@@ -193,6 +199,18 @@ export interface NativeBinding {
   ): H;
   nllLoss(logp: H, target: H, weight: OptH, reduction: Reduction, ignoreIndex: number): H;
   mseLoss(x: H, y: H, reduction: Reduction): H;
+  // data loader: gather + augment + normalize one batch on a background thread (native/augment.cc)
+  augmentBatch(
+    images: Uint8Array,
+    dims: number[],
+    indices: Int32Array,
+    params: Int32Array,
+    padding: number,
+    reflect: boolean,
+    mean: number[],
+    std: number[],
+    device?: string,
+  ): NativeBatchJob;
   // process-wide
   setErrorClass(cls: typeof NativeOpError): void;
   liveTensors(): number;

@@ -1,0 +1,162 @@
+"""PyTorch eager peer of the fashion-mnist-quick recipe: the same ResNet-20, optimizer, one-cycle
+schedule, augmentation, label smoothing and validation split, trained the way a PyTorch user would
+(in-memory tensors, augmentation with torch ops). Prints one JSON line with time and accuracies.
+
+usage: python3 fashion_mnist.py RECIPE.json [--threads N] [--epochs E]
+"""
+import argparse
+import gzip
+import json
+import struct
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+ROOT = "/usr/share/datasets/fashion-mnist"
+
+
+def read_idx(path):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    magic, n = struct.unpack(">II", data[:8])
+    if magic == 0x803:
+        rows, cols = struct.unpack(">II", data[8:16])
+        return np.frombuffer(data, np.uint8, offset=16).reshape(n, 1, rows, cols)
+    return np.frombuffer(data, np.uint8, offset=8).astype(np.int64)
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
+class ResNetCifar(nn.Module):
+    def __init__(self, n=3, in_channels=1, num_classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        layers, cin = [], 16
+        for i, cout in enumerate([16, 32, 64]):
+            blocks = []
+            for j in range(n):
+                blocks.append(BasicBlock(cin, cout, 2 if (i > 0 and j == 0) else 1))
+                cin = cout
+            layers.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3 = layers
+        self.fc = nn.Linear(64, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def augment(x, pad, flip, gen):
+    n, c, h, w = x.shape
+    if pad:
+        xp = F.pad(x, (pad, pad, pad, pad))
+        dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+        dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+        x = torch.stack([xp[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+    if flip:
+        mask = torch.rand(n, generator=gen) < 0.5
+        x = torch.where(mask[:, None, None, None], x.flip(3), x)
+    return x
+
+
+def evaluate(model, x, y, mean, std, bs=256):
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(x), bs):
+            xb = (x[i:i + bs].float() / 255 - mean) / std
+            correct += (model(xb).argmax(1) == y[i:i + bs]).sum().item()
+    model.train()
+    return correct / len(x)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("recipe")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=None)
+    args = ap.parse_args()
+    r = json.load(open(args.recipe))
+    torch.set_num_threads(args.threads)
+    seed = r.get("seed", 0)
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+
+    t0 = time.time()
+    xtr = torch.from_numpy(read_idx(f"{ROOT}/train-images-idx3-ubyte.gz").copy())
+    ytr = torch.from_numpy(read_idx(f"{ROOT}/train-labels-idx1-ubyte.gz").copy())
+    xte = torch.from_numpy(read_idx(f"{ROOT}/t10k-images-idx3-ubyte.gz").copy())
+    yte = torch.from_numpy(read_idx(f"{ROOT}/t10k-labels-idx1-ubyte.gz").copy())
+    perm = torch.randperm(len(xtr), generator=gen)
+    nval = int(round(len(xtr) * r.get("valFraction", 0.1)))
+    xval, yval = xtr[perm[:nval]], ytr[perm[:nval]]
+    xtr, ytr = xtr[perm[nval:]], ytr[perm[nval:]]
+    mean = (xtr.float() / 255).mean().item()
+    std = (xtr.float() / 255).std().item()
+
+    model = ResNetCifar(in_channels=1)
+    o = r["optimizer"]
+    decay = [p for p in model.parameters() if p.dim() > 1]
+    no_decay = [p for p in model.parameters() if p.dim() <= 1]
+    groups = [{"params": decay, "weight_decay": o["weightDecay"]}, {"params": no_decay, "weight_decay": 0.0}]
+    opt = torch.optim.SGD(groups, lr=o["lr"], momentum=o.get("momentum", 0.9), nesterov=o.get("nesterov", False))
+    epochs = args.epochs or r["epochs"]
+    bs = r["batchSize"]
+    steps_per_epoch = len(xtr) // bs
+    s = r.get("schedule", {})
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=o["lr"], total_steps=epochs * steps_per_epoch, pct_start=s.get("pctStart", 0.3))
+    aug = r.get("augment", {})
+    pad = (aug.get("crop") or {}).get("padding", 0)
+    flip = aug.get("flip", False)
+    ls = r.get("labelSmoothing", 0.0)
+
+    setup_s = time.time() - t0
+    t1 = time.time()
+    for epoch in range(epochs):
+        order = torch.randperm(len(xtr), generator=gen)
+        for b in range(steps_per_epoch):
+            idx = order[b * bs:(b + 1) * bs]
+            xb = augment(xtr[idx].float() / 255, pad, flip, gen)
+            xb = (xb - mean) / std
+            loss = F.cross_entropy(model(xb), ytr[idx], label_smoothing=ls)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+        val_acc = evaluate(model, xval, yval, mean, std)
+        print(json.dumps({"epoch": epoch + 1, "valAccuracy": val_acc, "seconds": time.time() - t1}), flush=True)
+    train_s = time.time() - t1
+    t2 = time.time()
+    test_acc = evaluate(model, xte, yte, mean, std)
+    eval_s = time.time() - t2
+    print(json.dumps({"result": True, "setupSeconds": setup_s, "trainSeconds": train_s, "evalSeconds": eval_s,
+                      "totalSeconds": train_s + eval_s, "valAccuracy": val_acc, "testAccuracy": test_acc,
+                      "epochs": epochs, "threads": args.threads, "torch": torch.__version__}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+// `budgetnet eval --run DIR [--split val|test] [--tta] [--weights best|final] [--json]`
+import { loadDataset, splitTrainVal } from "../data";
+import { evaluate } from "../train/evaluate";
+import { loadRunModel, type WeightsChoice } from "../train/run";
+import type { CommandSpec } from "./args";
+
+export const evalCommand: CommandSpec = {
+  name: "eval",
+  summary:
+    "Evaluate a trained run on its validation split or the test set: accuracy, per-class accuracy, confusion matrix.",
+  positionals: [],
+  flags: {
+    run: { type: "string", valueName: "DIR", description: "the run folder written by `budgetnet train`" },
+    split: { type: "string", valueName: "val|test", description: "which data to evaluate on", default: "test" },
+    tta: { type: "boolean", description: "average the predictions on each image and its mirror" },
+    weights: {
+      type: "string",
+      valueName: "best|final",
+      description: "best (by validation accuracy) or final weights",
+      default: "best",
+    },
+    "batch-size": { type: "integer", valueName: "N", description: "evaluation batch size", default: 256 },
+    json: { type: "boolean", description: "print JSON" },
+  },
+  run(args) {
+    const runDir = args.flags.run as string | undefined;
+    if (!runDir) throw new Error("eval needs --run DIR (a folder written by `budgetnet train`).");
+    const split = args.flags.split as string;
+    if (split !== "val" && split !== "test") throw new Error(`--split must be val or test. Received: --split=${split}`);
+    const weights = args.flags.weights as WeightsChoice;
+    if (weights !== "best" && weights !== "final")
+      throw new Error(`--weights must be best or final. Received: --weights=${weights}`);
+    const started = Date.now();
+    const { model, config } = loadRunModel(runDir, weights);
+    try {
+      const r = config.recipe;
+      const loadOpts = { root: r.dataRoot ?? undefined, size: r.imageSize ?? undefined };
+      const ds =
+        split === "test"
+          ? loadDataset(r.dataset, { split: "test", ...loadOpts })
+          : splitTrainVal(loadDataset(r.dataset, { split: "train", ...loadOpts }), {
+              valFraction: r.valFraction,
+              seed: r.seed,
+            }).val;
+      // Normalize with the statistics the model was trained with (config.json), not the evaluated split's.
+      const result = evaluate(model, ds, {
+        mean: config.data.mean,
+        std: config.data.std,
+        tta: args.flags.tta === true,
+        batchSize: args.flags["batch-size"] as number,
+      });
+      const seconds = (Date.now() - started) / 1000;
+      if (args.flags.json) {
+        process.stdout.write(`${JSON.stringify({ run: runDir, split, weights, seconds, ...result }, null, 2)}\n`);
+        return 0;
+      }
+      const lines = [
+        `${config.model.name} on ${r.dataset} ${split} (${result.n} images, ${weights} weights${result.tta ? ", flip TTA" : ""}): ` +
+          `accuracy ${(100 * result.accuracy).toFixed(2)}%, loss ${result.loss.toFixed(4)}, ${seconds.toFixed(1)} s`,
+        "per class:",
+        ...result.perClass.map((c) => `  ${c.name.padEnd(14)} ${(100 * c.accuracy).toFixed(2).padStart(6)}%  (${c.n})`),
+        "confusion (rows: true class, columns: predicted):",
+        ...result.confusion.map((row) => `  ${row.map((v) => String(v).padStart(5)).join("")}`),
+      ];
+      process.stdout.write(`${lines.join("\n")}\n`);
+      return 0;
+    } finally {
+      model.dispose();
+    }
+  },
+};

@@ -1,0 +1,81 @@
+// `budgetnet predict --run DIR IMAGE... [--top-k K] [--tta] [--json]`: top-k classes with names.
+import { tensor } from "../ops/creation";
+import { topk } from "../ops/reduce";
+import { scope } from "../tensor/scope";
+import { noGrad } from "../tensor/tensor";
+import { predictProbabilities } from "../train/evaluate";
+import { loadRunModel } from "../train/run";
+import type { CommandSpec } from "./args";
+
+/** Decodes an image file to uint8 CHW at the model's input size (grayscale for 1 channel). */
+async function decodeImage(file: string, channels: number, height: number, width: number): Promise<Uint8Array> {
+  const sharp = (await import("sharp")).default;
+  let img = sharp(file).resize(width, height, { fit: "fill" }).removeAlpha();
+  img = channels === 1 ? img.grayscale() : img.toColourspace("srgb");
+  let raw: Buffer;
+  try {
+    raw = await img.raw().toBuffer();
+  } catch (e) {
+    throw new Error(`could not read the image ${file}: ${(e as Error).message}. Give a PNG or JPEG file.`);
+  }
+  const hw = height * width;
+  if (raw.length !== hw * channels)
+    throw new Error(`decoding ${file} gave ${raw.length} bytes, expected ${hw * channels}.`);
+  const chw = new Uint8Array(hw * channels);
+  for (let c = 0; c < channels; c++) for (let i = 0; i < hw; i++) chw[c * hw + i] = raw[i * channels + c] as number;
+  return chw;
+}
+
+export const predictCommand: CommandSpec = {
+  name: "predict",
+  summary: "Classify image files with a trained run: the top-k classes and their probabilities.",
+  positionals: [{ name: "IMAGE...", description: "PNG or JPEG files", variadic: true }],
+  flags: {
+    run: { type: "string", valueName: "DIR", description: "the run folder written by `budgetnet train`" },
+    "top-k": { type: "integer", valueName: "K", description: "how many classes to show", default: 5 },
+    tta: { type: "boolean", description: "average the predictions on each image and its mirror" },
+    json: { type: "boolean", description: "print JSON" },
+  },
+  async run(args) {
+    const runDir = args.flags.run as string | undefined;
+    if (!runDir) throw new Error("predict needs --run DIR (a folder written by `budgetnet train`).");
+    const { model, config } = loadRunModel(runDir, "best");
+    try {
+      const [c, h, w] = config.data.imageShape;
+      const names = config.data.classNames;
+      const k = Math.min(args.flags["top-k"] as number, names.length);
+      if (!(k >= 1)) throw new Error(`--top-k must be >= 1. Received: --top-k=${String(args.flags["top-k"])}`);
+      const results = [];
+      for (const file of args.positionals) {
+        const pixels = await decodeImage(file, c, h, w);
+        const top = noGrad(() =>
+          scope(() => {
+            const mean = tensor(config.data.mean).reshape([1, c, 1, 1]);
+            const std = tensor(config.data.std).reshape([1, c, 1, 1]);
+            const x = tensor(pixels, [1, c, h, w]).to("float32").div(255).sub(mean).div(std);
+            const probs = predictProbabilities(model, x, args.flags.tta === true);
+            const { values, indices } = topk(probs.reshape([-1]), k);
+            return { p: values.toArray(), i: indices.toArray() };
+          }),
+        );
+        results.push({
+          file,
+          top: top.i.map((cls, j) => ({
+            class: names[cls] ?? String(cls),
+            index: cls,
+            probability: top.p[j] as number,
+          })),
+        });
+      }
+      if (args.flags.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+      else
+        for (const r of results)
+          process.stdout.write(
+            `${r.file}\n${r.top.map((t) => `  ${t.class.padEnd(14)} ${(100 * t.probability).toFixed(2).padStart(6)}%`).join("\n")}\n`,
+          );
+      return 0;
+    } finally {
+      model.dispose();
+    }
+  },
+};
