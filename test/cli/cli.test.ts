@@ -116,6 +116,7 @@ test("parseArgs: --flag value, --flag=value, switches, --, defaults", () => {
   assert.deepEqual(parseArgs(["a", "--n", "5", "--name=z=1", "--on"], s), {
     flags: { n: 5, name: "z=1", on: true },
     positionals: ["a"],
+    extra: {},
     help: false,
   });
   assert.deepEqual(parseArgs(["--on=false", "a", "--", "--n"], s).positionals, ["a", "--n"]);
