@@ -1,0 +1,128 @@
+// The `budgetnet` command as users run it: a child process on bin/budgetnet.js.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as path from "node:path";
+import { test } from "node:test";
+import { parseArgs, UsageError } from "../../src/cli/args";
+import { checkNoLeaks } from "../helpers";
+
+checkNoLeaks();
+
+const BIN = path.resolve(__dirname, "../../../bin/budgetnet.js");
+
+function run(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: "utf8",
+    env: { ...process.env, BUDGETNET_THREADS: "1" },
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test("`budgetnet help` and no arguments list the commands; `help summary` shows its flags", () => {
+  for (const args of [["help"], []]) {
+    const r = run(...args);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /usage: budgetnet COMMAND/);
+    assert.match(r.stdout, /^\s+models\s/m);
+    assert.match(r.stdout, /^\s+summary\s/m);
+  }
+  const r = run("help", "summary");
+  assert.equal(r.status, 0);
+  assert.match(r.stdout, /usage: budgetnet summary MODEL/);
+  assert.match(r.stdout, /--num-classes N/);
+  assert.equal(run("summary", "--help").stdout, r.stdout);
+});
+
+test("`budgetnet models --json` lists every registered model with family and source", () => {
+  const r = run("models", "--json");
+  assert.equal(r.status, 0, r.stderr);
+  const models = JSON.parse(r.stdout) as { name: string; family: string; source: string; large: boolean }[];
+  const names = models.map((m) => m.name);
+  for (const n of ["resnet18", "resnet164", "preact_resnet18", "efficient_resnet", "resnet20"])
+    assert.ok(names.includes(n), n);
+  assert.equal(models.find((m) => m.name === "preact_resnet1001")?.large, true);
+  assert.ok(models.every((m) => m.family && m.source));
+  const table = run("models", "--family", "resnet_imagenet");
+  assert.equal(table.status, 0);
+  assert.match(table.stdout, /^mini_resnet34\s+resnet_imagenet\s/m);
+  assert.doesNotMatch(table.stdout, /resnet164/);
+});
+
+test("`budgetnet summary resnet20 --json` reports params and MACs", () => {
+  const r = run("summary", "resnet20", "--json");
+  assert.equal(r.status, 0, r.stderr);
+  const s = JSON.parse(r.stdout) as { params: number; macs: number; layers: { name: string }[]; outputShape: number[] };
+  assert.equal(s.params, 272_474);
+  assert.ok(Math.abs(s.macs - 41.29e6) / 41.29e6 < 0.01, `macs ${s.macs}`);
+  assert.equal(s.layers[0]?.name, "conv1");
+  assert.deepEqual(s.outputShape, [10]);
+});
+
+test("summary flags: --num-classes=100, --in-channels 1 --image-size 28, and the text table", () => {
+  const r = run("summary", "resnet20", "--num-classes=100", "--in-channels", "1", "--image-size", "28", "--json");
+  assert.equal(r.status, 0, r.stderr);
+  const s = JSON.parse(r.stdout) as { params: number; inputShape: number[]; outputShape: number[] };
+  assert.equal(s.params, 272_474 - 650 + 6_500 - 2 * 16 * 9);
+  assert.deepEqual(s.inputShape, [1, 28, 28]);
+  assert.deepEqual(s.outputShape, [100]);
+  // efficient_resnet's classifier depends on the image size, so --image-size reaches the model
+  const e = run("summary", "efficient_resnet", "--image-size", "64", "--json");
+  assert.equal(e.status, 0, e.stderr);
+  assert.equal((JSON.parse(e.stdout) as { params: number }).params, 4_697_742 + 256 * 3 * 10);
+  const text = run("summary", "resnet29");
+  assert.equal(text.status, 0);
+  assert.match(text.stdout, /^final_bn\s+BatchNorm2d\s+\[256, 8, 8\]/m);
+  assert.match(text.stdout, /MACs per sample:/);
+});
+
+test("bad input exits 2 with a message that says what to do", () => {
+  const flag = run("summary", "resnet20", "--jsn");
+  assert.equal(flag.status, 2);
+  assert.match(
+    flag.stderr,
+    /unknown flag --jsn for `summary`\. Known flags: --num-classes, --in-channels, --image-size, --json, --help/,
+  );
+  const model = run("summary", "resnet21");
+  assert.equal(model.status, 2);
+  assert.match(model.stderr, /unknown model "resnet21"\. Known models: .*resnet20/);
+  const cmd = run("trian");
+  assert.equal(cmd.status, 2);
+  assert.match(cmd.stderr, /unknown command "trian"\. Commands: models, summary/);
+  const missing = run("summary");
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /`summary` needs MODEL/);
+  const notInt = run("summary", "resnet20", "--num-classes", "ten");
+  assert.equal(notInt.status, 2);
+  assert.match(notInt.stderr, /--num-classes must be an integer\. Received: --num-classes=ten/);
+  const impossible = run("summary", "efficient_resnet", "--image-size", "16");
+  assert.equal(impossible.status, 2);
+  assert.match(impossible.stderr, /poolSize must not exceed the last stage's 4x4 feature map/);
+});
+
+test("parseArgs: --flag value, --flag=value, switches, --, defaults", () => {
+  const spec = {
+    name: "x",
+    positionals: [
+      { name: "A", description: "" },
+      { name: "B", description: "", optional: true },
+    ],
+    flags: {
+      n: { type: "integer", description: "", default: 3 },
+      name: { type: "string", description: "" },
+      on: { type: "boolean", description: "" },
+    },
+  } as const;
+  const s = { ...spec, positionals: [...spec.positionals], flags: { ...spec.flags } };
+  assert.deepEqual(parseArgs(["a", "--n", "5", "--name=z=1", "--on"], s), {
+    flags: { n: 5, name: "z=1", on: true },
+    positionals: ["a"],
+    extra: {},
+    help: false,
+  });
+  assert.deepEqual(parseArgs(["--on=false", "a", "--", "--n"], s).positionals, ["a", "--n"]);
+  assert.equal(parseArgs(["a"], s).flags.n, 3);
+  assert.throws(() => parseArgs(["a", "--n"], s), UsageError);
+  assert.throws(() => parseArgs(["a", "--on=yes"], s), /--on is a switch/);
+  assert.throws(() => parseArgs(["a", "b", "c"], s), /takes at most 2 arguments/);
+  assert.throws(() => parseArgs(["a", "-x"], s), /unknown flag -x/);
+});
