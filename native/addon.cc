@@ -7,6 +7,7 @@
 
 #include <mutex>
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 
@@ -41,10 +42,13 @@ static Napi::Value LiveTensors(const Napi::CallbackInfo& info) {
 
 static Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   Args a{info, "setNumThreads"};
-  int64_t n = a.int64(0);
-  if (n < 1) throw Napi::RangeError::New(info.Env(), "setNumThreads: n must be >= 1. Received: " + std::to_string(n));
-  at::set_num_threads((int)n);
-  return info.Env().Undefined();
+  return Guard("setNumThreads", info, [&]() -> Napi::Value {
+    int64_t n = a.int64(0);
+    if (n < 1 || n > 1024)
+      throw Napi::RangeError::New(info.Env(), "setNumThreads: n must be in [1, 1024]. Received: " + std::to_string(n));
+    at::set_num_threads((int)n);
+    return info.Env().Undefined();
+  });
 }
 
 static Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
@@ -55,7 +59,8 @@ static Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
   Args a{info, "manualSeed"};
   return Guard("manualSeed", info, [&]() -> Napi::Value {
     double s = a.num(0);
-    if (s < 0 || s != (double)(uint64_t)s) throw std::invalid_argument("seed must be a non-negative integer");
+    if (!std::isfinite(s) || s < 0 || s >= 1.8e19 || s != std::trunc(s))
+      throw std::invalid_argument("seed must be a non-negative integer");
     at::manual_seed((uint64_t)s);
     return info.Env().Undefined();
   });

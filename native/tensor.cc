@@ -2,6 +2,7 @@
 // autograd and views.
 #include <ATen/core/grad_mode.h>
 
+#include <cmath>
 #include <cstring>
 #include <sstream>
 
@@ -143,9 +144,13 @@ double Args::num(size_t i) const {
   return info[i].As<Napi::Number>().DoubleValue();
 }
 
+// True when d is an integer that fits int64 exactly; checked before any cast (casting NaN,
+// infinities or |d| >= 2^63 is undefined behaviour).
+static bool IsInt64(double d) { return std::isfinite(d) && std::fabs(d) < 9.2e18 && d == std::trunc(d); }
+
 int64_t Args::int64(size_t i) const {
   double d = num(i);
-  if (d != (double)(int64_t)d) ThrowArg(info, op, i, "an integer");
+  if (!IsInt64(d)) ThrowArg(info, op, i, "an integer");
   return (int64_t)d;
 }
 
@@ -167,7 +172,7 @@ std::vector<int64_t> Args::ints(size_t i) const {
     Napi::Value v = arr.Get(k);
     if (!v.IsNumber()) ThrowArg(info, op, i, "an array of integers");
     double d = v.As<Napi::Number>().DoubleValue();
-    if (d != (double)(int64_t)d) ThrowArg(info, op, i, "an array of integers");
+    if (!IsInt64(d)) ThrowArg(info, op, i, "an array of integers");
     out[k] = (int64_t)d;
   }
   return out;
@@ -178,7 +183,7 @@ at::Scalar Args::scalar(size_t i) const {
   if (i >= info.Length() || !info[i].IsNumber()) ThrowArg(info, op, i, "a number");
   double d = info[i].As<Napi::Number>().DoubleValue();
   // Integral JS numbers become integer scalars so int tensors stay int (PyTorch's rule).
-  if (d == (double)(int64_t)d && std::abs(d) < 9.007199254740992e15) return at::Scalar((int64_t)d);
+  if (std::isfinite(d) && std::fabs(d) < 9.007199254740992e15 && d == std::trunc(d)) return at::Scalar((int64_t)d);
   return at::Scalar(d);
 }
 
@@ -273,7 +278,7 @@ OP(FromBuffer) {
       case napi_int32_array: src = at::kInt; break;
       case napi_bigint64_array: src = at::kLong; break;
       case napi_uint8_array:
-      case napi_uint8_clamped_array: src = st == at::kBool ? at::kBool : at::kByte; break;
+      case napi_uint8_clamped_array: src = at::kByte; break;  // bool: read bytes, then != 0 below
       case napi_uint16_array: src = at::kBFloat16; break;  // raw bf16 bits; fp16 via dtype below
       default: throw std::invalid_argument("unsupported TypedArray type for tensor()");
     }
@@ -290,6 +295,9 @@ OP(FromBuffer) {
     void* ptr = static_cast<uint8_t*>(ab.Data()) + ta.ByteOffset();
     at::Tensor view = at::from_blob(ptr, shape, at::TensorOptions().dtype(src));
     at::Device dev = a.device(3);
+    // A bool tensor from raw bytes: any non-zero byte is true (raw copies of other bytes into
+    // kBool would be undefined behaviour in libtorch).
+    if (st == at::kBool && src == at::kByte) return W(view.ne(0).to(dev));
     at::Tensor out = (src == st && dev.is_cpu()) ? view.clone() : view.to(dev, st, false, true);
     return W(out);
   }
@@ -398,7 +406,17 @@ OP(RequiresGrad) {
 OP(Grad) { GUARD("grad") { return W(a.tensor(0).grad()); } END }
 OP(SetGrad) {
   GUARD("setGrad") {
-    a.tensor(0).mutable_grad() = a.optTensor(1);
+    auto& t = a.tensor(0);
+    at::Tensor g = a.optTensor(1);
+    if (g.defined()) {
+      TORCH_CHECK(g.sizes() == t.sizes(), "assigned grad has shape [", c10::Join(",", g.sizes()),
+                  "] but the tensor has shape [", c10::Join(",", t.sizes()), "]");
+      TORCH_CHECK(g.scalar_type() == t.scalar_type(), "assigned grad has dtype ", DtypeName(g.scalar_type()),
+                  " but the tensor has dtype ", DtypeName(t.scalar_type()));
+      TORCH_CHECK(g.device() == t.device(), "assigned grad is on ", g.device().str(), " but the tensor is on ",
+                  t.device().str());
+    }
+    t.mutable_grad() = g;
     return info.Env().Undefined();
   }
   END
