@@ -2,6 +2,7 @@
 import * as os from "node:os";
 import { setNumThreads } from "./tensor/tensor";
 
+export { loadSafetensors, SafetensorsError, saveSafetensors } from "./export/safetensors";
 export * from "./models";
 export * as nn from "./nn";
 export * from "./ops";
@@ -23,3 +24,5 @@ export {
 
 // Default: one intra-op thread per core (BUDGETNET_THREADS overrides).
 setNumThreads(Number(process.env.BUDGETNET_THREADS) || os.availableParallelism());
+
+export * from "./analysis";

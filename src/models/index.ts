@@ -1,2 +1,6 @@
 // Importing this registers every model family. One import line per family file.
 export * from "./registry";
+export * from "./resnet_cifar";
+import "./preact_resnet";
+import "./resnet_imagenet";
+import "./efficient_resnet";

@@ -7,6 +7,8 @@ import { noGrad, type Tensor } from "../tensor/tensor";
 
 export type StateDict = Map<string, Tensor>;
 export type ModuleConfig = Record<string, unknown>;
+/** Called after a module's forward() with its input and output (PyTorch's forward hook). */
+export type ForwardHook = (module: Module, input: Tensor, output: Tensor) => void;
 
 export class StateDictError extends Error {
   constructor(
@@ -33,6 +35,8 @@ export abstract class Module {
   private readonly params = new Map<string, Tensor | undefined>();
   private readonly buffers = new Map<string, Tensor | undefined>();
   private readonly children = new Map<string, Module>();
+  private forwardHooks: Set<ForwardHook> | undefined;
+  private restoreForward: (() => void) | undefined;
 
   abstract forward(x: Tensor): Tensor;
 
@@ -175,6 +179,38 @@ export abstract class Module {
   /** Frees every parameter and buffer. The module cannot be used afterwards. */
   dispose(): void {
     for (const [, t] of this.stateDict()) t.dispose();
+  }
+
+  /**
+   * Calls hook after every forward() of this module, however it is reached (parents call
+   * child.forward directly), until the returned function removes it. While hooks exist, an own
+   * `forward` property shadows the class method; removing the last hook deletes it again.
+   */
+  registerForwardHook(hook: ForwardHook): () => void {
+    if (this.forwardHooks === undefined) {
+      const hooks = new Set<ForwardHook>();
+      const inner = this.forward;
+      const hadOwnForward = Object.hasOwn(this, "forward");
+      this.forwardHooks = hooks;
+      this.restoreForward = () => {
+        if (hadOwnForward) this.forward = inner;
+        else Reflect.deleteProperty(this, "forward");
+      };
+      this.forward = (x: Tensor): Tensor => {
+        const y = inner.call(this, x);
+        for (const h of hooks) h(this, x, y);
+        return y;
+      };
+    }
+    const hooks = this.forwardHooks;
+    hooks.add(hook);
+    return () => {
+      hooks.delete(hook);
+      if (hooks.size === 0 && this.forwardHooks === hooks) {
+        this.forwardHooks = undefined;
+        this.restoreForward?.();
+      }
+    };
   }
 
   /** forward() inside a scope: only the output survives. */

@@ -1,0 +1,44 @@
+// `npm run bench -- NAME [args]`: runs one benchmark from bench/. Each module exports
+// main(args) and is loaded only when asked for, so one benchmark's imports do not slow another.
+const BENCHMARKS: Record<string, { module: string; description: string }> = {
+  engine: {
+    module: "./engine",
+    description: "CIFAR ResNet-20 training and inference images/s against PyTorch, tuned and untuned allocator",
+  },
+};
+
+interface BenchModule {
+  main(args: string[]): Promise<void>;
+}
+
+function listKnown(): string {
+  return Object.entries(BENCHMARKS)
+    .map(([name, b]) => `  ${name.padEnd(10)} ${b.description}`)
+    .join("\n");
+}
+
+async function run(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h") {
+    console.log(`usage: npm run bench -- NAME [args]\nbenchmarks:\n${listKnown()}`);
+    return name === undefined ? 1 : 0;
+  }
+  const entry = BENCHMARKS[name];
+  if (entry === undefined) {
+    console.error(`unknown benchmark. Received: name=${name}\nknown benchmarks:\n${listKnown()}`);
+    return 1;
+  }
+  const mod = require(entry.module) as BenchModule;
+  await mod.main(rest);
+  return 0;
+}
+
+run(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    process.exitCode = 1;
+  },
+);

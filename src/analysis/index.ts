@@ -1,0 +1,2 @@
+// Parameter and multiply-add counts, model summaries.
+export * from "./summary";

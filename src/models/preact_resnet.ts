@@ -1,0 +1,120 @@
+// Deep CIFAR ResNets with bottleneck units, and the pre-activation family.
+//   resnet164: He et al. 2015 ("Deep Residual Learning", Sec. 4.2) CIFAR bottleneck net as
+//     evaluated in He et al. 2016: 3 stages of n = 18 bottleneck units (1x1, 3x3, 1x1, expansion 4)
+//     on 16/32/64 planes, post-activation, projection shortcuts where the shape changes.
+//     depth = 9n + 2 → 1,704,154 parameters (10 classes).
+//   preact_resnet164 / preact_resnet1001: He et al. 2016 ("Identity Mappings in Deep Residual
+//     Networks") full pre-activation units, same layout, n = 18 / 111; BN-ReLU after the last
+//     stage; 1,703,258 and 10,327,706 parameters (the paper's Table 3 lists 1.7M and 10.2M).
+//   resnet29: the same pre-activation bottleneck net with n = 3 (depth 29), the small ResNet
+//     that CIFAR-100 studies set against ResNet-164.
+//   preact_resnet18: kuangliu/pytorch-cifar's PreActResNet18: pre-activation basic blocks on
+//     64/128/256/512 planes, [2, 2, 2, 2], no BN-ReLU before the pool; 11,171,146 parameters.
+// Every variant takes seReduction (SE on every block, Hu et al. 2018): the se_* names use r = 16.
+
+import { ArgumentError } from "../tensor/errors";
+import { intOption, type ModelEntry, type ModelOptions, registerModel } from "./registry";
+import { checkOptionKeys, doubling, ResNet, resnetConfig } from "./resnet_network";
+
+const FAMILY = "preact_resnet";
+const ALIASES = ["depth", "baseWidth"] as const;
+
+/**
+ * Blocks per stage of a 3-stage CIFAR ResNet of the given depth: 6n + 2 with basic blocks
+ * (2 convs each), 9n + 2 with bottlenecks (3 convs each); the 2 are the stem and the classifier.
+ */
+export function cifarBlocksPerStage(depth: number, block: "basic" | "bottleneck"): number {
+  const perBlock = block === "basic" ? 6 : 9;
+  const n = (depth - 2) / perBlock;
+  if (!Number.isInteger(n) || n < 1)
+    throw new ArgumentError(
+      `${FAMILY}: depth must be ${perBlock}n + 2 for ${block} blocks (e.g. ${block === "basic" ? "20, 56, 110" : "29, 164, 1001"}). Received: depth=${depth}`,
+    );
+  return n;
+}
+
+/** The family's factory: layers from `layers` or `depth`, widths from `widths` or `baseWidth`. */
+export function createPreActResNet(o: ModelOptions): ResNet {
+  checkOptionKeys(FAMILY, o, ALIASES);
+  const block = o.block === "basic" ? "basic" : "bottleneck";
+  const layers = Array.isArray(o.layers)
+    ? (o.layers as number[])
+    : new Array<number>(3).fill(cifarBlocksPerStage(intOption(o, "depth", 2, 164), block));
+  const baseWidth = intOption(o, "baseWidth", 1, 16);
+  const widths = Array.isArray(o.widths) ? (o.widths as number[]) : doubling(baseWidth, layers.length);
+  const preact = o.preact !== false;
+  const config = resnetConfig(FAMILY, o, {
+    block,
+    preact,
+    layers,
+    widths,
+    stemWidth: intOption(o, "stemWidth", 1, widths[0] ?? baseWidth),
+    finalNorm: preact,
+  });
+  return new ResNet(config);
+}
+
+const HE_2015 = "He et al. 2015, Deep Residual Learning for Image Recognition (CIFAR bottleneck, Sec. 4.2)";
+const HE_2016 = "He et al. 2016, Identity Mappings in Deep Residual Networks";
+const SENET = "Hu et al. 2018, Squeeze-and-Excitation Networks";
+const KUANGLIU = "kuangliu/pytorch-cifar PreActResNet18 (after He et al. 2016)";
+
+const VARIANTS: Omit<ModelEntry, "family" | "create">[] = [
+  {
+    name: "resnet164",
+    description: "ResNet-164, post-activation bottleneck, 18 blocks/stage, 16/32/64 planes x4",
+    source: HE_2015,
+    defaults: { depth: 164, preact: false },
+  },
+  {
+    name: "preact_resnet164",
+    description: "Pre-activation ResNet-164, bottleneck, 18 blocks/stage",
+    source: HE_2016,
+    defaults: { depth: 164 },
+  },
+  {
+    name: "preact_resnet1001",
+    description: "Pre-activation ResNet-1001, bottleneck, 111 blocks/stage (10.3M params)",
+    source: HE_2016,
+    defaults: { depth: 1001 },
+    large: true,
+  },
+  {
+    name: "resnet29",
+    description: "Pre-activation ResNet-29, bottleneck, 3 blocks/stage, 16/32/64 planes x4",
+    source: HE_2016,
+    defaults: { depth: 29 },
+  },
+  {
+    name: "preact_resnet18",
+    description: "PreActResNet18: pre-activation basic blocks, [2,2,2,2], 64-512 planes",
+    source: KUANGLIU,
+    defaults: { block: "basic", layers: [2, 2, 2, 2], baseWidth: 64, finalNorm: false },
+  },
+  {
+    name: "se_resnet164",
+    description: "ResNet-164 with squeeze-and-excitation (r=16) in every block",
+    source: `${HE_2015}; ${SENET}`,
+    defaults: { depth: 164, preact: false, seReduction: 16 },
+  },
+  {
+    name: "se_preact_resnet164",
+    description: "Pre-activation ResNet-164 with squeeze-and-excitation (r=16) in every block",
+    source: `${HE_2016}; ${SENET}`,
+    defaults: { depth: 164, seReduction: 16 },
+  },
+  {
+    name: "se_resnet29",
+    description: "Pre-activation ResNet-29 with squeeze-and-excitation (r=16) in every block",
+    source: `${HE_2016}; ${SENET}`,
+    defaults: { depth: 29, seReduction: 16 },
+  },
+  {
+    name: "se_preact_resnet18",
+    description: "PreActResNet18 with squeeze-and-excitation (r=16) in every block",
+    source: `${KUANGLIU}; ${SENET}`,
+    defaults: { block: "basic", layers: [2, 2, 2, 2], baseWidth: 64, finalNorm: false, seReduction: 16 },
+  },
+];
+
+for (const v of VARIANTS) registerModel({ ...v, family: FAMILY, create: createPreActResNet });

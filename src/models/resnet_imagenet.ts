@@ -1,0 +1,67 @@
+// The ImageNet ResNets of He et al. 2015 (Table 1: ResNet-18/34/50) adapted to 32x32 inputs, as
+// kuangliu/pytorch-cifar does: the 7x7 stride-2 stem and its max-pool become one 3x3 stride-1
+// convolution, so the four stages run at 32, 16, 8 and 4 pixels. Post-activation blocks,
+// projection shortcuts (1x1 conv + BN) where the shape changes, global average pool, fc.
+//   resnet18: [2,2,2,2] basic, 64/128/256/512 → 11,173,962 parameters (10 classes)
+//   resnet34: [3,4,6,3] basic → 21,282,122;  resnet50: [3,4,6,3] bottleneck x4 → 23,520,842
+//   mini_resnet34: ResNet-34 at a quarter of the width (16/32/64/128), same 3x3 stride-1 stem.
+import { intOption, type ModelEntry, type ModelOptions, registerModel } from "./registry";
+import { checkOptionKeys, doubling, ResNet, resnetConfig } from "./resnet_network";
+
+const FAMILY = "resnet_imagenet";
+const ALIASES = ["baseWidth"] as const;
+
+/** The family's factory: `layers` and `block` pick the depth, `baseWidth` (or `widths`) the width. */
+export function createImageNetResNet(o: ModelOptions): ResNet {
+  checkOptionKeys(FAMILY, o, ALIASES);
+  const layers = Array.isArray(o.layers) ? (o.layers as number[]) : [2, 2, 2, 2];
+  const baseWidth = intOption(o, "baseWidth", 1, 64);
+  const widths = Array.isArray(o.widths) ? (o.widths as number[]) : doubling(baseWidth, layers.length);
+  const config = resnetConfig(FAMILY, o, {
+    block: o.block === "bottleneck" ? "bottleneck" : "basic",
+    preact: false,
+    layers,
+    widths,
+    stemWidth: intOption(o, "stemWidth", 1, widths[0] ?? baseWidth),
+    finalNorm: false,
+  });
+  return new ResNet(config);
+}
+
+const HE =
+  "He et al. 2015, Deep Residual Learning for Image Recognition (Table 1), 32x32 stem as kuangliu/pytorch-cifar";
+
+const VARIANTS: Omit<ModelEntry, "family" | "create">[] = [
+  {
+    name: "resnet18",
+    description: "ResNet-18 for 32x32 inputs (3x3 stride-1 stem, no max-pool), 64-512 planes",
+    source: HE,
+    defaults: { layers: [2, 2, 2, 2] },
+  },
+  {
+    name: "resnet34",
+    description: "ResNet-34 for 32x32 inputs (3x3 stride-1 stem, no max-pool), 64-512 planes",
+    source: HE,
+    defaults: { layers: [3, 4, 6, 3] },
+  },
+  {
+    name: "resnet50",
+    description: "ResNet-50 for 32x32 inputs: bottleneck x4, [3,4,6,3], 64-512 planes",
+    source: HE,
+    defaults: { layers: [3, 4, 6, 3], block: "bottleneck" },
+  },
+  {
+    name: "mini_resnet34",
+    description: "ResNet-34 at a quarter of the width (16/32/64/128), 3x3 stride-1 stem",
+    source: HE,
+    defaults: { layers: [3, 4, 6, 3], baseWidth: 16 },
+  },
+  {
+    name: "se_resnet18",
+    description: "ResNet-18 for 32x32 inputs with squeeze-and-excitation (r=16) in every block",
+    source: `${HE}; Hu et al. 2018, Squeeze-and-Excitation Networks`,
+    defaults: { layers: [2, 2, 2, 2], seReduction: 16 },
+  },
+];
+
+for (const v of VARIANTS) registerModel({ ...v, family: FAMILY, create: createImageNetResNet });
