@@ -4,3 +4,8 @@ export * from "./resnet_cifar";
 import "./preact_resnet";
 import "./resnet_imagenet";
 import "./efficient_resnet";
+import "./wide_resnet";
+import "./resnext";
+import "./densenet";
+import "./mobilenet";
+import "./efficientnet";

@@ -1,0 +1,173 @@
+// EfficientNet B0-B3 (Tan & Le, "EfficientNet: Rethinking Model Scaling for Convolutional Neural
+// Networks", ICML 2019, arXiv:1905.11946). B0 (Table 1): a 3x3 stem to 32 channels, seven
+// stages of MBConv blocks (inverted residuals with squeeze-and-excitation of ratio 0.25 of the
+// block's input channels, swish everywhere, linear projection), a 1x1 head conv to 1280, global
+// average pool, dropout and a linear classifier. Stochastic depth ("drop connect", 0.2) drops a
+// block's residual branch with probability growing linearly from 0 at the first block to 0.2·(B-1)/B
+// at the last; dropout before the classifier is 0.2 for B0/B1 and 0.3 for B2/B3.
+//
+// Compound scaling (Section 3.3): widths ×w rounded by round_filters (a multiple of 8, never 10%
+// below), repeats ×d rounded up, resolution r. The reference settings (w, d, r, dropout):
+// B0 1.0/1.0/224/0.2, B1 1.0/1.1/240/0.2, B2 1.1/1.2/260/0.3, B3 1.2/1.4/300/0.3. Resolution
+// changes no parameter: it is recorded (option `resolution`) as the size the scaled model was
+// designed for, and any input of at least 32x32 is accepted. With `strides: "cifar"` (default)
+// the stem and the first stride-2 stage (the 24-channel one) run at stride 1, as for MobileNet v2
+// on CIFAR, so 32x32 ends at 4x4; `strides: "imagenet"` is the paper's layout.
+import { Sequential } from "../nn/containers";
+import { Dropout, Linear, SiLU } from "../nn/layers";
+import { Module, type ModuleConfig } from "../nn/module";
+import type { Tensor } from "../tensor/tensor";
+import {
+  adaptStrides,
+  ConvBnAct,
+  choiceArg,
+  heInit,
+  InvertedResidual,
+  intArg,
+  makeDivisible,
+  numberArg,
+  poolAndClassify,
+  rejectUnknownOptions,
+  STRIDE_LAYOUTS,
+  type StrideLayout,
+} from "./building_blocks";
+import { type ModelOptions, registerModel } from "./registry";
+
+const FN = "EfficientNet";
+
+export interface EfficientNetOptions {
+  numClasses: number;
+  inChannels: number;
+  /** w: channel multiplier. */
+  widthCoefficient: number;
+  /** d: repeat multiplier. */
+  depthCoefficient: number;
+  /** r: the input size this scaling was designed for (informational; no parameter depends on it). */
+  resolution: number;
+  /** Dropout before the classifier. */
+  dropout: number;
+  /** Stochastic depth rate of the last block (the paper's drop connect rate, 0.2). */
+  dropPath: number;
+  strides: StrideLayout;
+}
+
+// [expansion, kernel, ImageNet stride, repeats, output channels] of B0's seven stages (Table 1).
+const B0_STAGES: [number, number, number, number, number][] = [
+  [1, 3, 1, 1, 16],
+  [6, 3, 2, 2, 24],
+  [6, 5, 2, 2, 40],
+  [6, 3, 2, 3, 80],
+  [6, 5, 1, 3, 112],
+  [6, 5, 2, 4, 192],
+  [6, 3, 1, 1, 320],
+];
+
+export class EfficientNet extends Module {
+  readonly stem: ConvBnAct;
+  readonly blocks: Sequential;
+  readonly head: ConvBnAct;
+  readonly classifier: Sequential;
+
+  constructor(readonly options: EfficientNetOptions) {
+    super();
+    const o = options;
+    const filters = (c: number) => makeDivisible(c * o.widthCoefficient);
+    const repeats = (n: number) => Math.ceil(n * o.depthCoefficient);
+    const swish = () => new SiLU();
+    let c = filters(32);
+    this.stem = this.registerModule(
+      "stem",
+      new ConvBnAct({
+        inChannels: o.inChannels,
+        outChannels: c,
+        kernelSize: 3,
+        stride: o.strides === "cifar" ? 1 : 2,
+        activation: swish,
+      }),
+    );
+    const strides = adaptStrides(
+      B0_STAGES.map(([, , s]) => s),
+      o.strides,
+    );
+    const totalBlocks = B0_STAGES.reduce((sum, [, , , n]) => sum + repeats(n), 0);
+    const blocks: InvertedResidual[] = [];
+    B0_STAGES.forEach(([t, k, , n, out], stage) => {
+      const cout = filters(out);
+      for (let i = 0; i < repeats(n); i++) {
+        blocks.push(
+          new InvertedResidual({
+            inChannels: c,
+            expandedChannels: c * t,
+            outChannels: cout,
+            kernelSize: k,
+            stride: i === 0 ? (strides[stage] as number) : 1,
+            activation: swish,
+            // SE width is a quarter of the block's input channels, not of the expanded ones.
+            se: { reducedChannels: Math.max(1, Math.floor(c / 4)), activation: swish, gate: "sigmoid" },
+            dropPath: (o.dropPath * blocks.length) / totalBlocks,
+          }),
+        );
+        c = cout;
+      }
+    });
+    this.blocks = this.registerModule("blocks", new Sequential(blocks));
+    const last = filters(1280);
+    this.head = this.registerModule(
+      "head",
+      new ConvBnAct({ inChannels: c, outChannels: last, kernelSize: 1, activation: swish }),
+    );
+    this.classifier = this.registerModule(
+      "classifier",
+      new Sequential([new Dropout(o.dropout), new Linear({ inFeatures: last, outFeatures: o.numClasses })]),
+    );
+    heInit(this);
+  }
+
+  forward(x: Tensor): Tensor {
+    const y = this.head.forward(this.blocks.forward(this.stem.forward(x)));
+    return poolAndClassify(y, this.classifier);
+  }
+
+  toConfig(): ModuleConfig {
+    return { ...this.options };
+  }
+}
+
+export function createEfficientNet(options: ModelOptions): EfficientNet {
+  rejectUnknownOptions(
+    options,
+    ["widthCoefficient", "depthCoefficient", "resolution", "dropout", "dropPath", "strides"],
+    FN,
+  );
+  return new EfficientNet({
+    numClasses: intArg(options, "numClasses", FN, 1, 10),
+    inChannels: intArg(options, "inChannels", FN, 1, 3),
+    widthCoefficient: numberArg(options, "widthCoefficient", FN, { min: 0, max: 8, minExclusive: true }, 1),
+    depthCoefficient: numberArg(options, "depthCoefficient", FN, { min: 0, max: 8, minExclusive: true }, 1),
+    resolution: intArg(options, "resolution", FN, 32, 224),
+    dropout: numberArg(options, "dropout", FN, { min: 0, max: 1, maxExclusive: true }, 0.2),
+    dropPath: numberArg(options, "dropPath", FN, { min: 0, max: 1, maxExclusive: true }, 0.2),
+    strides: choiceArg(options, "strides", FN, STRIDE_LAYOUTS, "cifar"),
+  });
+}
+
+const SOURCE = "Tan & Le, EfficientNet: Rethinking Model Scaling for CNNs, ICML 2019 (arXiv:1905.11946)";
+// [name, width, depth, resolution, dropout, large, ImageNet size as torchvision counts it]
+const VARIANTS: [string, number, number, number, number, boolean, string][] = [
+  ["efficientnet_b0", 1.0, 1.0, 224, 0.2, false, "5.3M"],
+  ["efficientnet_b1", 1.0, 1.1, 240, 0.2, false, "7.8M"],
+  ["efficientnet_b2", 1.1, 1.2, 260, 0.3, false, "9.1M"],
+  ["efficientnet_b3", 1.2, 1.4, 300, 0.3, true, "12.2M"],
+];
+for (const [name, widthCoefficient, depthCoefficient, resolution, dropout, large, size] of VARIANTS)
+  registerModel({
+    name,
+    family: "efficientnet",
+    description:
+      `EfficientNet-${name.slice(-2).toUpperCase()} (w=${widthCoefficient}, d=${depthCoefficient}; ${size} params at 1000 classes), ` +
+      `scaled for ${resolution}x${resolution} inputs but accepts 32x32 (CIFAR strides by default); MBConv + SE + swish, stochastic depth 0.2`,
+    source: SOURCE,
+    defaults: { widthCoefficient, depthCoefficient, resolution, dropout },
+    create: createEfficientNet,
+    large,
+  });

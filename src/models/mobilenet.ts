@@ -1,0 +1,357 @@
+// MobileNets: v1 (Howard et al. 2017, arXiv:1704.04861) depthwise separable convs; v2 (Sandler
+// et al., CVPR 2018, arXiv:1801.04381) inverted residuals with expansion t, ReLU6 and a linear
+// bottleneck; v3 small/large (Howard et al., ICCV 2019, arXiv:1905.02244) adding squeeze-and-
+// excitation (hard-sigmoid gate) and h-swish. Layer tables are the papers' (v3 as torchvision
+// builds it: SE width make_divisible(expanded/4, 8), 1280/1024-wide classifier hidden layer).
+//
+// Strides for 32x32 inputs (`strides: "cifar"`, the default): the stem conv runs at stride 1 and
+// so does the first stride-2 stage — v1's 128-channel layer, v2's 24-channel stage (as in
+// kuangliu/pytorch-cifar's MobileNetV2), v3-large's 24-channel block, v3-small's first (16-channel)
+// block — so the three later halvings take 32x32 to 4x4 (the ImageNet layout takes 224 to 7 with
+// five). kuangliu's CIFAR MobileNet v1 keeps the 128 stride and ends at 2x2; we apply the one rule
+// to every family. Strides change no parameter, so `strides: "imagenet"` with 1000 classes gives
+// the published ImageNet parameter counts.
+import { Sequential } from "../nn/containers";
+import { Dropout, Hardswish, Linear, ReLU, ReLU6 } from "../nn/layers";
+import { Module, type ModuleConfig } from "../nn/module";
+import type { Tensor } from "../tensor/tensor";
+import {
+  adaptStrides,
+  ConvBnAct,
+  choiceArg,
+  heInit,
+  InvertedResidual,
+  intArg,
+  makeDivisible,
+  numberArg,
+  poolAndClassify,
+  rejectUnknownOptions,
+  STRIDE_LAYOUTS,
+  type StrideLayout,
+} from "./building_blocks";
+import { type ModelOptions, registerModel } from "./registry";
+
+/** Options every MobileNet takes. */
+export interface MobileNetOptions {
+  numClasses: number;
+  inChannels: number;
+  /** α: scales every layer's width (v1: floor(α·c); v2/v3: make_divisible(α·c, 8)). */
+  widthMultiplier: number;
+  strides: StrideLayout;
+  /** Dropout before the classifier (v1 0, v2 and v3 0.2). */
+  dropout: number;
+}
+
+const MOBILENET_OPTIONS = ["widthMultiplier", "strides", "dropout"];
+
+function readOptions(options: ModelOptions, fn: string, dropout: number): MobileNetOptions {
+  rejectUnknownOptions(options, MOBILENET_OPTIONS, fn);
+  return {
+    numClasses: intArg(options, "numClasses", fn, 1, 10),
+    inChannels: intArg(options, "inChannels", fn, 1, 3),
+    widthMultiplier: numberArg(options, "widthMultiplier", fn, { min: 0, max: 4, minExclusive: true }, 1),
+    strides: choiceArg(options, "strides", fn, STRIDE_LAYOUTS, "cifar"),
+    dropout: numberArg(options, "dropout", fn, { min: 0, max: 1, maxExclusive: true }, dropout),
+  };
+}
+
+// ---------------------------------------------------------------- v1
+
+// [output channels, ImageNet stride] of the 13 depthwise separable layers (paper, Table 1).
+const V1_LAYERS: [number, number][] = [
+  [64, 1],
+  [128, 2],
+  [128, 1],
+  [256, 2],
+  [256, 1],
+  [512, 2],
+  [512, 1],
+  [512, 1],
+  [512, 1],
+  [512, 1],
+  [512, 1],
+  [1024, 2],
+  [1024, 1],
+];
+
+export class MobileNetV1 extends Module {
+  readonly stem: ConvBnAct;
+  readonly blocks: Sequential;
+  readonly classifier: Sequential;
+
+  constructor(readonly options: MobileNetOptions) {
+    super();
+    const o = options;
+    const width = (c: number) => Math.max(1, Math.floor(c * o.widthMultiplier));
+    const relu = () => new ReLU();
+    const stemStride = o.strides === "cifar" ? 1 : 2;
+    let c = width(32);
+    this.stem = this.registerModule(
+      "stem",
+      new ConvBnAct({ inChannels: o.inChannels, outChannels: c, kernelSize: 3, stride: stemStride, activation: relu }),
+    );
+    const strides = adaptStrides(
+      V1_LAYERS.map(([, s]) => s),
+      o.strides,
+    );
+    const layers = V1_LAYERS.map(([out], i) => {
+      const cout = width(out);
+      const dw = new ConvBnAct({
+        inChannels: c,
+        outChannels: c,
+        kernelSize: 3,
+        stride: strides[i],
+        groups: c,
+        activation: relu,
+      });
+      const pw = new ConvBnAct({ inChannels: c, outChannels: cout, kernelSize: 1, activation: relu });
+      c = cout;
+      return new Sequential([dw, pw]);
+    });
+    this.blocks = this.registerModule("blocks", new Sequential(layers));
+    this.classifier = this.registerModule(
+      "classifier",
+      new Sequential([new Dropout(o.dropout), new Linear({ inFeatures: c, outFeatures: o.numClasses })]),
+    );
+    heInit(this);
+  }
+
+  forward(x: Tensor): Tensor {
+    const y = this.blocks.forward(this.stem.forward(x));
+    return poolAndClassify(y, this.classifier);
+  }
+
+  toConfig(): ModuleConfig {
+    return { ...this.options };
+  }
+}
+
+// ---------------------------------------------------------------- v2
+
+// [expansion t, output channels c, repeats n, ImageNet stride s] (paper, Table 2).
+const V2_STAGES: [number, number, number, number][] = [
+  [1, 16, 1, 1],
+  [6, 24, 2, 2],
+  [6, 32, 3, 2],
+  [6, 64, 4, 2],
+  [6, 96, 3, 1],
+  [6, 160, 3, 2],
+  [6, 320, 1, 1],
+];
+
+export class MobileNetV2 extends Module {
+  readonly stem: ConvBnAct;
+  readonly blocks: Sequential;
+  readonly head: ConvBnAct;
+  readonly classifier: Sequential;
+
+  constructor(readonly options: MobileNetOptions) {
+    super();
+    const o = options;
+    const alpha = o.widthMultiplier;
+    const relu6 = () => new ReLU6();
+    let c = makeDivisible(32 * alpha);
+    this.stem = this.registerModule(
+      "stem",
+      new ConvBnAct({
+        inChannels: o.inChannels,
+        outChannels: c,
+        kernelSize: 3,
+        stride: o.strides === "cifar" ? 1 : 2,
+        activation: relu6,
+      }),
+    );
+    const strides = adaptStrides(
+      V2_STAGES.map(([, , , s]) => s),
+      o.strides,
+    );
+    const blocks: InvertedResidual[] = [];
+    V2_STAGES.forEach(([t, out, n], stage) => {
+      const cout = makeDivisible(out * alpha);
+      for (let i = 0; i < n; i++) {
+        const stride = i === 0 ? (strides[stage] as number) : 1;
+        blocks.push(
+          new InvertedResidual({
+            inChannels: c,
+            expandedChannels: Math.round(c * t),
+            outChannels: cout,
+            kernelSize: 3,
+            stride,
+            activation: relu6,
+          }),
+        );
+        c = cout;
+      }
+    });
+    this.blocks = this.registerModule("blocks", new Sequential(blocks));
+    const last = makeDivisible(1280 * Math.max(1, alpha));
+    this.head = this.registerModule(
+      "head",
+      new ConvBnAct({ inChannels: c, outChannels: last, kernelSize: 1, activation: relu6 }),
+    );
+    this.classifier = this.registerModule(
+      "classifier",
+      new Sequential([new Dropout(o.dropout), new Linear({ inFeatures: last, outFeatures: o.numClasses })]),
+    );
+    heInit(this);
+  }
+
+  forward(x: Tensor): Tensor {
+    const y = this.head.forward(this.blocks.forward(this.stem.forward(x)));
+    return poolAndClassify(y, this.classifier);
+  }
+
+  toConfig(): ModuleConfig {
+    return { ...this.options };
+  }
+}
+
+// ---------------------------------------------------------------- v3
+
+// [kernel, expanded, out, SE, h-swish, ImageNet stride] (paper, Tables 1 and 2).
+type V3Row = [number, number, number, boolean, boolean, number];
+const V3_LARGE: V3Row[] = [
+  [3, 16, 16, false, false, 1],
+  [3, 64, 24, false, false, 2],
+  [3, 72, 24, false, false, 1],
+  [5, 72, 40, true, false, 2],
+  [5, 120, 40, true, false, 1],
+  [5, 120, 40, true, false, 1],
+  [3, 240, 80, false, true, 2],
+  [3, 200, 80, false, true, 1],
+  [3, 184, 80, false, true, 1],
+  [3, 184, 80, false, true, 1],
+  [3, 480, 112, true, true, 1],
+  [3, 672, 112, true, true, 1],
+  [5, 672, 160, true, true, 2],
+  [5, 960, 160, true, true, 1],
+  [5, 960, 160, true, true, 1],
+];
+const V3_SMALL: V3Row[] = [
+  [3, 16, 16, true, false, 2],
+  [3, 72, 24, false, false, 2],
+  [3, 88, 24, false, false, 1],
+  [5, 96, 40, true, true, 2],
+  [5, 240, 40, true, true, 1],
+  [5, 240, 40, true, true, 1],
+  [5, 120, 48, true, true, 1],
+  [5, 144, 48, true, true, 1],
+  [5, 288, 96, true, true, 2],
+  [5, 576, 96, true, true, 1],
+  [5, 576, 96, true, true, 1],
+];
+
+export class MobileNetV3 extends Module {
+  readonly stem: ConvBnAct;
+  readonly blocks: Sequential;
+  readonly head: ConvBnAct;
+  readonly classifier: Sequential;
+
+  constructor(
+    readonly options: MobileNetOptions,
+    readonly size: "small" | "large",
+  ) {
+    super();
+    const o = options;
+    const width = (ch: number) => makeDivisible(ch * o.widthMultiplier);
+    const hswish = () => new Hardswish();
+    const relu = () => new ReLU();
+    const rows = size === "large" ? V3_LARGE : V3_SMALL;
+    let c = width(16);
+    this.stem = this.registerModule(
+      "stem",
+      new ConvBnAct({
+        inChannels: o.inChannels,
+        outChannels: c,
+        kernelSize: 3,
+        stride: o.strides === "cifar" ? 1 : 2,
+        activation: hswish,
+      }),
+    );
+    const strides = adaptStrides(
+      rows.map((r) => r[5]),
+      o.strides,
+    );
+    const blocks = rows.map(([k, exp, out, se, hs], i) => {
+      const expanded = width(exp);
+      const block = new InvertedResidual({
+        inChannels: c,
+        expandedChannels: expanded,
+        outChannels: width(out),
+        kernelSize: k,
+        stride: strides[i] as number,
+        activation: hs ? hswish : relu,
+        se: se ? { reducedChannels: makeDivisible(Math.floor(expanded / 4)), gate: "hardsigmoid" } : undefined,
+      });
+      c = width(out);
+      return block;
+    });
+    this.blocks = this.registerModule("blocks", new Sequential(blocks));
+    const lastConv = 6 * c;
+    const hidden = width(size === "large" ? 1280 : 1024);
+    this.head = this.registerModule(
+      "head",
+      new ConvBnAct({ inChannels: c, outChannels: lastConv, kernelSize: 1, activation: hswish }),
+    );
+    this.classifier = this.registerModule(
+      "classifier",
+      new Sequential([
+        new Linear({ inFeatures: lastConv, outFeatures: hidden }),
+        new Hardswish(),
+        new Dropout(o.dropout),
+        new Linear({ inFeatures: hidden, outFeatures: o.numClasses }),
+      ]),
+    );
+    heInit(this);
+  }
+
+  forward(x: Tensor): Tensor {
+    const y = this.head.forward(this.blocks.forward(this.stem.forward(x)));
+    return poolAndClassify(y, this.classifier);
+  }
+
+  toConfig(): ModuleConfig {
+    return { ...this.options, size: this.size };
+  }
+}
+
+export const createMobileNetV1 = (options: ModelOptions) => new MobileNetV1(readOptions(options, "MobileNetV1", 0));
+export const createMobileNetV2 = (options: ModelOptions) => new MobileNetV2(readOptions(options, "MobileNetV2", 0.2));
+export const createMobileNetV3Small = (options: ModelOptions) =>
+  new MobileNetV3(readOptions(options, "MobileNetV3", 0.2), "small");
+export const createMobileNetV3Large = (options: ModelOptions) =>
+  new MobileNetV3(readOptions(options, "MobileNetV3", 0.2), "large");
+
+const STRIDES_NOTE = 'strides "cifar" (default: stem and first stride-2 stage at stride 1, 32x32 → 4x4) or "imagenet"';
+registerModel({
+  name: "mobilenetv1",
+  family: "mobilenet",
+  description: `MobileNet v1 1.0 (4.2M params at 1000 classes): 13 depthwise separable layers; widthMultiplier; ${STRIDES_NOTE}`,
+  source: "Howard et al., MobileNets, 2017 (arXiv:1704.04861)",
+  defaults: {},
+  create: createMobileNetV1,
+});
+registerModel({
+  name: "mobilenetv2",
+  family: "mobilenet",
+  description: `MobileNet v2 1.0 (3.5M params at 1000 classes): inverted residuals, ReLU6, linear bottlenecks; widthMultiplier; ${STRIDES_NOTE}`,
+  source: "Sandler et al., MobileNetV2: Inverted Residuals and Linear Bottlenecks, CVPR 2018 (arXiv:1801.04381)",
+  defaults: {},
+  create: createMobileNetV2,
+});
+registerModel({
+  name: "mobilenetv3_small",
+  family: "mobilenet",
+  description: `MobileNet v3-Small 1.0 (2.5M params at 1000 classes as torchvision builds it): SE + h-swish; widthMultiplier; ${STRIDES_NOTE}`,
+  source: "Howard et al., Searching for MobileNetV3, ICCV 2019 (arXiv:1905.02244)",
+  defaults: {},
+  create: createMobileNetV3Small,
+});
+registerModel({
+  name: "mobilenetv3_large",
+  family: "mobilenet",
+  description: `MobileNet v3-Large 1.0 (5.5M params at 1000 classes): SE + h-swish; widthMultiplier; ${STRIDES_NOTE}`,
+  source: "Howard et al., Searching for MobileNetV3, ICCV 2019 (arXiv:1905.02244)",
+  defaults: {},
+  create: createMobileNetV3Large,
+});
