@@ -59,50 +59,57 @@ function reference(model: Module, pixels: Float32Array, shape: number[], mean: n
 for (const c of CASES) {
   const entry = getModelEntry(c.name);
   const label = `${c.name}${c.options ? ` ${JSON.stringify(c.options)}` : ""}`;
-  test(`${label}: ONNX plain, BN-folded and normalized match budgetnet eval at batch 2 and 3`, {
-    skip: entry === undefined ? `${c.name} is not registered on this branch` : false,
-  }, async () => {
-    manualSeed(7);
-    const inputShape = c.inputShape ?? [3, 32, 32];
-    const channels = inputShape[0];
-    const model = createModel(c.name, c.options ?? {});
-    try {
-      randomizeBatchNorms(model);
-      model.eval();
-      const norm = { mean: MEAN.slice(0, channels), std: STD.slice(0, channels) };
-      const plain = exportOnnx(model, { inputShape });
-      const folded = exportOnnx(model, { inputShape, foldBn: true });
-      const normalized = exportOnnx(model, { inputShape, foldBn: true, withNormalization: norm });
-      const bnBefore = countOps(plain, "BatchNormalization");
-      const bnAfter = countOps(folded, "BatchNormalization");
-      // DenseNet's BatchNorms all come before their convolution (BN-ReLU-conv): nothing to fold
-      if (c.name.startsWith("densenet")) assert.equal(bnAfter, bnBefore);
-      else assert.ok(bnAfter < bnBefore, `folding removed no BatchNorm (${bnBefore} before, ${bnAfter} after)`);
-      const sessions = await Promise.all([plain, folded, normalized].map((b) => ortSession(b)));
-      for (const batch of [2, 3]) {
-        const shape = [batch, ...inputShape];
-        const pixels = scope(() => rand(shape).toFloat32Array());
-        const expected = reference(model, pixels, shape, norm.mean, norm.std);
-        const standardized = scope(() =>
-          tensor(pixels, shape)
-            .sub(tensor(norm.mean).reshape([1, channels, 1, 1]))
-            .div(tensor(norm.std).reshape([1, channels, 1, 1]))
-            .toFloat32Array(),
-        );
-        assert.ok(maxAbs(expected) > 1e-2, `outputs too small to compare (${maxAbs(expected)})`);
-        const runs: [string, Float32Array][] = [
-          ["plain", (await runOrt(sessions[0], standardized, shape)).logits],
-          ["folded", (await runOrt(sessions[1], standardized, shape)).logits],
-          ["normalized", (await runOrt(sessions[2], pixels, shape)).logits],
-        ];
-        for (const [kind, got] of runs) {
-          const diff = maxAbsDiff(got, expected);
-          assert.ok(diff < TOLERANCE * Math.max(1, maxAbs(expected)), `${kind} at batch ${batch}: max abs diff ${diff} (outputs up to ${maxAbs(expected)})`);
+  test(
+    `${label}: ONNX plain, BN-folded and normalized match budgetnet eval at batch 2 and 3`,
+    {
+      skip: entry === undefined ? `${c.name} is not registered on this branch` : false,
+    },
+    async () => {
+      manualSeed(7);
+      const inputShape = c.inputShape ?? [3, 32, 32];
+      const channels = inputShape[0];
+      const model = createModel(c.name, c.options ?? {});
+      try {
+        randomizeBatchNorms(model);
+        model.eval();
+        const norm = { mean: MEAN.slice(0, channels), std: STD.slice(0, channels) };
+        const plain = exportOnnx(model, { inputShape });
+        const folded = exportOnnx(model, { inputShape, foldBn: true });
+        const normalized = exportOnnx(model, { inputShape, foldBn: true, withNormalization: norm });
+        const bnBefore = countOps(plain, "BatchNormalization");
+        const bnAfter = countOps(folded, "BatchNormalization");
+        // DenseNet's BatchNorms all come before their convolution (BN-ReLU-conv): nothing to fold
+        if (c.name.startsWith("densenet")) assert.equal(bnAfter, bnBefore);
+        else assert.ok(bnAfter < bnBefore, `folding removed no BatchNorm (${bnBefore} before, ${bnAfter} after)`);
+        const sessions = await Promise.all([plain, folded, normalized].map((b) => ortSession(b)));
+        for (const batch of [2, 3]) {
+          const shape = [batch, ...inputShape];
+          const pixels = scope(() => rand(shape).toFloat32Array());
+          const expected = reference(model, pixels, shape, norm.mean, norm.std);
+          const standardized = scope(() =>
+            tensor(pixels, shape)
+              .sub(tensor(norm.mean).reshape([1, channels, 1, 1]))
+              .div(tensor(norm.std).reshape([1, channels, 1, 1]))
+              .toFloat32Array(),
+          );
+          assert.ok(maxAbs(expected) > 1e-2, `outputs too small to compare (${maxAbs(expected)})`);
+          const runs: [string, Float32Array][] = [
+            ["plain", (await runOrt(sessions[0], standardized, shape)).logits],
+            ["folded", (await runOrt(sessions[1], standardized, shape)).logits],
+            ["normalized", (await runOrt(sessions[2], pixels, shape)).logits],
+          ];
+          for (const [kind, got] of runs) {
+            const diff = maxAbsDiff(got, expected);
+            assert.ok(
+              diff < TOLERANCE * Math.max(1, maxAbs(expected)),
+              `${kind} at batch ${batch}: max abs diff ${diff} (outputs up to ${maxAbs(expected)})`,
+            );
+          }
         }
+        await Promise.all(sessions.map((s) => s.release()));
+      } finally {
+        model.dispose();
       }
-      await Promise.all(sessions.map((s) => s.release()));
-    } finally {
-      model.dispose();
-    }
-  });
+    },
+  );
 }

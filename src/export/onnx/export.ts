@@ -39,7 +39,9 @@ const PRODUCER_VERSION: string = (() => {
 function checkOptions(opts: OnnxExportOptions): [number, number, number] {
   const s = opts?.inputShape;
   if (!Array.isArray(s) || s.length !== 3 || !s.every((d) => Number.isInteger(d) && d > 0))
-    throw new ArgumentError(`exportOnnx: inputShape must be [C, H, W] of positive integers. Received: inputShape=${describe(s)}`);
+    throw new ArgumentError(
+      `exportOnnx: inputShape must be [C, H, W] of positive integers. Received: inputShape=${describe(s)}`,
+    );
   const norm = opts.withNormalization;
   if (norm !== undefined) {
     for (const key of ["mean", "std"] as const) {
@@ -50,7 +52,9 @@ function checkOptions(opts: OnnxExportOptions): [number, number, number] {
         );
     }
     if (!norm.std.every((x) => x > 0))
-      throw new ArgumentError(`exportOnnx: withNormalization.std must be positive. Received: std=${describe(norm.std)}`);
+      throw new ArgumentError(
+        `exportOnnx: withNormalization.std must be positive. Received: std=${describe(norm.std)}`,
+      );
   }
   for (const [k, v] of Object.entries(opts.metadata ?? {}))
     if (typeof v !== "string")
@@ -105,7 +109,8 @@ export function exportOnnx(model: Module, opts: OnnxExportOptions): Uint8Array {
         `exportOnnx: classNames must name each of the ${classes} outputs. Received: ${opts.classNames.length} names`,
       );
     if (g.nodes.some((n) => n.outputs.includes(trace.output))) rename(g, trace.output, "logits");
-    else g.nodes.push({ opType: "Identity", name: "logits", inputs: [trace.output], outputs: ["logits"], attributes: [] });
+    else
+      g.nodes.push({ opType: "Identity", name: "logits", inputs: [trace.output], outputs: ["logits"], attributes: [] });
     const outputs = ["logits"];
     if (opts.probabilities) {
       g.nodes.push({

@@ -86,7 +86,8 @@ export class GraphBuilder {
   input(v: unknown, like?: NativeHandle): string {
     if (typeof v === "number" || typeof v === "boolean")
       return this.scalar(Number(v), like === undefined ? "float32" : this.dtype(like));
-    if (!isHandle(v)) throw new OnnxExportError(`internal: an op input is neither a tensor nor a number (${String(v)})`);
+    if (!isHandle(v))
+      throw new OnnxExportError(`internal: an op input is neither a tensor nor a number (${String(v)})`);
     const traced = this.traced.get(v);
     if (traced !== undefined) return traced;
     const param = this.params.get(v);

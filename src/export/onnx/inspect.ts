@@ -19,7 +19,9 @@ export function readOnnx(bytes: Uint8Array, source = "the bytes"): OnnxModel {
     return decodeModel(bytes);
   } catch (e) {
     if (e instanceof ProtoDecodeError)
-      throw new OnnxFormatError(`${source} is not an ONNX model (${e.message}). Give a .onnx file written by an ONNX exporter.`);
+      throw new OnnxFormatError(
+        `${source} is not an ONNX model (${e.message}). Give a .onnx file written by an ONNX exporter.`,
+      );
     throw e;
   }
 }

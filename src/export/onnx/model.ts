@@ -4,8 +4,8 @@ import {
   decodeFields,
   intField,
   messages,
-  type ProtoField,
   ProtoDecodeError,
+  type ProtoField,
   ProtoMessage,
   repeatedInts,
   stringField,
@@ -132,11 +132,11 @@ function decodeAttribute(f: ProtoField[]): Attribute {
   const name = stringField(f, 1) ?? "";
   const type = intField(f, 20);
   const floats = (field: number) =>
-    f.filter((x) => x.field === field && x.fixed !== undefined).map((x) => new DataView(
-      (x.fixed as Uint8Array).buffer,
-      (x.fixed as Uint8Array).byteOffset,
-      4,
-    ).getFloat32(0, true));
+    f
+      .filter((x) => x.field === field && x.fixed !== undefined)
+      .map((x) =>
+        new DataView((x.fixed as Uint8Array).buffer, (x.fixed as Uint8Array).byteOffset, 4).getFloat32(0, true),
+      );
   switch (type) {
     case ATTRIBUTE_TYPE.float:
       return { name, kind: "float", value: floats(2)[0] ?? 0 };

@@ -250,9 +250,12 @@ export const MAPPERS: Record<string, Mapper> = {
     const dtype = g.dtype(x);
     const scale = a[1] === undefined ? g.adopt("bn_scale", g.native.ones([c], dtype)) : g.input(a[1]);
     const bias = a[2] === undefined ? g.adopt("bn_bias", g.native.zeros([c], dtype)) : g.input(a[2]);
-    g.emit(out, "BatchNormalization", [g.input(x), scale, bias, g.input(a[3]), g.input(a[4])], [
-      attr.float("epsilon", n(a, 7)),
-    ]);
+    g.emit(
+      out,
+      "BatchNormalization",
+      [g.input(x), scale, bias, g.input(a[3]), g.input(a[4])],
+      [attr.float("epsilon", n(a, 7))],
+    );
   },
   layerNorm: (g, a, out) => {
     const shape = ns(a, 1);
@@ -264,23 +267,33 @@ export const MAPPERS: Record<string, Mapper> = {
   },
   maxPool2d: (g, a, out) => {
     const k = ns(a, 1);
-    g.emit(out, "MaxPool", [g.input(a[0])], [
-      attr.ints("kernel_shape", k),
-      attr.ints("strides", ns(a, 2).length > 0 ? ns(a, 2) : k),
-      attr.ints("pads", pads2d(ns(a, 3))),
-      attr.ints("dilations", ns(a, 4)),
-      attr.int("ceil_mode", a[5] ? 1 : 0),
-    ]);
+    g.emit(
+      out,
+      "MaxPool",
+      [g.input(a[0])],
+      [
+        attr.ints("kernel_shape", k),
+        attr.ints("strides", ns(a, 2).length > 0 ? ns(a, 2) : k),
+        attr.ints("pads", pads2d(ns(a, 3))),
+        attr.ints("dilations", ns(a, 4)),
+        attr.int("ceil_mode", a[5] ? 1 : 0),
+      ],
+    );
   },
   avgPool2d: (g, a, out) => {
     const k = ns(a, 1);
-    g.emit(out, "AveragePool", [g.input(a[0])], [
-      attr.ints("kernel_shape", k),
-      attr.ints("strides", ns(a, 2).length > 0 ? ns(a, 2) : k),
-      attr.ints("pads", pads2d(ns(a, 3))),
-      attr.int("ceil_mode", a[4] ? 1 : 0),
-      attr.int("count_include_pad", a[5] ? 1 : 0),
-    ]);
+    g.emit(
+      out,
+      "AveragePool",
+      [g.input(a[0])],
+      [
+        attr.ints("kernel_shape", k),
+        attr.ints("strides", ns(a, 2).length > 0 ? ns(a, 2) : k),
+        attr.ints("pads", pads2d(ns(a, 3))),
+        attr.int("ceil_mode", a[4] ? 1 : 0),
+        attr.int("count_include_pad", a[5] ? 1 : 0),
+      ],
+    );
   },
   adaptiveAvgPool2d: adaptivePool("Average"),
   adaptiveMaxPool2d: adaptivePool("Max"),
@@ -300,7 +313,17 @@ export const MAPPERS: Record<string, Mapper> = {
   },
   permute: (g, a, out) => {
     const r = g.shape(h(a, 0)).length;
-    g.emit(out, "Transpose", [g.input(a[0])], [attr.ints("perm", ns(a, 1).map((d) => norm(d, r)))]);
+    g.emit(
+      out,
+      "Transpose",
+      [g.input(a[0])],
+      [
+        attr.ints(
+          "perm",
+          ns(a, 1).map((d) => norm(d, r)),
+        ),
+      ],
+    );
   },
   transpose: (g, a, out) => {
     const r = g.shape(h(a, 0)).length;
@@ -328,12 +351,16 @@ export const MAPPERS: Record<string, Mapper> = {
     g.emit(out, "Gather", [g.input(a[0]), g.int64([norm(n(a, 2), size)], [])], [attr.int("axis", n(a, 1))]);
   },
   indexSelect: (g, a, out) => g.emit(out, "Gather", [g.input(a[0]), g.input(a[2])], [attr.int("axis", n(a, 1))]),
-  gather: (g, a, out) =>
-    g.emit(out, "GatherElements", [g.input(a[0]), g.input(a[2])], [attr.int("axis", n(a, 1))]),
+  gather: (g, a, out) => g.emit(out, "GatherElements", [g.input(a[0]), g.input(a[2])], [attr.int("axis", n(a, 1))]),
   cat: (g, a, out) => {
     const xs = a[0] as NativeHandle[];
     const r = g.shape(xs[0] as NativeHandle).length;
-    g.emit(out, "Concat", xs.map((x) => g.input(x)), [attr.int("axis", norm(n(a, 1), r))]);
+    g.emit(
+      out,
+      "Concat",
+      xs.map((x) => g.input(x)),
+      [attr.int("axis", norm(n(a, 1), r))],
+    );
   },
   stack: (g, a, out) => {
     const xs = a[0] as NativeHandle[];

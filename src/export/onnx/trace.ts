@@ -51,7 +51,9 @@ function touchesTraced(g: GraphBuilder, args: unknown[]): boolean {
 }
 
 function describeArgs(args: unknown[]): string {
-  const shapes = args.flatMap((a) => (isHandle(a) ? [a] : Array.isArray(a) ? a.filter(isHandle) : [])) as NativeHandle[];
+  const shapes = args.flatMap((a) =>
+    isHandle(a) ? [a] : Array.isArray(a) ? a.filter(isHandle) : [],
+  ) as NativeHandle[];
   return shapes.map((x) => `[${native.shape(x).join(", ")}]`).join(", ");
 }
 
