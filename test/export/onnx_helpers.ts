@@ -6,15 +6,18 @@ import type { Module } from "../../src/nn/module";
 import { normalInPlace, uniformInPlace } from "../../src/ops/inplace";
 import { noGrad } from "../../src/tensor/tensor";
 
-/** Gives every BatchNorm a random affine map and running statistics (as after training). */
+/**
+ * Gives every BatchNorm a random affine map and running statistics (as after training). Each
+ * BatchNorm scales by at most 1 (γ ≤ 1, σ² ≥ 1), so 1000-layer residual stacks stay finite.
+ */
 export function randomizeBatchNorms(model: Module): void {
   noGrad(() => {
     for (const [, m] of model.namedModules()) {
       if (!(m instanceof BatchNorm2d)) continue;
-      if (m.weight) uniformInPlace(m.weight, 0.6, 1.4);
+      if (m.weight) uniformInPlace(m.weight, 0.5, 1);
       if (m.bias) normalInPlace(m.bias, 0, 0.2);
       if (m.runningMean) normalInPlace(m.runningMean, 0, 0.2);
-      if (m.runningVar) uniformInPlace(m.runningVar, 0.5, 2);
+      if (m.runningVar) uniformInPlace(m.runningVar, 1, 2);
     }
   });
 }
