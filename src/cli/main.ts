@@ -4,6 +4,7 @@ import "../index"; // registers every model family and sets libtorch's thread co
 import { ArgumentError } from "../tensor/errors";
 import { type CommandSpec, commandHelp, parseArgs, UsageError } from "./args";
 import { evalCommand } from "./eval";
+import { exportCommand } from "./export";
 import { modelsCommand } from "./models";
 import { predictCommand } from "./predict";
 import { summaryCommand } from "./summary";
@@ -15,6 +16,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   trainCommand,
   evalCommand,
   predictCommand,
+  exportCommand,
 ];
 
 function overview(): string {

@@ -244,7 +244,12 @@ export function validate(c: TrainConfig): TrainConfig {
     c.threads,
   );
   for (const k of ["trainSubset", "valSubset"] as const)
-    need(c[k] === null || (Number.isInteger(c[k]) && (c[k] as number) >= 1), k, "must be null or an integer >= 1", c[k]);
+    need(
+      c[k] === null || (Number.isInteger(c[k]) && (c[k] as number) >= 1),
+      k,
+      "must be null or an integer >= 1",
+      c[k],
+    );
   need(Number.isInteger(c.logEvery) && c.logEvery >= 1, "logEvery", "must be an integer >= 1", c.logEvery);
   return c;
 }
