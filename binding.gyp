@@ -4,6 +4,7 @@
       "target_name": "budgetnet",
       "sources": [
         "native/addon.cc",
+        "native/allocator.cc",
         "native/tensor.cc",
         "native/ops_math.cc",
         "native/ops_nn.cc",

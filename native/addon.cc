@@ -27,6 +27,7 @@ static void TuneAllocator() {
   mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
   mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
   mallopt(M_TOP_PAD, 64 * 1024 * 1024);
+  InstallCachingAllocator();
   tunedAllocator = true;
 }
 
@@ -102,6 +103,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitTensor(env, exports);
   InitMath(env, exports);
   InitNN(env, exports);
+  InitAllocator(env, exports);
   InitAugment(env, exports);
   Export(env, exports, "setErrorClass", SetErrorClassFn);
   Export(env, exports, "liveTensors", LiveTensors);

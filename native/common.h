@@ -87,6 +87,8 @@ void Export(Napi::Env env, Napi::Object exports, const char* name, NativeFn fn);
 void InitTensor(Napi::Env env, Napi::Object exports);
 void InitMath(Napi::Env env, Napi::Object exports);
 void InitNN(Napi::Env env, Napi::Object exports);
+void InitAllocator(Napi::Env env, Napi::Object exports);
+bool InstallCachingAllocator();
 void InitAugment(Napi::Env env, Napi::Object exports);
 
 

@@ -218,6 +218,9 @@ export interface NativeBinding {
   getNumThreads(): number;
   manualSeed(seed: number): void;
   rngState(): H;
+  /** Frees the caching allocator's unused blocks; returns the bytes freed. */
+  emptyCache(): number;
+  allocatorStats(): { caching: boolean; reservedBytes: number; cachedBytes: number };
   setRngState(state: H): void;
   buildInfo(): { torchVersion: string; cuda: boolean; mkldnn: boolean; tunedAllocator: boolean; parallelInfo: string };
 }

@@ -1,0 +1,147 @@
+// A caching CPU allocator for tensor memory (shared/DESIGN.md: new activations must land on
+// pages that are already mapped). Blocks of 64 KiB and more are kept in free lists by size
+// when freed and handed out again for the next request of that size, so a training loop whose
+// shapes repeat every step reuses the same memory and never faults fresh pages. Smaller
+// requests go to libtorch's default allocator. Keeping tensor data apart from the heap also
+// stops the small per-handle objects, freed only when V8 finalizes them, from fragmenting
+// the freed activation blocks. BUDGETNET_ALLOCATOR=default leaves libtorch's allocator in place.
+#include <c10/core/CPUAllocator.h>
+
+#include <cstdlib>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "common.h"
+
+namespace bn {
+
+namespace {
+
+constexpr size_t kMinCached = 64 * 1024;
+constexpr size_t kAlign = 64;  // what c10's alloc_cpu guarantees
+
+size_t RoundUp(size_t n) {
+  // 4 KiB granularity below 4 MiB, 64 KiB above: same-shape tensors map to one bucket and
+  // nearby sizes can share, while rounding wastes at most a few percent.
+  size_t g = n < (4u << 20) ? 4096 : 65536;
+  return (n + g - 1) / g * g;
+}
+
+class CachingCPUAllocator final : public c10::Allocator {
+ public:
+  explicit CachingCPUAllocator(c10::Allocator* fallback) : fallback_(fallback) {}
+
+  c10::DataPtr allocate(size_t n) const override {
+    if (n < kMinCached) return fallback_->allocate(n);
+    size_t size = RoundUp(n);
+    void* ptr = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = free_.find(size);
+      if (it != free_.end() && !it->second.empty()) {
+        ptr = it->second.back();
+        it->second.pop_back();
+        cachedBytes_ -= size;
+      }
+    }
+    if (ptr == nullptr) {
+      ptr = Fresh(size);
+      std::lock_guard<std::mutex> lock(mu_);
+      reservedBytes_ += size;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      blockSize_[ptr] = size;
+    }
+    return {ptr, ptr, &Release, c10::Device(c10::DeviceType::CPU)};
+  }
+
+  // oneDNN allocates through raw_allocate/raw_deallocate, which needs a deleter taking the data
+  // pointer: ours does (each DataPtr's context is its data pointer).
+  c10::DeleterFnPtr raw_deleter() const override { return &Release; }
+
+  // Frees every cached block (memory in use is untouched).
+  size_t EmptyCache() {
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t freed = 0;
+    for (auto& [size, blocks] : free_) {
+      for (void* p : blocks) std::free(p);
+      freed += size * blocks.size();
+      blocks.clear();
+    }
+    reservedBytes_ -= freed;
+    cachedBytes_ = 0;
+    return freed;
+  }
+
+  void Stats(size_t& reserved, size_t& cached) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    reserved = reservedBytes_;
+    cached = cachedBytes_;
+  }
+
+  static CachingCPUAllocator* instance;
+
+ private:
+  void* Fresh(size_t size) const {
+    void* p = nullptr;
+    if (posix_memalign(&p, kAlign, size) == 0) return p;
+    // Out of memory: give the cache back to the system and try once more.
+    const_cast<CachingCPUAllocator*>(this)->EmptyCache();
+    if (posix_memalign(&p, kAlign, size) == 0) return p;
+    TORCH_CHECK(false, "budgetnet: out of memory allocating ", size, " bytes for a tensor");
+  }
+
+  static void Release(void* ptr) {
+    CachingCPUAllocator* self = instance;
+    std::lock_guard<std::mutex> lock(self->mu_);
+    auto it = self->blockSize_.find(ptr);
+    if (it == self->blockSize_.end()) return;  // not ours (cannot happen: every block we hand out is recorded)
+    size_t size = it->second;
+    self->blockSize_.erase(it);
+    self->free_[size].push_back(ptr);
+    self->cachedBytes_ += size;
+  }
+
+  c10::Allocator* fallback_;
+  mutable std::mutex mu_;
+  mutable std::unordered_map<size_t, std::vector<void*>> free_;
+  mutable std::unordered_map<void*, size_t> blockSize_;
+  mutable size_t reservedBytes_ = 0;
+  mutable size_t cachedBytes_ = 0;
+};
+
+CachingCPUAllocator* CachingCPUAllocator::instance = nullptr;
+
+Napi::Value EmptyCacheFn(const Napi::CallbackInfo& info) {
+  auto* a = CachingCPUAllocator::instance;
+  return Napi::Number::New(info.Env(), a ? (double)a->EmptyCache() : 0.0);
+}
+
+Napi::Value AllocatorStats(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  size_t reserved = 0, cached = 0;
+  if (CachingCPUAllocator::instance) CachingCPUAllocator::instance->Stats(reserved, cached);
+  o.Set("caching", Napi::Boolean::New(info.Env(), CachingCPUAllocator::instance != nullptr));
+  o.Set("reservedBytes", Napi::Number::New(info.Env(), (double)reserved));
+  o.Set("cachedBytes", Napi::Number::New(info.Env(), (double)cached));
+  return o;
+}
+
+}  // namespace
+
+bool InstallCachingAllocator() {
+  if (CachingCPUAllocator::instance) return true;
+  // Never destroyed: tensors alive at process exit are released after static destructors run.
+  CachingCPUAllocator::instance = new CachingCPUAllocator(c10::GetDefaultCPUAllocator());
+  c10::SetCPUAllocator(CachingCPUAllocator::instance, /*priority=*/100);
+  return true;
+}
+
+void InitAllocator(Napi::Env env, Napi::Object exports) {
+  Export(env, exports, "emptyCache", EmptyCacheFn);
+  Export(env, exports, "allocatorStats", AllocatorStats);
+}
+
+}  // namespace bn
