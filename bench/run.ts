@@ -5,6 +5,7 @@ const BENCHMARKS: Record<string, { module: string; description: string }> = {
     module: "./engine",
     description: "CIFAR ResNet-20 training and inference images/s against PyTorch, tuned and untuned allocator",
   },
+  onnx: { module: "./onnx", description: "inference latency and throughput: budgetnet against onnxruntime-node" },
 };
 
 interface BenchModule {

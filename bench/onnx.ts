@@ -1,0 +1,163 @@
+// Inference speed: budgetnet (eval, no grad, one scope per call) against onnxruntime-node running
+// the exported file (BatchNorm folded), both on 2 threads, in one process. Batch-1 latency
+// (median over many calls) and batch-256 throughput (median over rounds) for three models; the
+// two engines alternate within every round, in a rotating order, because these machines are
+// shared and noisy. The outputs are compared too, so a fast wrong file cannot pass.
+//
+//   npm run bench -- onnx [--rounds N] [--quick] [--out FILE]
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as ort from "onnxruntime-node";
+import { createModel, noGrad, rand, scope, setNumThreads, tensor } from "../src";
+import { exportOnnx } from "../src/export/onnx";
+import type { Module } from "../src/nn/module";
+
+const ROOT = path.resolve(__dirname, "..", "..");
+const MODELS = ["resnet20", "efficient_resnet", "mobilenetv2"];
+const THREADS = 2;
+const SHAPE = [3, 32, 32];
+const LATENCY_BUDGET_MS = 8000;
+
+interface Engine {
+  name: "budgetnet" | "onnxruntime";
+  run(x: Float32Array, batch: number): Promise<Float32Array>;
+}
+
+function budgetnetEngine(model: Module): Engine {
+  return {
+    name: "budgetnet",
+    async run(x, batch) {
+      return noGrad(() => scope(() => model.forward(tensor(x, [batch, ...SHAPE])).toFloat32Array()));
+    },
+  };
+}
+
+function ortEngine(session: ort.InferenceSession): Engine {
+  return {
+    name: "onnxruntime",
+    async run(x, batch) {
+      const out = await session.run({ input: new ort.Tensor("float32", x, [batch, ...SHAPE]) });
+      return out.logits?.data as Float32Array;
+    },
+  };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+function writeAtomic(file: string, text: string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, text);
+  fs.renameSync(tmp, file);
+}
+
+interface Samples {
+  latencyMs: number[];
+  throughput: number[];
+}
+
+export async function main(args: string[]): Promise<void> {
+  const quick = args.includes("--quick");
+  const roundsArg = args.indexOf("--rounds");
+  const rounds = roundsArg >= 0 ? Number(args[roundsArg + 1]) : quick ? 1 : 3;
+  const outArg = args.indexOf("--out");
+  const out = outArg >= 0 ? args[outArg + 1] : quick ? undefined : path.join(ROOT, "bench", "results", "onnx.json");
+  const latencyCalls = quick ? 10 : 40;
+  const throughputBatch = quick ? 32 : 256;
+  const throughputCalls = 1;
+  setNumThreads(THREADS);
+  const results: Record<string, unknown> = {};
+  for (const name of MODELS) {
+    const model = createModel(name);
+    model.eval();
+    const bytes = exportOnnx(model, { inputShape: SHAPE, foldBn: true });
+    const session = await ort.InferenceSession.create(bytes, {
+      intraOpNumThreads: THREADS,
+      interOpNumThreads: 1,
+      executionMode: "sequential",
+      graphOptimizationLevel: "all",
+    });
+    const engines = [budgetnetEngine(model), ortEngine(session)];
+    const xs = new Map<number, Float32Array>();
+    const samples: Record<string, Samples> = {
+      budgetnet: { latencyMs: [], throughput: [] },
+      onnxruntime: { latencyMs: [], throughput: [] },
+    };
+    for (const b of [1, throughputBatch])
+      xs.set(
+        b,
+        scope(() => rand([b, ...SHAPE]).toFloat32Array()),
+      );
+    for (let r = 0; r < rounds; r++) {
+      const order = r % 2 === 0 ? engines : [...engines].reverse();
+      for (const e of order) {
+        const s = samples[e.name] as Samples;
+        const x1 = xs.get(1) as Float32Array;
+        for (let i = 0; i < 3; i++) await e.run(x1, 1); // warm-up
+        // up to latencyCalls calls, but at least 5 and at most about LATENCY_BUDGET_MS per round
+        const start = performance.now();
+        for (let i = 0; i < latencyCalls && (i < 5 || performance.now() - start < LATENCY_BUDGET_MS); i++) {
+          const t0 = process.hrtime.bigint();
+          await e.run(x1, 1);
+          s.latencyMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        }
+        const xb = xs.get(throughputBatch) as Float32Array;
+        if (r === 0) await e.run(xb, throughputBatch); // warm-up
+        const t0 = process.hrtime.bigint();
+        for (let i = 0; i < throughputCalls; i++) await e.run(xb, throughputBatch);
+        const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+        s.throughput.push((throughputCalls * throughputBatch) / seconds);
+      }
+    }
+    // agreement on the same pixels
+    const check = xs.get(1) as Float32Array;
+    const bnOut = await (engines[0] as Engine).run(check, 1);
+    const ortOut = await (engines[1] as Engine).run(check, 1);
+    let diff = 0;
+    for (let i = 0; i < bnOut.length; i++)
+      diff = Math.max(diff, Math.abs((bnOut[i] as number) - (ortOut[i] as number)));
+    const bn = samples.budgetnet as Samples;
+    const rt = samples.onnxruntime as Samples;
+    const row = {
+      parameters: model.numParameters(),
+      budgetnet: { latencyMsMedian: median(bn.latencyMs), imagesPerSecond: median(bn.throughput) },
+      onnxruntime: { latencyMsMedian: median(rt.latencyMs), imagesPerSecond: median(rt.throughput) },
+      maxAbsDiff: diff,
+    };
+    const ratios = {
+      // > 1: onnxruntime is faster
+      latencySpeedup: row.budgetnet.latencyMsMedian / row.onnxruntime.latencyMsMedian,
+      throughputSpeedup: row.onnxruntime.imagesPerSecond / row.budgetnet.imagesPerSecond,
+    };
+    results[name] = { ...row, onnxruntimeOverBudgetnet: ratios, samples };
+    console.log(
+      `${name.padEnd(17)} batch 1: budgetnet ${row.budgetnet.latencyMsMedian.toFixed(2)} ms, onnxruntime ${row.onnxruntime.latencyMsMedian.toFixed(2)} ms (ort ${ratios.latencySpeedup.toFixed(2)}x)` +
+        ` | batch ${throughputBatch}: budgetnet ${row.budgetnet.imagesPerSecond.toFixed(0)} img/s, onnxruntime ${row.onnxruntime.imagesPerSecond.toFixed(0)} img/s (ort ${ratios.throughputSpeedup.toFixed(2)}x)` +
+        ` | max abs diff ${diff.toExponential(1)}`,
+    );
+    await session.release();
+    model.dispose();
+  }
+  const report = {
+    benchmark: "onnx",
+    date: new Date().toISOString(),
+    cpu: os.cpus()[0]?.model ?? "unknown",
+    cores: os.availableParallelism(),
+    threads: THREADS,
+    rounds,
+    latencyCallsPerRound: latencyCalls,
+    throughputBatch,
+    onnxruntime: (require("onnxruntime-node/package.json") as { version: string }).version,
+    note: "shared, noisy machine: both engines alternate within each round; medians reported",
+    models: results,
+  };
+  if (out !== undefined) {
+    writeAtomic(out, `${JSON.stringify(report, null, 2)}\n`);
+    console.log(`results: ${path.relative(process.cwd(), path.resolve(out))}`);
+  }
+}

@@ -1,0 +1,145 @@
+// Tracing: one eval-mode, no-grad forward pass with every function of the native binding
+// intercepted. A call that touches a value derived from the input is recorded as ONNX nodes (see
+// ops.ts); calls that touch only parameters or constants run as usual and their results become
+// initializers when the traced graph uses them. Works for any model built from budgetnet ops,
+// with no per-model code. Everything is restored afterwards, also when the export fails.
+import type { Module } from "../../nn/module";
+import { randn } from "../../ops/creation";
+import { type NativeBinding, type NativeHandle, native } from "../../tensor/binding";
+import { scope } from "../../tensor/scope";
+import { noGrad, type Tensor } from "../../tensor/tensor";
+import { GraphBuilder, isHandle, OnnxExportError } from "./graph";
+import { MAPPERS } from "./ops";
+
+/** Functions that only read metadata or process state: never recorded, never refused. */
+const PASS_THROUGH = new Set([
+  "TensorHandle",
+  "shape",
+  "dtype",
+  "device",
+  "isContiguous",
+  "requiresGrad",
+  "setRequiresGrad",
+  "grad",
+  "setGrad",
+  "isGradEnabled",
+  "setGradEnabled",
+  "liveTensors",
+  "getNumThreads",
+  "setNumThreads",
+  "buildInfo",
+  "setErrorClass",
+  "manualSeed",
+  "rngState",
+  "setRngState",
+]);
+/** Functions that bring tensor values into JS: on a traced value the graph would depend on data. */
+const READS = new Set(["item", "toBuffer", "maxAbsDiff", "globalNorm"]);
+
+export interface Trace {
+  graph: GraphBuilder;
+  /** Value name of the model's output. */
+  output: string;
+  /** The output's shape for the traced batch. */
+  outputShape: number[];
+  /** Batch size of the traced run. */
+  batch: number;
+}
+
+function touchesTraced(g: GraphBuilder, args: unknown[]): boolean {
+  return args.some((a) => g.isTraced(a) || (Array.isArray(a) && a.some((x) => g.isTraced(x))));
+}
+
+function describeArgs(args: unknown[]): string {
+  const shapes = args.flatMap((a) =>
+    isHandle(a) ? [a] : Array.isArray(a) ? a.filter(isHandle) : [],
+  ) as NativeHandle[];
+  return shapes.map((x) => `[${native.shape(x).join(", ")}]`).join(", ");
+}
+
+/** Pushes each module's path while its forward() runs, so nodes and errors name their module. */
+function trackModulePaths(model: Module, paths: string[]): () => void {
+  const restores: (() => void)[] = [];
+  for (const [path, m] of model.namedModules()) {
+    const hadOwn = Object.hasOwn(m, "forward");
+    const inner = m.forward;
+    const label = path === "" ? `(root ${m.constructor.name})` : `${path} (${m.constructor.name})`;
+    m.forward = ((...args: unknown[]) => {
+      paths.push(label);
+      try {
+        return (inner as (...a: unknown[]) => Tensor).apply(m, args);
+      } finally {
+        paths.pop();
+      }
+    }) as Module["forward"];
+    restores.push(() => {
+      if (hadOwn) m.forward = inner;
+      else Reflect.deleteProperty(m, "forward");
+    });
+  }
+  return () => {
+    for (const r of restores.reverse()) r();
+  };
+}
+
+/**
+ * Runs model once on a random batch of inputShape and records the graph. `prologue` emits the
+ * nodes between the graph input and what the model sees (e.g. normalization) and returns the
+ * name of the value the model's input stands for.
+ */
+export function traceModel(
+  model: Module,
+  inputShape: readonly number[],
+  prologue: (g: GraphBuilder) => string,
+  batch = 2,
+): Trace {
+  const original = { ...native } as NativeBinding;
+  const writable = native as unknown as Record<string, unknown>;
+  const paths: string[] = [];
+  const g = new GraphBuilder(model.stateDict(), original, () => {
+    const top = paths[paths.length - 1] ?? "";
+    return top.startsWith("(root") ? "" : top.replace(/ \(.*\)$/, "");
+  });
+  const moduleLabel = () => paths[paths.length - 1] ?? "(outside any module)";
+  const wasTraining = model.namedModules().map(([, m]) => [m, m.training] as const);
+  const untrack = trackModulePaths(model, paths);
+  model.eval();
+  try {
+    for (const [name, fn] of Object.entries(original)) {
+      if (typeof fn !== "function" || PASS_THROUGH.has(name)) continue;
+      writable[name] = (...args: unknown[]) => {
+        if (!touchesTraced(g, args)) return (fn as (...a: unknown[]) => unknown).apply(original, args);
+        if (READS.has(name))
+          throw new OnnxExportError(
+            `ONNX export: module ${moduleLabel()} reads values computed from the input (${name}), so its graph depends on the data and cannot be traced.`,
+          );
+        const mapper = MAPPERS[name];
+        if (mapper === undefined)
+          throw new OnnxExportError(
+            `ONNX export: op "${name}" has no ONNX mapping. It ran in module ${moduleLabel()} on inputs ${describeArgs(args)}. Ops with a mapping: ${Object.keys(MAPPERS).sort().join(", ")}.`,
+          );
+        const out = (fn as (...a: unknown[]) => unknown).apply(original, args);
+        mapper(g, args, out);
+        return out;
+      };
+    }
+    const { output, outputShape } = noGrad(() =>
+      scope(() => {
+        const x = randn([batch, ...inputShape]);
+        g.bind(x.handle, prologue(g));
+        const y = model.forward(x);
+        if (!g.isTraced(y.handle))
+          throw new OnnxExportError("ONNX export: the model's output does not depend on its input; nothing to export.");
+        return { output: g.input(y.handle), outputShape: y.shape };
+      }),
+    );
+    return { graph: g, output, outputShape, batch };
+  } catch (e) {
+    g.dispose();
+    throw e;
+  } finally {
+    for (const [name, fn] of Object.entries(original)) writable[name] = fn;
+    untrack();
+    for (const [m, training] of wasTraining) m.training = training;
+  }
+}
