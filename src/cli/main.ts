@@ -6,6 +6,7 @@ import { type CommandSpec, commandHelp, parseArgs, UsageError } from "./args";
 import { evalCommand } from "./eval";
 import { modelsCommand } from "./models";
 import { predictCommand } from "./predict";
+import { serveCommand } from "./serve";
 import { summaryCommand } from "./summary";
 import { trainCommand } from "./train";
 
@@ -15,6 +16,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   trainCommand,
   evalCommand,
   predictCommand,
+  serveCommand,
 ];
 
 function overview(): string {
