@@ -6,6 +6,7 @@ optimizer.step(), optimizer.zero_grad()); inference in eval mode under torch.no_
 """
 import json
 import os
+import resource
 import statistics
 import sys
 import time
@@ -19,11 +20,15 @@ from resnet_cifar import ResNetCifar  # noqa: E402
 DEPTHS = {"resnet20": 20, "resnet32": 32, "resnet44": 44, "resnet56": 56, "resnet110": 110}
 
 
-def phase_timing(iter_ms, batch):
+def phase_timing(timed, batch):
+    iter_ms, cpu_ms, faults = timed
+    n = len(iter_ms)
     return {
         "iterMs": iter_ms,
-        "imagesPerSecMean": batch * len(iter_ms) / (sum(iter_ms) / 1000),
+        "imagesPerSecMean": batch * n / (sum(iter_ms) / 1000),
         "imagesPerSecMedian": batch / (statistics.median(iter_ms) / 1000),
+        "cpuMsPerIter": cpu_ms / n,
+        "minorFaultsPerIter": faults / n,
     }
 
 
@@ -31,11 +36,14 @@ def time_iterations(warmup, iters, step):
     for _ in range(warmup):
         step()
     out = []
+    cpu0 = time.process_time()
+    faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(iters):
         t0 = time.perf_counter()
         step()
         out.append((time.perf_counter() - t0) * 1000)
-    return out
+    cpu_ms = (time.process_time() - cpu0) * 1000
+    return out, cpu_ms, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0
 
 
 def main(cfg):

@@ -4,6 +4,7 @@ import "../index"; // registers every model family and sets libtorch's thread co
 import { ArgumentError } from "../tensor/errors";
 import { type CommandSpec, commandHelp, parseArgs, UsageError } from "./args";
 import { evalCommand } from "./eval";
+import { exportCommand } from "./export";
 import { modelsCommand } from "./models";
 import { predictCommand } from "./predict";
 import { serveCommand } from "./serve";
@@ -16,6 +17,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   trainCommand,
   evalCommand,
   predictCommand,
+  exportCommand,
   serveCommand,
 ];
 

@@ -25,6 +25,10 @@ export interface TrainConfig {
   imageSize: number | null;
   /** Share of the training split held out (stratified, seeded) for validation and model choice. */
   valFraction: number;
+  /** Train on this many images of the training part only (stratified, seeded); null = all. For quick runs. */
+  trainSubset: number | null;
+  /** Validate on this many images of the validation part only; null = all. */
+  valSubset: number | null;
   epochs: number;
   batchSize: number;
   optimizer: {
@@ -72,6 +76,8 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   dataRoot: null,
   imageSize: null,
   valFraction: 0.1,
+  trainSubset: null,
+  valSubset: null,
   epochs: 10,
   batchSize: 128,
   optimizer: {
@@ -237,6 +243,13 @@ export function validate(c: TrainConfig): TrainConfig {
     "must be null or >= 1",
     c.threads,
   );
+  for (const k of ["trainSubset", "valSubset"] as const)
+    need(
+      c[k] === null || (Number.isInteger(c[k]) && (c[k] as number) >= 1),
+      k,
+      "must be null or an integer >= 1",
+      c[k],
+    );
   need(Number.isInteger(c.logEvery) && c.logEvery >= 1, "logEvery", "must be an integer >= 1", c.logEvery);
   return c;
 }

@@ -64,9 +64,18 @@ export function prepareData(cfg: TrainConfig): RunData {
     root: cfg.dataRoot ?? undefined,
     size: cfg.imageSize ?? undefined,
   });
-  const { train, val } = splitTrainVal(full, { valFraction: cfg.valFraction, seed: cfg.seed });
+  const split = splitTrainVal(full, { valFraction: cfg.valFraction, seed: cfg.seed });
+  const train = takeSubset(split.train, cfg.trainSubset, cfg.seed);
+  const val = takeSubset(split.val, cfg.valSubset, cfg.seed);
+  if (val.n === 0) throw new Error("the validation split is empty: raise valFraction (best weights are chosen on it).");
   const { mean, std } = channelStats(train);
   return { train, val, mean, std };
+}
+
+/** A stratified, seeded selection of n images (the whole set when n is null or not smaller). */
+function takeSubset(ds: ImageDataset, n: number | null, seed: number): ImageDataset {
+  if (n === null || n >= ds.n) return ds;
+  return splitTrainVal(ds, { valFraction: n / ds.n, seed: seed + 1 }).val;
 }
 
 function writeJsonAtomic(file: string, value: unknown): void {

@@ -1,0 +1,162 @@
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { test } from "node:test";
+import { loadSafetensors } from "../../src/export/safetensors";
+import { getModelEntry } from "../../src/models";
+import { maxAbsDiff } from "../../src/ops/math";
+import type { Tensor } from "../../src/tensor/tensor";
+import { applyOverrides, listRecipes, loadRecipe, type TrainConfig } from "../../src/train/config";
+import { Progress, readMetrics } from "../../src/train/metrics";
+import { loadRunModel } from "../../src/train/run";
+import { TrainingDivergedError, train } from "../../src/train/trainer";
+import { checkNoLeaks, tempDir } from "../helpers";
+
+checkNoLeaks();
+
+const quiet = { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream;
+
+/** A small real run on Fashion-MNIST: a slice of the data, few steps, one thread. */
+function smallConfig(overrides: Record<string, string> = {}): TrainConfig {
+  return applyOverrides(loadRecipe("fashion-mnist-quick"), {
+    "train-subset": "512",
+    "val-subset": "200",
+    "batch-size": "64",
+    epochs: "2",
+    threads: "1",
+    "log-every": "4",
+    ...overrides,
+  });
+}
+
+function weightsOf(file: string): Map<string, Tensor> {
+  return loadSafetensors(file).tensors;
+}
+
+function disposeAll(m: Map<string, { dispose(): void }>): void {
+  for (const t of m.values()) t.dispose();
+}
+
+test("a run interrupted mid-epoch and resumed ends with the same weights as an uninterrupted one", async () => {
+  // wrn16_2 has dropout between its convs, so the libtorch RNG state must be restored too; mixup exercises the loader's RNG.
+  const cfg = smallConfig({ model: "wrn16_2", "model-options": '{"dropout":0.3}', "augment.mixup": '{"alpha":1}' });
+  const a = path.join(tempDir(), "a");
+  const b = path.join(tempDir(), "b");
+  const full = await train(cfg, { runDir: a, handleSignals: false, progress: new Progress(quiet) });
+  assert.equal(full.status, "completed");
+  const stop = await train(cfg, { runDir: b, handleSignals: false, stopAfterSteps: 11, progress: new Progress(quiet) });
+  assert.equal(stop.status, "interrupted");
+  assert.equal(stop.steps, 11);
+  assert.ok(!fs.existsSync(path.join(b, "model.safetensors")), "an interrupted run has no final weights yet");
+  const resumed = await train(cfg, { runDir: b, resume: true, handleSignals: false, progress: new Progress(quiet) });
+  assert.equal(resumed.status, "completed");
+  assert.equal(resumed.steps, full.steps);
+  const wa = weightsOf(path.join(a, "model.safetensors"));
+  const wb = weightsOf(path.join(b, "model.safetensors"));
+  try {
+    assert.deepEqual([...wa.keys()], [...wb.keys()]);
+    for (const [k, t] of wa) assert.equal(maxAbsDiff(t, wb.get(k)!), 0, `weights differ at ${k}`);
+  } finally {
+    disposeAll(wa);
+    disposeAll(wb);
+  }
+  assert.equal(resumed.bestValAccuracy, full.bestValAccuracy);
+});
+
+test("a short real run on a slice of Fashion-MNIST learns well above chance and writes the run folder", async () => {
+  const dir = path.join(tempDir(), "run");
+  const cfg = smallConfig({ "train-subset": "2000", epochs: "3", "batch-size": "100", lr: "0.05" });
+  const r = await train(cfg, { runDir: dir, handleSignals: false, progress: new Progress(quiet) });
+  assert.ok(r.bestValAccuracy > 0.6, `validation accuracy ${r.bestValAccuracy} should be far above chance (0.1)`);
+  for (const f of ["config.json", "metrics.jsonl", "model.safetensors", "best.safetensors", "checkpoint.safetensors"])
+    assert.ok(fs.existsSync(path.join(dir, f)), `${f} missing`);
+  const config = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8"));
+  assert.equal(config.model.name, "resnet20");
+  assert.equal(config.model.options.inChannels, 1);
+  assert.equal(config.data.classNames.length, 10);
+  assert.equal(config.recipe.seed, 0);
+  const epochs = readMetrics(path.join(dir, "metrics.jsonl")).filter((m) => m.type === "epoch");
+  assert.equal(epochs.length, 3);
+  for (const e of epochs)
+    for (const k of ["trainLoss", "valAccuracy", "lr", "imagesPerSec"]) assert.equal(typeof e[k], "number");
+  const steps = readMetrics(path.join(dir, "metrics.jsonl")).filter((m) => m.type === "step");
+  assert.ok(steps.length >= 4);
+  // The saved best weights rebuild the model from the run folder alone.
+  const { model } = loadRunModel(dir, "best");
+  assert.equal(model.numParameters(), config.parameters);
+  model.dispose();
+});
+
+test("a NaN loss stops the run with a clear message and keeps the last good checkpoint", async () => {
+  const dir = path.join(tempDir(), "nan");
+  const cfg = smallConfig({ epochs: "3" });
+  await train(cfg, { runDir: dir, handleSignals: false, stopAfterSteps: 8, progress: new Progress(quiet) });
+  const ck = path.join(dir, "checkpoint.safetensors");
+  const before = fs.readFileSync(ck);
+  const exploding = applyOverrides(cfg, { lr: "1e30", schedule: "constant" });
+  await assert.rejects(
+    train(exploding, { runDir: dir, resume: true, handleSignals: false, progress: new Progress(quiet) }),
+    (e: unknown) =>
+      e instanceof TrainingDivergedError &&
+      /loss became (NaN|Infinity|-Infinity)/.test(e.message) &&
+      /checkpoint/.test(e.message),
+  );
+  assert.deepEqual(fs.readFileSync(ck), before, "the last good checkpoint must be left as it was");
+});
+
+test("a run folder that already holds a run is not overwritten without --resume", async () => {
+  const dir = path.join(tempDir(), "twice");
+  const cfg = smallConfig({ epochs: "1" });
+  await train(cfg, { runDir: dir, handleSignals: false, stopAfterSteps: 1, progress: new Progress(quiet) });
+  await assert.rejects(
+    train(cfg, { runDir: dir, handleSignals: false, progress: new Progress(quiet) }),
+    /already holds a run/,
+  );
+});
+
+test("every built-in recipe loads, names its source and a registered model", () => {
+  const names = listRecipes();
+  for (const required of [
+    "fashion-mnist-quick",
+    "efficient-resnet-cifar10",
+    "resnet20-cifar10",
+    "preact-resnet164-cifar100",
+    "preact-resnet164-se-mixup-cifar100",
+    "resnet29-cifar100",
+    "resnet29-se-mixup-cifar100",
+    "resnext29-cifar10",
+    "wrn28-10-cifar10",
+    "mini-resnet34-cifar10",
+  ])
+    assert.ok(names.includes(required), `recipe ${required} missing`);
+  for (const n of names) {
+    const r = loadRecipe(n);
+    assert.ok(r.source.length > 20, `${n} must name its source`);
+    assert.ok(getModelEntry(r.model), `${n}: model ${r.model} is not registered`);
+  }
+});
+
+test("recipe overrides: kebab case, dotted paths, aliases; an unknown field lists the known ones", () => {
+  const base = loadRecipe("resnet20-cifar10");
+  const c = applyOverrides(base, {
+    "batch-size": "256",
+    "optimizer.lr": "0.05",
+    "weight-decay": "0",
+    model: "resnet56",
+  });
+  assert.equal(c.batchSize, 256);
+  assert.equal(c.optimizer.lr, 0.05);
+  assert.equal(c.optimizer.weightDecay, 0);
+  assert.equal(c.model, "resnet56");
+  assert.equal(c.optimizer.momentum, 0.9, "untouched nested fields survive");
+  assert.throws(
+    () => applyOverrides(base, { "batch-sise": "2" }),
+    /unknown recipe field "batchSise"\. Known fields: .*batchSize/,
+  );
+  assert.throws(
+    () => applyOverrides(base, { "optimizer.moment": "2" }),
+    /Known fields of optimizer: type, lr, momentum/,
+  );
+  assert.throws(() => applyOverrides(base, { epochs: "0" }), /epochs must be an integer >= 1\. Received: epochs=0/);
+  assert.throws(() => loadRecipe("no-such-recipe"), /Built-in recipes: .*fashion-mnist-quick/);
+});
