@@ -10,6 +10,6 @@ export DEBIAN_FRONTEND=noninteractive
 # benchmarks; dataset-fashion-mnist: the embedded real data set; g++/make: the addon build.
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends \
-  libtorch-dev python3-torch python3-numpy dataset-fashion-mnist g++ make python3 ca-certificates
+  libtorch-dev python3-torch python3-numpy dataset-fashion-mnist chromium g++ make python3 ca-certificates
 export ONNXRUNTIME_NODE_INSTALL=skip
 npm ci

@@ -7,6 +7,7 @@ import { evalCommand } from "./eval";
 import { exportCommand } from "./export";
 import { modelsCommand } from "./models";
 import { predictCommand } from "./predict";
+import { serveCommand } from "./serve";
 import { summaryCommand } from "./summary";
 import { trainCommand } from "./train";
 
@@ -17,6 +18,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   evalCommand,
   predictCommand,
   exportCommand,
+  serveCommand,
 ];
 
 function overview(): string {
