@@ -1,7 +1,8 @@
 // `budgetnet eval --run DIR [--split val|test] [--tta] [--weights best|final] [--json]`
-import { loadDataset, splitTrainVal } from "../data";
+import { loadDataset } from "../data";
 import { evaluate } from "../train/evaluate";
 import { loadRunModel, type WeightsChoice } from "../train/run";
+import { prepareData } from "../train/trainer";
 import type { CommandSpec } from "./args";
 
 export const evalCommand: CommandSpec = {

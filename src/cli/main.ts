@@ -3,6 +3,7 @@
 import "../index"; // registers every model family and sets libtorch's thread count
 import { ArgumentError } from "../tensor/errors";
 import { type CommandSpec, commandHelp, parseArgs, UsageError } from "./args";
+import { dataCommand } from "./data";
 import { evalCommand } from "./eval";
 import { exportCommand } from "./export";
 import { modelsCommand } from "./models";
@@ -18,6 +19,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   evalCommand,
   predictCommand,
   exportCommand,
+  dataCommand,
   serveCommand,
 ];
 
