@@ -36,13 +36,8 @@ export const evalCommand: CommandSpec = {
     try {
       const r = config.recipe;
       const loadOpts = { root: r.dataRoot ?? undefined, size: r.imageSize ?? undefined };
-      const ds =
-        split === "test"
-          ? loadDataset(r.dataset, { split: "test", ...loadOpts })
-          : splitTrainVal(loadDataset(r.dataset, { split: "train", ...loadOpts }), {
-              valFraction: r.valFraction,
-              seed: r.seed,
-            }).val;
+      // val is exactly the run's validation set (same split, seed and subset as during training).
+      const ds = split === "test" ? loadDataset(r.dataset, { split: "test", ...loadOpts }) : prepareData(r).val;
       // Normalize with the statistics the model was trained with (config.json), not the evaluated split's.
       const result = evaluate(model, ds, {
         mean: config.data.mean,
