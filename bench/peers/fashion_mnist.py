@@ -12,8 +12,9 @@ import time
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+
+from resnet_cifar import ResNetCifar  # the same network as src/models/resnet_cifar.ts (bench/peers/)
 
 ROOT = "/usr/share/datasets/fashion-mnist"
 
@@ -26,47 +27,6 @@ def read_idx(path):
         rows, cols = struct.unpack(">II", data[8:16])
         return np.frombuffer(data, np.uint8, offset=16).reshape(n, 1, rows, cols)
     return np.frombuffer(data, np.uint8, offset=8).astype(np.int64)
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.downsample = None
-        if stride != 1 or cin != cout:
-            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + (x if self.downsample is None else self.downsample(x)))
-
-
-class ResNetCifar(nn.Module):
-    def __init__(self, n=3, in_channels=1, num_classes=10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        layers, cin = [], 16
-        for i, cout in enumerate([16, 32, 64]):
-            blocks = []
-            for j in range(n):
-                blocks.append(BasicBlock(cin, cout, 2 if (i > 0 and j == 0) else 1))
-                cin = cout
-            layers.append(nn.Sequential(*blocks))
-        self.layer1, self.layer2, self.layer3 = layers
-        self.fc = nn.Linear(64, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-
-    def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = self.layer3(self.layer2(self.layer1(x)))
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
 def augment(x, pad, flip, gen):
@@ -117,7 +77,7 @@ def main():
     mean = (xtr.float() / 255).mean().item()
     std = (xtr.float() / 255).std().item()
 
-    model = ResNetCifar(in_channels=1)
+    model = ResNetCifar(depth=20, in_channels=1)
     o = r["optimizer"]
     decay = [p for p in model.parameters() if p.dim() > 1]
     no_decay = [p for p in model.parameters() if p.dim() <= 1]
