@@ -53,6 +53,15 @@ Napi::Value Guard(const char* op, const Napi::CallbackInfo& info, F&& f) {
   }
 }
 
+// Op definitions: OP(Name) { GUARD("opName") { ...body returning a Napi::Value... } END }
+// names the op once for its error messages; W(t) wraps a result tensor in a new handle.
+#define OP(name) static Napi::Value name(const Napi::CallbackInfo& info)
+#define GUARD(opname) \
+  Args a{info, opname}; \
+  return Guard(opname, info, [&]() -> Napi::Value
+#define END );
+#define W(x) TensorHandle::Wrap(info.Env(), (x))
+
 // Argument readers. Each throws a clear TypeError naming the op and the argument index.
 struct Args {
   const Napi::CallbackInfo& info;

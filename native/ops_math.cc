@@ -5,12 +5,6 @@
 
 namespace bn {
 
-#define OP(name) static Napi::Value name(const Napi::CallbackInfo& info)
-#define GUARD(opname) \
-  Args a{info, opname}; \
-  return Guard(opname, info, [&]() -> Napi::Value
-#define END );
-#define W(x) TensorHandle::Wrap(info.Env(), (x))
 
 struct UnaryEntry {
   const char* name;

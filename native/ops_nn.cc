@@ -3,12 +3,6 @@
 
 namespace bn {
 
-#define OP(name) static Napi::Value name(const Napi::CallbackInfo& info)
-#define GUARD(opname) \
-  Args a{info, opname}; \
-  return Guard(opname, info, [&]() -> Napi::Value
-#define END );
-#define W(x) TensorHandle::Wrap(info.Env(), (x))
 
 // conv2d(x, w, b?, stride[2], padding[2], dilation[2], groups)
 OP(Conv2d) {

@@ -253,12 +253,6 @@ void Export(Napi::Env env, Napi::Object exports, const char* name, NativeFn fn) 
 
 // ---------------------------------------------------------------- creation
 
-#define OP(name) static Napi::Value name(const Napi::CallbackInfo& info)
-#define GUARD(opname) \
-  Args a{info, opname}; \
-  return Guard(opname, info, [&]() -> Napi::Value
-#define END );
-#define W(x) TensorHandle::Wrap(info.Env(), (x))
 
 static at::TensorOptions Opts(const Args& a, size_t dtypeAt, size_t deviceAt) {
   return at::TensorOptions().dtype(a.dtype(dtypeAt, at::kFloat)).device(a.device(deviceAt));
