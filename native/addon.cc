@@ -103,6 +103,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitMath(env, exports);
   InitNN(env, exports);
   InitAugment(env, exports);
+  InitAutocast(env, exports);
   Export(env, exports, "setErrorClass", SetErrorClassFn);
   Export(env, exports, "liveTensors", LiveTensors);
   Export(env, exports, "setNumThreads", SetNumThreads);

@@ -88,6 +88,7 @@ void InitTensor(Napi::Env env, Napi::Object exports);
 void InitMath(Napi::Env env, Napi::Object exports);
 void InitNN(Napi::Env env, Napi::Object exports);
 void InitAugment(Napi::Env env, Napi::Object exports);
+void InitAutocast(Napi::Env env, Napi::Object exports);
 
 
 }  // namespace bn
