@@ -98,7 +98,7 @@ OP(IsInferenceMode) {
   END
 }
 
-// setData(t, src): t now refers to src's storage, sizes and strides (Tensor.set_data, what
+// setData(t, src, allowDtype?): t now refers to src's storage, sizes and strides (Tensor.set_data, what
 // `param.data = ...` does in Python). Autograd identity, requires_grad and every JavaScript
 // handle to t are kept, so an optimizer holding t sees the new layout.
 OP(SetData) {
@@ -107,7 +107,8 @@ OP(SetData) {
     at::Tensor& src = a.tensor(1);
     if (t.sizes() != src.sizes())
       throw std::invalid_argument("setData: the new data must have the same shape as the tensor");
-    if (t.scalar_type() != src.scalar_type())
+    bool castOk = !a.missing(2) && a.boolean(2);
+    if (t.scalar_type() != src.scalar_type() && !castOk)
       throw std::invalid_argument(std::string("setData: the new data must have the same dtype. Received: dtype='") +
                                   DtypeName(src.scalar_type()) + "', expected '" + DtypeName(t.scalar_type()) + "'");
     at::NoGradGuard noGrad;

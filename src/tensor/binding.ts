@@ -218,7 +218,7 @@ export interface NativeBinding {
   inferenceModeEnter(): number;
   inferenceModeExit(): number;
   isInferenceMode(): boolean;
-  setData(t: H, src: H): void;
+  setData(t: H, src: H, allowDtype?: boolean): void;
   // process-wide
   setErrorClass(cls: typeof NativeOpError): void;
   liveTensors(): number;

@@ -17,6 +17,7 @@ import {
 import { Sequential } from "../../src/nn/containers";
 import { foldConvBatchNorm } from "../../src/nn/fold";
 import { BatchNorm2d, Conv2d, ReLU } from "../../src/nn/layers";
+import { castModel } from "../../src/perf/cast";
 import { foldBatchNorm } from "../../src/perf/fold";
 import { inferenceMode, isInferenceMode } from "../../src/perf/inference";
 import { profileNative } from "../../src/perf/trace";
@@ -151,5 +152,26 @@ test("profileNative reports the convolutions of a forward", () => {
   const conv = rows.find((r) => r.name === "conv2d");
   assert.equal(conv?.calls, 21);
   assert.ok(rows.every((r) => r.totalMs >= 0));
+  model.dispose();
+});
+
+test("a folded copy cast to bfloat16 stays close to the float32 model", () => {
+  manualSeed(11);
+  const model = createModel("resnet20");
+  randomizeBatchNorms(model);
+  const { model: folded } = foldBatchNorm(model);
+  const floats = [...folded.stateDict().values()].filter((t) => t.dtype === "float32").length;
+  assert.equal(castModel(folded, "bfloat16"), floats);
+  for (const [k, t] of folded.stateDict())
+    assert.equal(t.dtype, k.endsWith("num_batches_tracked") ? "int64" : "bfloat16", k);
+  assert.throws(() => castModel(folded, "float16" as "bfloat16"), /dtype must be "bfloat16" or "float32"/);
+  scope(() => {
+    const x = randn([2, 3, 32, 32]);
+    const ref = noGrad(() => model.eval().forward(x));
+    const out = inferenceMode(() => scope(() => folded.forward(x.to("bfloat16")))).to("float32");
+    const rel = maxAbsDiff(out, ref) / Math.max(1, ref.abs().max().item() as number);
+    assert.ok(rel < 0.05, `relative difference ${rel}`);
+  });
+  folded.dispose();
   model.dispose();
 });
