@@ -8,7 +8,8 @@
         "native/tensor.cc",
         "native/ops_math.cc",
         "native/ops_nn.cc",
-        "native/augment.cc"
+        "native/augment.cc",
+        "native/autocast.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -1,6 +1,10 @@
 // `npm run bench -- NAME [args]`: runs one benchmark from bench/. Each module exports
 // main(args) and is loaded only when asked for, so one benchmark's imports do not slow another.
 const BENCHMARKS: Record<string, { module: string; description: string }> = {
+  cpu: {
+    module: "./cpu",
+    description: "budgetnet at its best vs PyTorch eager fp32 and PyTorch bf16+channels-last, five CIFAR nets",
+  },
   engine: {
     module: "./engine",
     description: "CIFAR ResNet-20 training and inference images/s against PyTorch, tuned and untuned allocator",

@@ -99,6 +99,7 @@ void InitNN(Napi::Env env, Napi::Object exports);
 void InitAllocator(Napi::Env env, Napi::Object exports);
 bool InstallCachingAllocator();
 void InitAugment(Napi::Env env, Napi::Object exports);
+void InitAutocast(Napi::Env env, Napi::Object exports);
 
 
 }  // namespace bn

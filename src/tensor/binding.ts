@@ -211,6 +211,14 @@ export interface NativeBinding {
     std: number[],
     device?: string,
   ): NativeBatchJob;
+  // speed switches (native/autocast.cc): CPU autocast, InferenceMode, in-place re-layout
+  autocastState(): { enabled: boolean; dtype: DType };
+  autocastEnter(enabled: boolean, dtype: "bfloat16"): { enabled: boolean; dtype: DType };
+  autocastExit(prevEnabled: boolean, prevDtype: DType): void;
+  inferenceModeEnter(): number;
+  inferenceModeExit(): number;
+  isInferenceMode(): boolean;
+  setData(t: H, src: H, allowDtype?: boolean): void;
   // process-wide
   setErrorClass(cls: typeof NativeOpError): void;
   liveTensors(): number;

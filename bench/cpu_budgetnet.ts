@@ -1,0 +1,141 @@
+// One budgetnet measurement of the CPU benchmark, in its own process (bench/cpu.ts runs it):
+// one model, one setting, training steps (forward + loss under the chosen precision, backward,
+// SGD) and inference batches. Prints one JSON line: CpuMeasurement.
+import {
+  createModel,
+  crossEntropy,
+  keep,
+  manualSeed,
+  noGrad,
+  randint,
+  randn,
+  SGD,
+  scope,
+  setNumThreads,
+  type Tensor,
+  to,
+} from "../src";
+import type { Module } from "../src/nn/module";
+import { autocast } from "../src/perf/autocast";
+import { castModel } from "../src/perf/cast";
+import { toChannelsLast, toChannelsLastInput } from "../src/perf/channels_last";
+import { foldBatchNorm } from "../src/perf/fold";
+import { inferenceMode } from "../src/perf/inference";
+
+export interface CpuSetting {
+  precision: "fp32" | "bf16";
+  channelsLast: boolean;
+  /** Inference only: Conv+BN folded copy of the model. */
+  fold: boolean;
+  /** Inference only: c10::InferenceMode instead of no-grad. */
+  inferenceMode: boolean;
+}
+
+export interface CpuConfig {
+  model: string;
+  batch: number;
+  threads: number;
+  warmup: number;
+  trainIters: number;
+  inferIters: number;
+  seed: number;
+  train: CpuSetting;
+  infer: CpuSetting;
+}
+
+export interface CpuMeasurement {
+  engine: string;
+  trainMs: number[];
+  inferMs: number[];
+  params: number;
+  threads: number;
+  /** ResNet.toConfig() for the PyTorch peer (ResNet-family models). */
+  config?: unknown;
+}
+
+export function timeIterations(warmup: number, iters: number, step: () => void): number[] {
+  for (let i = 0; i < warmup; i++) step();
+  const out: number[] = [];
+  for (let i = 0; i < iters; i++) {
+    const t0 = performance.now();
+    step();
+    out.push(performance.now() - t0);
+  }
+  return out;
+}
+
+function forward(model: Module, x: Tensor, s: CpuSetting): Tensor {
+  return s.precision === "bf16" ? autocast(() => model.forward(x)) : model.forward(x);
+}
+
+export function measureTrain(model: Module, cfg: CpuConfig): number[] {
+  const s = cfg.train;
+  if (s.channelsLast) toChannelsLast(model);
+  const x = keep(randn([cfg.batch, 3, 32, 32]));
+  const xIn = keep(s.channelsLast ? toChannelsLastInput(x) : x);
+  const y = keep(randint(0, 10, [cfg.batch], { dtype: "int64" }));
+  const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
+  model.train();
+  const ms = timeIterations(cfg.warmup, cfg.trainIters, () =>
+    scope(() => {
+      const loss =
+        s.precision === "bf16"
+          ? autocast(() => crossEntropy(model.forward(xIn), y))
+          : crossEntropy(model.forward(xIn), y);
+      loss.backward();
+      opt.step();
+      opt.zeroGrad();
+    }),
+  );
+  for (const t of [x, xIn, y]) t.dispose();
+  return ms;
+}
+
+export function measureInfer(model: Module, cfg: CpuConfig): number[] {
+  const s = cfg.infer;
+  const net = s.fold ? foldBatchNorm(model).model : model;
+  if (s.channelsLast) toChannelsLast(net);
+  net.eval();
+  // A folded copy is inference-only: bf16 runs as explicit bfloat16 weights and input (one cast
+  // up front) rather than autocast, which re-casts every weight on every forward.
+  const explicitBf16 = s.fold && s.precision === "bf16";
+  if (explicitBf16) castModel(net, "bfloat16");
+  const x = keep(randn([cfg.batch, 3, 32, 32]));
+  const xIn = keep(
+    scope(() => {
+      const y = s.channelsLast ? toChannelsLastInput(x) : x;
+      return explicitBf16 ? to(y, "bfloat16") : y;
+    }),
+  );
+  const region = (fn: () => void) => (s.inferenceMode ? inferenceMode(fn) : noGrad(fn));
+  const ms = timeIterations(cfg.warmup, cfg.inferIters, () =>
+    region(() => scope(() => void (explicitBf16 ? net.forward(xIn) : forward(net, xIn, s)))),
+  );
+  for (const t of [x, xIn]) t.dispose();
+  if (net !== model) net.dispose();
+  return ms;
+}
+
+export function measure(cfg: CpuConfig): CpuMeasurement {
+  setNumThreads(cfg.threads);
+  manualSeed(cfg.seed);
+  // Separate models for the two phases: training changes the weights' layout and values.
+  const make = () => createModel(cfg.model);
+  const probe = make();
+  const params = probe.numParameters();
+  const config = probe.toConfig();
+  const inferMs = cfg.inferIters > 0 ? measureInfer(probe, cfg) : [];
+  probe.dispose();
+  let trainMs: number[] = [];
+  if (cfg.trainIters > 0) {
+    const m = make();
+    trainMs = measureTrain(m, cfg);
+    m.dispose();
+  }
+  return { engine: "budgetnet", trainMs, inferMs, params, threads: cfg.threads, config };
+}
+
+if (require.main === module) {
+  const cfg = JSON.parse(process.argv[2] ?? "") as CpuConfig;
+  process.stdout.write(`${JSON.stringify(measure(cfg))}\n`);
+}

@@ -1,0 +1,48 @@
+// The settings budgetnet runs each model at on the CPU: precision and layout per phase, chosen
+// by measurement (npm run bench -- cpu --sweep), not assumed. Inference always folds Conv+BN
+// and runs under c10::InferenceMode.
+export type Phase = "train" | "infer";
+export type Precision = "fp32" | "bf16";
+
+export interface PhaseChoice {
+  precision: Precision;
+  channelsLast: boolean;
+}
+
+const DEFAULT_CHOICE: PhaseChoice = { precision: "fp32", channelsLast: false };
+
+// Measured images/s (batch 128, 2 threads), `npm run bench -- cpu --sweep`, on a 2-core Zen 5
+// shared with other jobs (load average 3.5-6: absolute numbers are 5-20x below a quiet machine's,
+// only orderings within one sweep mean anything). Rerun on a quiet machine and update.
+//   resnet20, sweep A (fold off, 6 iters):   fp32 34/80  fp32-cl 520/384  bf16 823/2244  bf16-cl 903/2594
+//   resnet20, sweep B (--quick, fold on):    fp32 44/288 fp32-cl 93/372   bf16 65/134    bf16-cl 46/583
+//   efficient_resnet, sweep B:               fp32 11/31  fp32-cl 12/44    bf16 24/57     bf16-cl 13/63
+// (train/infer). Inference: bf16 channels-last was fastest in every sweep. Training: resnet20
+// takes sweep A's bf16 channels-last (the less loaded run), efficient_resnet bf16 contiguous.
+// Models not listed are unmeasured and run float32 contiguous.
+const CHOICES: Record<string, Record<Phase, Record<Precision, boolean>> & { best: Record<Phase, PhaseChoice> }> = {
+  resnet20: {
+    train: { fp32: true, bf16: true },
+    infer: { fp32: true, bf16: true },
+    best: { train: { precision: "bf16", channelsLast: true }, infer: { precision: "bf16", channelsLast: true } },
+  },
+  efficient_resnet: {
+    train: { fp32: true, bf16: false },
+    infer: { fp32: true, bf16: true },
+    best: { train: { precision: "bf16", channelsLast: false }, infer: { precision: "bf16", channelsLast: true } },
+  },
+};
+
+/** Whether channels-last measured faster for this model, precision and phase (false when unmeasured). */
+export function preferChannelsLast(model: string, precision: Precision, phase: Phase): boolean {
+  return CHOICES[model]?.[phase][precision] ?? false;
+}
+
+/** The fastest measured setting for a model and phase (float32 contiguous when unmeasured). */
+export function bestSetting(
+  model: string,
+  phase: Phase,
+): { precision: Precision; channelsLast: boolean; fold: boolean; inferenceMode: boolean } {
+  const c = CHOICES[model]?.best[phase] ?? DEFAULT_CHOICE;
+  return { ...c, fold: phase === "infer", inferenceMode: phase === "infer" };
+}

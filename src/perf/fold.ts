@@ -1,0 +1,149 @@
+// An inference copy of a model with every Conv2d → BatchNorm2d pair folded into one conv
+// (math in src/nn/fold.ts). Models are straight-line TypeScript, not graphs, so the pairs are
+// found by running one probe forward and watching the native calls: a BN folds into the conv
+// before it when its input is that conv's output and nothing else reads that output (a
+// pre-activation block's shortcut reads it too; that pair is left alone).
+
+import { createModel, modelSpec } from "../models/registry";
+import { foldConvBatchNorm } from "../nn/fold";
+import { BatchNorm2d, Conv2d } from "../nn/layers";
+import type { Module } from "../nn/module";
+import { randn } from "../ops/creation";
+import { copyInPlace } from "../ops/inplace";
+import { abs, maxAbsDiff } from "../ops/math";
+import * as F from "../ops/nn";
+import { max } from "../ops/reduce";
+import type { NativeHandle } from "../tensor/binding";
+import { ArgumentError } from "../tensor/errors";
+import { scope } from "../tensor/scope";
+import { getRngState, noGrad, setRngState, type Tensor } from "../tensor/tensor";
+import { handleArgs, INFO_FUNCTIONS, traceNative } from "./trace";
+
+export interface FoldOptions {
+  /** Shape of the probe batch used to find the pairs. Default [2, 3, 32, 32] (CIFAR). */
+  inputShape?: number[];
+  /** Fold a copy (default; needs a model made by createModel) or, with false, the model itself. */
+  copy?: boolean;
+}
+
+export interface FoldResult {
+  /** The inference model (eval mode, no parameter requires grad). */
+  model: Module;
+  /** [conv path, bn path] of each folded pair. */
+  pairs: [string, string][];
+  /** Largest |folded − unfolded| over the probe batch, relative to the largest |output|. */
+  probeRelativeError: number;
+}
+
+function copyModel(model: Module): Module {
+  const spec = modelSpec(model);
+  if (spec === undefined)
+    throw new ArgumentError(
+      "foldBatchNorm: the model was not made by createModel, so it cannot be copied. Pass { copy: false } to fold it in place (it becomes inference-only).",
+    );
+  // createModel initializes with random draws; put the generator back so folding has no side effects.
+  const rng = getRngState();
+  try {
+    const out = createModel(spec.name, spec.options);
+    out.loadStateDict(model.stateDict());
+    return out;
+  } finally {
+    setRngState(rng);
+    rng.dispose();
+  }
+}
+
+function findPairs(model: Module, probe: Tensor): { pairs: [Conv2d, BatchNorm2d][]; reference: Tensor } {
+  const convOut = new Map<NativeHandle, Conv2d>();
+  const bnIn = new Map<BatchNorm2d, NativeHandle>();
+  const uses = new Map<NativeHandle, number>();
+  const removers: (() => void)[] = [];
+  for (const [, m] of model.namedModules()) {
+    if (m instanceof Conv2d) removers.push(m.registerForwardHook((_, __, y) => convOut.set(y.handle, m)));
+    if (m instanceof BatchNorm2d) removers.push(m.registerForwardHook((_, x) => bnIn.set(m, x.handle)));
+  }
+  let reference: Tensor;
+  try {
+    reference = traceNative(
+      () => model.forward(probe),
+      (call) => {
+        if (INFO_FUNCTIONS.has(call.name)) return;
+        for (const h of handleArgs(call.args)) uses.set(h, (uses.get(h) ?? 0) + 1);
+      },
+    );
+  } finally {
+    for (const r of removers) r();
+  }
+  const pairs: [Conv2d, BatchNorm2d][] = [];
+  const taken = new Set<Conv2d>();
+  for (const [bn, h] of bnIn) {
+    const conv = convOut.get(h);
+    if (conv === undefined || uses.get(h) !== 1 || taken.has(conv) || bn.bias === undefined) continue;
+    if (bn.runningMean === undefined || bn.runningVar === undefined) continue;
+    taken.add(conv);
+    pairs.push([conv, bn]);
+  }
+  return { pairs, reference };
+}
+
+function foldPair(conv: Conv2d, bn: BatchNorm2d): void {
+  const bias = bn.bias as Tensor;
+  scope(() => {
+    const folded = foldConvBatchNorm(conv.weight, conv.bias, {
+      weight: bn.weight,
+      bias: bn.bias,
+      runningMean: bn.runningMean as Tensor,
+      runningVar: bn.runningVar as Tensor,
+      eps: bn.options.eps,
+    });
+    copyInPlace(conv.weight, folded.weight);
+    // The BN's β has the folded bias's shape: it holds b' so no tensor outside the model is needed.
+    copyInPlace(bias, folded.bias);
+  });
+  const o = conv.options;
+  const opts = { stride: o.stride, padding: o.padding, dilation: o.dilation, groups: o.groups };
+  conv.forward = (x: Tensor): Tensor => F.conv2d(x, conv.weight, bias, opts);
+  bn.forward = (x: Tensor): Tensor => x;
+}
+
+/**
+ * Folds every Conv2d → BatchNorm2d pair of model (in eval mode) and checks the result on a
+ * random probe batch against the unfolded output; throws if they differ by more than 1e-3
+ * relative (a pairing the trace got wrong), so a returned model is always a faithful one.
+ */
+export function foldBatchNorm(model: Module, opts: FoldOptions = {}): FoldResult {
+  const shape = opts.inputShape ?? [2, 3, 32, 32];
+  if (!Array.isArray(shape) || shape.length !== 4 || !shape.every((d) => Number.isInteger(d) && d >= 1))
+    throw new ArgumentError(
+      `foldBatchNorm: inputShape must be 4 positive integers [N, C, H, W]. Received: inputShape=${JSON.stringify(shape)}`,
+    );
+  const target = opts.copy === false ? model : copyModel(model);
+  target.eval();
+  for (const p of target.parameters()) p.requiresGrad = false;
+  const names = new Map<Module, string>(target.namedModules().map(([n, m]) => [m, n]));
+  const rng = getRngState();
+  try {
+    return noGrad(() =>
+      scope(() => {
+        const probe = randn(shape);
+        const { pairs, reference } = findPairs(target, probe);
+        for (const [conv, bn] of pairs) foldPair(conv, bn);
+        const out = target.forward(probe);
+        const scale = Math.max(1e-6, max(abs(reference)).item() as number);
+        const err = maxAbsDiff(out, reference) / scale;
+        if (!(err <= 1e-3))
+          throw new Error(
+            `foldBatchNorm: the folded model differs from the unfolded one by ${err} (relative) on the probe batch. This is a bug; please report the model.`,
+          );
+        return {
+          model: target,
+          pairs: pairs.map(([c, b]): [string, string] => [names.get(c) ?? "?", names.get(b) ?? "?"]),
+          probeRelativeError: err,
+        };
+      }),
+    );
+  } finally {
+    setRngState(rng);
+    rng.dispose();
+  }
+}

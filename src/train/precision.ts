@@ -1,0 +1,67 @@
+// Precision and memory format for a training or evaluation step, from the config's
+// `precision` ("fp32" | "bf16") and `channelsLast` (true | false | "auto") fields.
+//
+// In the trainer (once, after the model is built, before or after the optimizer):
+//     const channelsLast = preparePrecision(model, cfg);
+// and in the step, instead of model.forward(batch.x):
+//     const logits = forwardWithPrecision(model, batch.x, cfg);
+// The logits come back float32, so the loss, argmax and metrics after it are unchanged.
+
+import { modelSpec } from "../models/registry";
+import type { Module } from "../nn/module";
+import { to } from "../ops/shape";
+import { autocast } from "../perf/autocast";
+import { toChannelsLast, toChannelsLastInput } from "../perf/channels_last";
+import { preferChannelsLast } from "../perf/choices";
+import { ArgumentError } from "../tensor/errors";
+import type { Tensor } from "../tensor/tensor";
+
+export interface PrecisionConfig {
+  precision: "fp32" | "bf16";
+  /** "auto": the measured choice for this model and precision (src/perf/choices.ts). */
+  channelsLast: boolean | "auto";
+}
+
+const resolved = new WeakMap<Module, boolean>();
+
+function checkConfig(cfg: PrecisionConfig, fn: string): void {
+  if (cfg.precision !== "fp32" && cfg.precision !== "bf16")
+    throw new ArgumentError(`${fn}: precision must be "fp32" or "bf16". Received: precision=${String(cfg.precision)}`);
+  if (typeof cfg.channelsLast !== "boolean" && cfg.channelsLast !== "auto")
+    throw new ArgumentError(
+      `${fn}: channelsLast must be true, false or "auto". Received: channelsLast=${String(cfg.channelsLast)}`,
+    );
+}
+
+/** Whether model runs channels-last under cfg ("auto" looks the model's registry name up). */
+export function resolveChannelsLast(model: Module, cfg: PrecisionConfig): boolean {
+  checkConfig(cfg, "resolveChannelsLast");
+  if (cfg.channelsLast !== "auto") return cfg.channelsLast;
+  const name = modelSpec(model)?.name;
+  return name === undefined ? false : preferChannelsLast(name, cfg.precision, "train");
+}
+
+/** Converts the model's conv weights to channels-last when cfg asks for it. Returns the choice. */
+export function preparePrecision(model: Module, cfg: PrecisionConfig): boolean {
+  const cl = resolveChannelsLast(model, cfg);
+  if (cl) toChannelsLast(model);
+  resolved.set(model, cl);
+  return cl;
+}
+
+/** The batch in the layout the model was prepared for (a channels-last copy, or x itself). */
+export function prepareInput(model: Module, x: Tensor): Tensor {
+  return resolved.get(model) === true && x.rank === 4 ? toChannelsLastInput(x) : x;
+}
+
+/**
+ * model.forward(x) under cfg's precision: with "bf16", inside CPU autocast (bfloat16 convs and
+ * matmuls, float32 master weights and BN statistics). Returns float32 logits either way.
+ */
+export function forwardWithPrecision(model: Module, x: Tensor, cfg: PrecisionConfig): Tensor {
+  checkConfig(cfg, "forwardWithPrecision");
+  const input = prepareInput(model, x);
+  if (cfg.precision === "fp32") return model.forward(input);
+  const logits = autocast(() => model.forward(input), { dtype: "bfloat16" });
+  return logits.dtype === "float32" ? logits : to(logits, "float32");
+}

@@ -1,0 +1,168 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  cat,
+  conv2d,
+  createModel,
+  crossEntropy,
+  keep,
+  liveTensors,
+  manualSeed,
+  maxAbsDiff,
+  nn,
+  randint,
+  randn,
+  SGD,
+  scope,
+} from "../../src";
+import { autocast, autocastState } from "../../src/perf/autocast";
+import { forwardWithPrecision, preparePrecision } from "../../src/train/precision";
+import { checkNoLeaks } from "../helpers";
+
+checkNoLeaks();
+
+test("autocast runs conv in bfloat16 and crossEntropy in float32, and restores the state", () => {
+  scope(() => {
+    assert.equal(autocastState().enabled, false);
+    const x = randn([2, 3, 8, 8]);
+    const w = randn([4, 3, 3, 3]);
+    const { conv, loss } = autocast(() => {
+      assert.equal(autocastState().enabled, true);
+      const conv = conv2d(x, w, undefined, { padding: 1 });
+      const logits = conv.mean([2, 3]);
+      return { conv, loss: crossEntropy(logits, randint(0, 4, [2], { dtype: "int64" })) };
+    });
+    assert.equal(conv.dtype, "bfloat16");
+    assert.equal(loss.dtype, "float32");
+    assert.equal(autocastState().enabled, false);
+  });
+});
+
+test("autocast state is restored after an exception, and nested regions restore their parent", () => {
+  assert.throws(
+    () =>
+      autocast(() => {
+        throw new Error("inside");
+      }),
+    /inside/,
+  );
+  assert.equal(autocastState().enabled, false);
+  autocast(() => {
+    autocast(
+      () => {
+        assert.equal(autocastState().enabled, false);
+      },
+      { enabled: false },
+    );
+    assert.equal(autocastState().enabled, true);
+  });
+  assert.equal(autocastState().enabled, false);
+});
+
+test("autocast rejects float16 and non-functions with clear errors", () => {
+  assert.throws(
+    () => autocast(() => 1, { dtype: "float16" as "bfloat16" }),
+    /"bfloat16" only. Received: dtype=float16/,
+  );
+  assert.throws(() => autocast(42 as unknown as () => number), /fn must be a function/);
+  assert.equal(autocastState().enabled, false);
+});
+
+test("resnet20 bf16 forward is close to float32 (eval), float32 logits from forwardWithPrecision", () => {
+  manualSeed(1);
+  const model = createModel("resnet20").eval();
+  scope(() => {
+    const x = randn([4, 3, 32, 32]);
+    const ref = model.forward(x);
+    const bf = forwardWithPrecision(model, x, { precision: "bf16", channelsLast: false });
+    assert.equal(bf.dtype, "float32");
+    const scale = ref.abs().max().item() as number;
+    // bfloat16 keeps 8 significant bits (~0.4%); twenty layers of it stay within a few percent.
+    assert.ok(maxAbsDiff(bf, ref) / scale < 0.05, `relative error ${maxAbsDiff(bf, ref) / scale}`);
+  });
+  model.dispose();
+});
+
+test("bf16 training keeps float32 master weights, grads and BN statistics", () => {
+  manualSeed(2);
+  const model = createModel("resnet20");
+  scope(() => {
+    const x = randn([4, 3, 32, 32]);
+    const y = randint(0, 10, [4], { dtype: "int64" });
+    const logits = forwardWithPrecision(model, x, { precision: "bf16", channelsLast: false });
+    crossEntropy(logits, y).backward();
+    for (const [k, t] of model.stateDict()) if (!k.endsWith("num_batches_tracked")) assert.equal(t.dtype, "float32", k);
+    for (const p of model.parameters()) assert.equal(p.grad?.dtype, "float32");
+  });
+  model.zeroGrad();
+  model.dispose();
+});
+
+function tinyNet(): nn.Sequential {
+  return new nn.Sequential([
+    new nn.Conv2d({ inChannels: 3, outChannels: 16, kernelSize: 3, padding: 1, bias: false }),
+    new nn.BatchNorm2d({ numFeatures: 16 }),
+    new nn.ReLU(),
+    new nn.AdaptiveAvgPool2d(1),
+    new nn.Flatten(),
+    new nn.Linear({ inFeatures: 16, outFeatures: 4 }),
+  ]);
+}
+
+function trainTiny(precision: "fp32" | "bf16"): number {
+  manualSeed(3);
+  const x = keep(randn([64, 3, 8, 8]));
+  // A learnable rule: the class is which of four (channel, image half) regions is brightest.
+  const y = keep(
+    scope(() => {
+      const half = (h: number) => x.narrow(2, h, 4).mean([2, 3]).narrow(1, 0, 2);
+      return cat([half(0), half(4)], 1).argmax(1);
+    }),
+  );
+  const net = tinyNet();
+  const opt = new SGD(net.parameters(), { lr: 0.2, momentum: 0.9 });
+  let last = Number.NaN;
+  for (let i = 0; i < 60; i++)
+    last = scope(() => {
+      const loss = crossEntropy(forwardWithPrecision(net, x, { precision, channelsLast: false }), y);
+      opt.zeroGrad();
+      loss.backward();
+      opt.step();
+      return loss.item() as number;
+    });
+  opt.zeroGrad();
+  opt.dispose();
+  net.dispose();
+  x.dispose();
+  y.dispose();
+  return last;
+}
+
+test("a short bf16 training run converges like float32", () => {
+  const before = liveTensors();
+  const fp32 = trainTiny("fp32");
+  const bf16 = trainTiny("bf16");
+  assert.ok(fp32 < 0.9, `fp32 did not learn: final loss ${fp32}`);
+  assert.ok(Math.abs(bf16 - fp32) < 0.15, `bf16 final loss ${bf16} vs fp32 ${fp32}`);
+  assert.equal(liveTensors(), before);
+});
+
+test("preparePrecision with channelsLast converts the model and forwardWithPrecision matches", () => {
+  manualSeed(4);
+  const a = createModel("resnet20").eval();
+  const b = createModel("resnet20").eval();
+  b.loadStateDict(a.stateDict());
+  assert.equal(preparePrecision(b, { precision: "fp32", channelsLast: true }), true);
+  scope(() => {
+    const x = randn([2, 3, 32, 32]);
+    const ref = a.forward(x);
+    const out = forwardWithPrecision(b, x, { precision: "fp32", channelsLast: true });
+    assert.ok(maxAbsDiff(out, ref) < 1e-4);
+  });
+  assert.throws(
+    () => scope(() => forwardWithPrecision(a, randn([1]), { precision: "fp16" as "bf16", channelsLast: false })),
+    /precision must be/,
+  );
+  a.dispose();
+  b.dispose();
+});
