@@ -3,6 +3,7 @@
 import "../index"; // registers every model family and sets libtorch's thread count
 import { ArgumentError } from "../tensor/errors";
 import { type CommandSpec, commandHelp, parseArgs, UsageError } from "./args";
+import { benchCommand } from "./bench";
 import { dataCommand } from "./data";
 import { evalCommand } from "./eval";
 import { exportCommand } from "./export";
@@ -21,6 +22,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   exportCommand,
   dataCommand,
   serveCommand,
+  benchCommand,
 ];
 
 function overview(): string {

@@ -64,7 +64,8 @@ export interface TrainConfig {
   logEvery: number;
   /** Mixed precision: "fp32" or "bf16" (CPU autocast). */
   precision: "fp32" | "bf16";
-  channelsLast: boolean;
+  /** Channels-last memory format; "auto" takes the measured choice for the model (src/perf/choices.ts). */
+  channelsLast: boolean | "auto";
 }
 
 export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
@@ -231,6 +232,7 @@ export function validate(c: TrainConfig): TrainConfig {
   need(c.labelSmoothing >= 0 && c.labelSmoothing < 1, "labelSmoothing", "must be in [0, 1)", c.labelSmoothing);
   need(Number.isInteger(c.seed) && c.seed >= 0, "seed", "must be a non-negative integer", c.seed);
   need(["fp32", "bf16"].includes(c.precision), "precision", "must be fp32 or bf16", c.precision);
+  need([true, false, "auto"].includes(c.channelsLast), "channelsLast", 'must be true, false or "auto"', c.channelsLast);
   need(
     ["fashion-mnist", "mnist", "cifar10", "cifar100", "folder"].includes(c.dataset),
     "dataset",

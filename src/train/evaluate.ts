@@ -8,6 +8,7 @@ import { argmax } from "../ops/reduce";
 import { flip } from "../ops/shape";
 import { scope } from "../tensor/scope";
 import { noGrad, type Tensor } from "../tensor/tensor";
+import { forwardWithPrecision, type PrecisionConfig } from "./precision";
 
 export interface EvalOptions {
   mean: number[];
@@ -15,6 +16,8 @@ export interface EvalOptions {
   batchSize?: number;
   /** Average the predictions on the image and its mirror. */
   tta?: boolean;
+  /** Run the forward pass as training does (bf16 autocast, channels-last); default fp32. */
+  precision?: PrecisionConfig;
 }
 
 export interface EvalResult {
@@ -28,10 +31,12 @@ export interface EvalResult {
 }
 
 /** Class probabilities for a normalized batch, in eval mode and without autograd. */
-export function predictProbabilities(model: Module, x: Tensor, tta: boolean): Tensor {
+export function predictProbabilities(model: Module, x: Tensor, tta: boolean, precision?: PrecisionConfig): Tensor {
+  const forward = (input: Tensor): Tensor =>
+    precision ? forwardWithPrecision(model, input, precision) : model.forward(input);
   return scope(() => {
-    const p = softmax(model.forward(x), 1);
-    return tta ? p.add(softmax(model.forward(flip(x, 3)), 1)).div(2) : p;
+    const p = softmax(forward(x), 1);
+    return tta ? p.add(softmax(forward(flip(x, 3)), 1)).div(2) : p;
   });
 }
 
@@ -53,7 +58,7 @@ export function evaluate(model: Module, ds: ImageDataset, opts: EvalOptions): Ev
     noGrad(() => {
       for (const batch of loader.batches(0)) {
         scope(() => {
-          const probs = predictProbabilities(model, batch.x, opts.tta ?? false);
+          const probs = predictProbabilities(model, batch.x, opts.tta ?? false, opts.precision);
           // NLL of the (averaged) probabilities: the cross entropy of the prediction actually made.
           lossSum += crossEntropy(probs.clamp(1e-12).log(), batch.y, { reduction: "sum" }).item();
           const pred = argmax(probs, 1).toArray();

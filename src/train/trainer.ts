@@ -19,6 +19,7 @@ import { type CheckpointMeta, disposeCheckpoint, loadCheckpoint, saveCheckpoint 
 import type { TrainConfig } from "./config";
 import { evaluate } from "./evaluate";
 import { MetricsLog, Progress } from "./metrics";
+import { forwardWithPrecision, type PrecisionConfig, preparePrecision } from "./precision";
 import { buildOptimization, type Optimization } from "./setup";
 
 export class TrainingDivergedError extends Error {
@@ -113,6 +114,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     inChannels: data.train.channels,
     ...cfg.modelOptions,
   });
+  preparePrecision(model, cfg); // channels-last weights when the recipe (or "auto") asks for them
   const stepsPerEpoch = Math.floor(data.train.n / cfg.batchSize);
   if (stepsPerEpoch < 1)
     throw new Error(
@@ -210,7 +212,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
       for (const batch of loader.batches(epoch, meta.nextBatch)) {
         opt.setStep(meta.step);
         const { lossValue, hits } = scope(() => {
-          const logits = model.forward(batch.x);
+          const logits = forwardWithPrecision(model, batch.x, cfg);
           const loss = crossEntropy(logits, batch.target, { labelSmoothing: cfg.labelSmoothing });
           const lossValue = loss.item();
           if (!Number.isFinite(lossValue)) return { lossValue, hits: 0 };
@@ -260,7 +262,9 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
           return result();
         }
       }
-      const val = opt.withEvalWeights(() => evaluate(model, data.val, { mean: data.mean, std: data.std }));
+      const val = opt.withEvalWeights(() =>
+        evaluate(model, data.val, { mean: data.mean, std: data.std, precision: cfg }),
+      );
       finalValAccuracy = val.accuracy;
       const seconds = (Date.now() - epochStart) / 1000;
       metrics.write({
