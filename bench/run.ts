@@ -9,6 +9,15 @@ const BENCHMARKS: Record<string, { module: string; description: string }> = {
     module: "./engine",
     description: "CIFAR ResNet-20 training and inference images/s against PyTorch, tuned and untuned allocator",
   },
+  pipeline: {
+    module: "./pipeline",
+    description: "demo training step with the augmenting DataLoader against the same step on a pre-made batch",
+  },
+  "fashion-mnist": {
+    module: "./fashion_mnist",
+    description:
+      "the README demo (fashion-mnist-quick: train + test accuracy) against the same recipe in PyTorch eager",
+  },
   onnx: { module: "./onnx", description: "inference latency and throughput: budgetnet against onnxruntime-node" },
 };
 
