@@ -19,7 +19,7 @@ import { type CheckpointMeta, disposeCheckpoint, loadCheckpoint, saveCheckpoint 
 import type { TrainConfig } from "./config";
 import { evaluate } from "./evaluate";
 import { MetricsLog, Progress } from "./metrics";
-import { forwardWithPrecision, type PrecisionConfig, preparePrecision } from "./precision";
+import { forwardWithPrecision, preparePrecision } from "./precision";
 import { buildOptimization, type Optimization } from "./setup";
 
 export class TrainingDivergedError extends Error {
