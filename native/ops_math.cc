@@ -171,6 +171,15 @@ OP(Sqrt_) {
   }
   END
 }
+// relu_(x): in place and recorded by autograd (PyTorch's ReLU(inplace=True)). Only for a fresh
+// intermediate no one else reads, e.g. a BatchNorm output; autograd raises if a saved tensor is modified.
+OP(Relu_) {
+  GUARD("relu_") {
+    at::relu_(a.tensor(0));
+    return info.Env().Undefined();
+  }
+  END
+}
 // Initializers: fill x in place from a distribution, using libtorch's generator.
 OP(Uniform_) {
   GUARD("uniform_") {
@@ -331,7 +340,7 @@ void InitMath(Napi::Env env, Napi::Object exports) {
     const char* name;
     NativeFn fn;
   } table[] = {
-      {"addScaled_", AddScaled_}, {"addcmul_", Addcmul_}, {"addcdiv_", Addcdiv_}, {"lerp_", Lerp_},
+      {"relu_", Relu_}, {"addScaled_", AddScaled_}, {"addcmul_", Addcmul_}, {"addcdiv_", Addcdiv_}, {"lerp_", Lerp_},
       {"fill_", Fill_}, {"zero_", Zero_}, {"clamp_", Clamp_}, {"sqrt_", Sqrt_}, {"uniform_", Uniform_},
       {"normal_", Normal_}, {"bernoulli", Bernoulli}, {"where", Where}, {"clamp", Clamp},
       {"leakyRelu", LeakyRelu}, {"elu", Elu}, {"gelu", Gelu}, {"addAlpha", AddAlpha}, {"linear", Linear},

@@ -76,7 +76,7 @@ export class CifarBasicBlock extends Module {
       new Conv2d({ inChannels: inPlanes, outChannels: planes, kernelSize: 3, stride, padding: 1, bias: false }),
     );
     this.bn1 = this.registerModule("bn1", new BatchNorm2d({ numFeatures: planes }));
-    this.relu = this.registerModule("relu", new ReLU());
+    this.relu = this.registerModule("relu", new ReLU({ inplace: true }));
     this.conv2 = this.registerModule(
       "conv2",
       new Conv2d({ inChannels: planes, outChannels: planes, kernelSize: 3, padding: 1, bias: false }),
@@ -133,7 +133,7 @@ export class ResNetCifar extends Module {
       new Conv2d({ inChannels: o.inChannels, outChannels: widths[0], kernelSize: 3, padding: 1, bias: false }),
     );
     this.bn1 = this.registerModule("bn1", new BatchNorm2d({ numFeatures: widths[0] }));
-    this.relu = this.registerModule("relu", new ReLU());
+    this.relu = this.registerModule("relu", new ReLU({ inplace: true }));
     const stage = (inPlanes: number, planes: number, stride: number): Sequential => {
       const layer = new Sequential();
       for (let j = 0; j < blocks; j++)

@@ -249,9 +249,16 @@ abstract class Stateless extends Module {
     return {};
   }
 }
-export class ReLU extends Stateless {
+export class ReLU extends Module {
+  /** inplace: overwrite the input (for a fresh intermediate such as a BatchNorm output), as PyTorch's ReLU(inplace=True). */
+  constructor(readonly options: { inplace?: boolean } = {}) {
+    super();
+  }
   forward(x: Tensor): Tensor {
-    return F.relu(x);
+    return this.options.inplace ? F.reluInPlace(x) : F.relu(x);
+  }
+  toConfig(): ModuleConfig {
+    return { inplace: this.options.inplace ?? false };
   }
 }
 export class ReLU6 extends Stateless {

@@ -151,6 +151,15 @@ export const hardswish = act("hardswish");
 export const hardsigmoid = act("hardsigmoid");
 export const mish = act("mish");
 export const softplus = act("softplus");
+/**
+ * max(x, 0) written into x itself and returned (PyTorch's ReLU(inplace=True)): saves a buffer and
+ * its memory traffic. Only for a fresh intermediate nothing else reads (e.g. a BatchNorm output);
+ * autograd raises if the tensor was saved for backward.
+ */
+export function reluInPlace(x: Tensor): Tensor {
+  native.relu_(handleOf(x, "reluInPlace", "x"));
+  return x;
+}
 export function leakyRelu(x: Tensor, negativeSlope = 0.01): Tensor {
   return wrap(native.leakyRelu(handleOf(x, "leakyRelu", "x"), negativeSlope));
 }

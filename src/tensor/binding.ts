@@ -125,6 +125,8 @@ export interface NativeBinding {
   div_(x: H, y: Num): void;
   copy_(x: H, y: Num): void;
   maximum_(x: H, y: Num): void;
+  /** In place, recorded by autograd. */
+  relu_(x: H): void;
   addScaled_(x: H, y: H, alpha: number): void;
   addcmul_(x: H, t1: H, t2: H, value: number): void;
   addcdiv_(x: H, t1: H, t2: H, value: number): void;

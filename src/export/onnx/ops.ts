@@ -75,6 +75,8 @@ export const MAPPERS: Record<string, Mapper> = {
   },
   // ---- activations and elementwise
   relu: unary("Relu"),
+  // In place: the handle now stands for the Relu's output.
+  relu_: (g, a) => g.bind(h(a, 0), g.node("Relu", [g.input(a[0])])[0] as string),
   sigmoid: unary("Sigmoid"),
   tanh: unary("Tanh"),
   hardswish: unary("HardSwish"),
