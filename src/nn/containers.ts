@@ -1,5 +1,6 @@
 // Sequential and ModuleList: children named "0", "1", ... as in PyTorch.
 import { ArgumentError } from "../tensor/errors";
+import { scope } from "../tensor/scope";
 import type { Tensor } from "../tensor/tensor";
 import { Module, type ModuleConfig } from "./module";
 
@@ -42,11 +43,20 @@ export class ModuleList<M extends Module = Module> extends Module {
   }
 }
 
-/** Applies its children in order. */
+/**
+ * Applies its children in order. Each child runs in its own scope and the previous intermediate is
+ * released as soon as the next one exists, so an inference forward keeps a working set of a few
+ * activations (hot in cache) instead of every activation until the outer scope ends, as PyTorch's
+ * reference counting does. Releasing a handle never breaks backward: autograd holds its own references.
+ */
 export class Sequential extends ModuleList {
   override forward(x: Tensor): Tensor {
     let y = x;
-    for (const m of this.items) y = m.forward(y);
+    for (const m of this.items) {
+      const input = y;
+      y = scope(() => m.forward(input));
+      if (input !== x && input !== y) input.dispose();
+    }
     return y;
   }
 }
