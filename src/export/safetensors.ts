@@ -4,11 +4,11 @@
 // then the data buffer; offsets are relative to the buffer's start.
 import * as fs from "node:fs";
 import * as os from "node:os";
-import * as path from "node:path";
 import { tensor } from "../ops/creation";
 import type { DType } from "../tensor/binding";
 import { ArgumentError, describe } from "../tensor/errors";
 import { Tensor } from "../tensor/tensor";
+import { writeFileAtomic } from "./atomic";
 
 /** A file that is not a valid safetensors file, or one budgetnet cannot read. */
 export class SafetensorsError extends Error {
@@ -152,23 +152,7 @@ export function saveSafetensors(
   const prefix = Buffer.alloc(8);
   prefix.writeBigUInt64LE(BigInt(headerBytes.byteLength));
 
-  const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(tmp, "w");
-    fs.writeSync(fd, prefix);
-    fs.writeSync(fd, headerBytes);
-    for (const c of chunks) fs.writeSync(fd, c);
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = undefined;
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    if (fd !== undefined) fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
+  writeFileAtomic(file, [prefix, headerBytes, ...chunks]);
 }
 
 // ---------------------------------------------------------------- load

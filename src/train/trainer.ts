@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { channelStats, loadDataset, splitTrainVal } from "../data";
 import type { ImageDataset } from "../data/dataset";
 import { DataLoader } from "../data/loader";
+import { writeFileAtomic } from "../export/atomic";
 import { saveSafetensors } from "../export/safetensors";
 import { createModel, modelSpec } from "../models";
 import type { Module } from "../nn/module";
@@ -80,9 +81,7 @@ function takeSubset(ds: ImageDataset, n: number | null, seed: number): ImageData
 }
 
 function writeJsonAtomic(file: string, value: unknown): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, [`${JSON.stringify(value, null, 2)}\n`]);
 }
 
 function modelMetadata(model: Module, data: RunData): Record<string, string> {

@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { modelSpec } from "../../models/registry";
 import type { Module } from "../../nn/module";
 import { ArgumentError, describe } from "../../tensor/errors";
+import { writeFileAtomic } from "../atomic";
 import { foldBatchNorms } from "./fold";
 import { type GraphBuilder, ONNX_DTYPE, OnnxExportError } from "./graph";
 import { DataType, encodeModel, IR_VERSION, type OnnxInitializer, type OnnxModel, OPSET } from "./model";
@@ -166,18 +167,5 @@ export function saveOnnx(file: string, model: Module, opts: OnnxExportOptions): 
   if (typeof file !== "string" || file.length === 0)
     throw new ArgumentError(`saveOnnx: file must be a non-empty path. Received: file=${describe(file)}`);
   const bytes = exportOnnx(model, opts);
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  try {
-    const fd = fs.openSync(tmp, "w");
-    try {
-      fs.writeSync(fd, bytes);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
+  writeFileAtomic(file, [bytes]);
 }
