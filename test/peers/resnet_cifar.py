@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench", "peers"))
-from resnet_cifar import ResNetCifar  # noqa: E402
+from resnet_cifar import ResNetCifar, SqueezeExcite  # noqa: E402
 
 DTYPES = {"F32": torch.float32, "F64": torch.float64, "F16": torch.float16, "BF16": torch.bfloat16,
           "I64": torch.int64, "I32": torch.int32, "U8": torch.uint8, "BOOL": torch.bool}
@@ -46,19 +46,6 @@ def read_safetensors(path):
 
 def conv(cin, cout, k, stride=1):
     return nn.Conv2d(cin, cout, k, stride, k // 2, bias=False)
-
-
-class SqueezeExcite(nn.Module):
-    def __init__(self, channels, reduction):
-        super().__init__()
-        reduced = max(1, channels // reduction)
-        self.fc1 = nn.Conv2d(channels, reduced, 1)
-        self.act = nn.ReLU()
-        self.fc2 = nn.Conv2d(reduced, channels, 1)
-        self.gate = nn.Sigmoid()
-
-    def forward(self, x):
-        return x * self.gate(self.fc2(self.act(self.fc1(F.adaptive_avg_pool2d(x, 1)))))
 
 
 class Block(nn.Module):
