@@ -9,7 +9,8 @@
         "native/ops_math.cc",
         "native/ops_nn.cc",
         "native/augment.cc",
-        "native/autocast.cc"
+        "native/autocast.cc",
+        "native/profiler.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -4,16 +4,18 @@
 // training and inference images/s. Every measurement is its own process; the three variants
 // alternate in a rotating order, round by round, and medians are reported, because these
 // machines are shared with other jobs. `--sweep` measures budgetnet's four precision x layout
-// combinations instead (the numbers behind src/perf/choices.ts).
+// combinations instead (the numbers behind src/perf/choices.ts); `--profile` runs budgetnet
+// and PyTorch-best once each under libtorch's operator profiler and prints where each spends
+// its step, operator by operator (bench/results/cpu_profile.json).
 //
-//   npm run bench -- cpu [--models a,b] [--rounds N] [--quick] [--sweep] [--out FILE]
+//   npm run bench -- cpu [--models a,b] [--rounds N] [--quick] [--sweep] [--profile] [--out FILE]
 import { spawnSync } from "node:child_process";
-import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { bestSetting } from "../src/perf/choices";
-import type { CpuConfig, CpuMeasurement, CpuSetting } from "./cpu_budgetnet";
+import type { CpuConfig, CpuMeasurement, CpuSetting, ProfileRow } from "./cpu_budgetnet";
 import { median } from "./engine_budgetnet";
+import { writeResult } from "./results";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const PYTHON = process.env.BUDGETNET_PYTHON ?? "/usr/bin/python3";
@@ -37,21 +39,23 @@ interface Options {
   rounds: number;
   quick: boolean;
   sweep: boolean;
+  profile: boolean;
   out: string | undefined;
 }
 
 function parseArgs(args: string[]): Options {
-  const o: Options = { models: MODELS, rounds: 3, quick: false, sweep: false, out: undefined };
+  const o: Options = { models: MODELS, rounds: 3, quick: false, sweep: false, profile: false, out: undefined };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === "--quick") o.quick = true;
+    else if (a === "--profile") o.profile = true;
     else if (a === "--sweep") o.sweep = true;
     else if (a === "--rounds") o.rounds = Number(args[++i]);
     else if (a === "--out") o.out = args[++i];
     else if (a === "--models") o.models = (args[++i] ?? "").split(",").filter((m) => m !== "");
     else
       throw new Error(
-        `cpu benchmark: unknown argument. Received: ${a}. Known: --models a,b --rounds N --quick --sweep --out FILE`,
+        `cpu benchmark: unknown argument. Received: ${a}. Known: --models a,b --rounds N --quick --sweep --profile --out FILE`,
       );
   }
   if (!Number.isInteger(o.rounds) || o.rounds < 1)
@@ -105,13 +109,6 @@ function runPytorch(cfg: CpuConfig, setting: "default" | "best", config: unknown
 const ips = (ms: number[], batch: number): number => (ms.length === 0 ? Number.NaN : batch / (median(ms) / 1000));
 const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 
-function writeAtomic(file: string, text: string): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, file);
-}
-
 type Variant = { name: string; run: () => CpuMeasurement };
 
 /** Runs every variant once per round, in an order rotated each round; returns each one's runs. */
@@ -153,6 +150,67 @@ function sweep(opts: Options): Record<string, unknown> {
       row[name] = { train: Math.round(medianIps(ms, "trainMs")), infer: Math.round(medianIps(ms, "inferMs")) };
     console.log(`${model}: ${JSON.stringify(row)}`);
     out[model] = row;
+  }
+  return out;
+}
+
+/** Per-operator self time per step, keyed by name. */
+function perStep(rows: ProfileRow[] | undefined, steps: number): Map<string, { ms: number; calls: number }> {
+  return new Map((rows ?? []).map((r) => [r.name, { ms: r.selfMs / steps, calls: r.calls / steps }]));
+}
+
+/**
+ * budgetnet against PyTorch at its best, operator by operator: one run each under libtorch's
+ * profiler (the same legacy CPU profiler on both sides), self milliseconds per step, the
+ * operators with the largest differences first. Profiling adds overhead to every operator on
+ * both sides; the table is for finding where the time goes, the ratios come from plain runs.
+ */
+function profileCompare(opts: Options): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const model of opts.models) {
+    const base = baseConfig(model, opts.quick);
+    const cfg: CpuConfig = {
+      ...base,
+      train: bestSetting(model, "train"),
+      infer: bestSetting(model, "infer"),
+      profile: true,
+    };
+    const bn = runBudgetnet(cfg);
+    const pt = runPytorch(cfg, "best", bn.config);
+    const res: Record<string, unknown> = {};
+    for (const phase of ["train", "infer"] as const) {
+      const steps = phase === "train" ? cfg.trainIters : cfg.inferIters;
+      const a = perStep(phase === "train" ? bn.trainProfile : bn.inferProfile, steps);
+      const b = perStep(phase === "train" ? pt.trainProfile : pt.inferProfile, steps);
+      const names = new Set([...a.keys(), ...b.keys()]);
+      const rows = [...names]
+        .map((name) => ({
+          name,
+          budgetnetMs: a.get(name)?.ms ?? 0,
+          pytorchMs: b.get(name)?.ms ?? 0,
+          budgetnetCalls: a.get(name)?.calls ?? 0,
+          pytorchCalls: b.get(name)?.calls ?? 0,
+        }))
+        .sort((x, y) => Math.abs(y.budgetnetMs - y.pytorchMs) - Math.abs(x.budgetnetMs - x.pytorchMs));
+      const sum = (m: Map<string, { ms: number }>) => [...m.values()].reduce((t, v) => t + v.ms, 0);
+      const stepMs = (ms: number[]) => median(ms);
+      const bnStep = stepMs(phase === "train" ? bn.trainMs : bn.inferMs);
+      const ptStep = stepMs(phase === "train" ? pt.trainMs : pt.inferMs);
+      console.log(
+        `\n${model} ${phase}: step ${bnStep.toFixed(1)} ms budgetnet vs ${ptStep.toFixed(1)} ms PyTorch-best (profiled); operator self time ${sum(a).toFixed(1)} vs ${sum(b).toFixed(1)} ms/step`,
+      );
+      console.log("operator                                         budgetnet ms (calls)   PyTorch ms (calls)    diff");
+      for (const r of rows.slice(0, 25))
+        console.log(
+          `${r.name.slice(0, 48).padEnd(48)} ${r.budgetnetMs.toFixed(2).padStart(9)} (${r.budgetnetCalls.toFixed(0).padStart(4)})  ${r.pytorchMs.toFixed(2).padStart(9)} (${r.pytorchCalls.toFixed(0).padStart(4)})  ${(r.budgetnetMs - r.pytorchMs).toFixed(2).padStart(8)}`,
+        );
+      res[phase] = {
+        stepMs: { budgetnet: bnStep, pytorchBest: ptStep },
+        operatorMs: { budgetnet: sum(a), pytorchBest: sum(b) },
+        rows,
+      };
+    }
+    out[model] = res;
   }
   return out;
 }
@@ -213,9 +271,10 @@ function compare(opts: Options): Record<string, unknown> {
 export async function main(args: string[]): Promise<void> {
   const opts = parseArgs(args);
   const loadStart = os.loadavg();
-  const models = opts.sweep ? sweep(opts) : compare(opts);
+  const kind = opts.profile ? "cpu-profile" : opts.sweep ? "cpu-sweep" : "cpu";
+  const models = opts.profile ? profileCompare(opts) : opts.sweep ? sweep(opts) : compare(opts);
   const result = {
-    benchmark: opts.sweep ? "cpu-sweep" : "cpu",
+    benchmark: kind,
     timestamp: new Date().toISOString(),
     quick: opts.quick,
     rounds: opts.quick ? 1 : opts.rounds,
@@ -225,10 +284,9 @@ export async function main(args: string[]): Promise<void> {
     note: "shared machine: other jobs ran during the measurement; medians over interleaved rounds",
     models,
   };
-  const name = opts.sweep ? "cpu_sweep.json" : "cpu.json";
+  const name = `${kind.replace("-", "_")}.json`;
   const out = opts.out ?? (opts.quick ? undefined : path.join(ROOT, "bench", "results", name));
   if (out !== undefined) {
-    writeAtomic(path.resolve(out), `${JSON.stringify(result, null, 2)}\n`);
-    console.log(`results: ${path.relative(process.cwd(), path.resolve(out))}`);
+    writeResult(out, result);
   }
 }

@@ -21,6 +21,7 @@ import { castModel } from "../src/perf/cast";
 import { toChannelsLast, toChannelsLastInput } from "../src/perf/channels_last";
 import { foldBatchNorm } from "../src/perf/fold";
 import { inferenceMode } from "../src/perf/inference";
+import { profileOperators } from "../src/perf/trace";
 
 export interface CpuSetting {
   precision: "fp32" | "bf16";
@@ -41,6 +42,15 @@ export interface CpuConfig {
   seed: number;
   train: CpuSetting;
   infer: CpuSetting;
+  /** Run the timed iterations under libtorch's operator profiler and report its table ("shapes": one row per operator and input shapes). */
+  profile?: boolean | "shapes";
+}
+
+export interface ProfileRow {
+  name: string;
+  calls: number;
+  totalMs: number;
+  selfMs: number;
 }
 
 export interface CpuMeasurement {
@@ -51,16 +61,30 @@ export interface CpuMeasurement {
   threads: number;
   /** ResNet.toConfig() for the PyTorch peer (ResNet-family models). */
   config?: unknown;
+  /** With cfg.profile: operator tables over the timed iterations. */
+  trainProfile?: ProfileRow[];
+  inferProfile?: ProfileRow[];
 }
 
-export function timeIterations(warmup: number, iters: number, step: () => void): number[] {
+let lastProfile: ProfileRow[] | undefined;
+
+export function timeIterations(
+  warmup: number,
+  iters: number,
+  step: () => void,
+  profile: boolean | "shapes" = false,
+): number[] {
   for (let i = 0; i < warmup; i++) step();
   const out: number[] = [];
-  for (let i = 0; i < iters; i++) {
-    const t0 = performance.now();
-    step();
-    out.push(performance.now() - t0);
-  }
+  const timed = () => {
+    for (let i = 0; i < iters; i++) {
+      const t0 = performance.now();
+      step();
+      out.push(performance.now() - t0);
+    }
+  };
+  if (profile !== false) lastProfile = profileOperators(timed, { recordShapes: profile === "shapes" });
+  else timed();
   return out;
 }
 
@@ -76,16 +100,20 @@ export function measureTrain(model: Module, cfg: CpuConfig): number[] {
   const y = keep(randint(0, 10, [cfg.batch], { dtype: "int64" }));
   const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
   model.train();
-  const ms = timeIterations(cfg.warmup, cfg.trainIters, () =>
-    scope(() => {
-      const loss =
-        s.precision === "bf16"
-          ? autocast(() => crossEntropy(model.forward(xIn), y))
-          : crossEntropy(model.forward(xIn), y);
-      loss.backward();
-      opt.step();
-      opt.zeroGrad();
-    }),
+  const ms = timeIterations(
+    cfg.warmup,
+    cfg.trainIters,
+    () =>
+      scope(() => {
+        const loss =
+          s.precision === "bf16"
+            ? autocast(() => crossEntropy(model.forward(xIn), y))
+            : crossEntropy(model.forward(xIn), y);
+        loss.backward();
+        opt.step();
+        opt.zeroGrad();
+      }),
+    cfg.profile,
   );
   for (const t of [x, xIn, y]) t.dispose();
   return ms;
@@ -108,8 +136,11 @@ export function measureInfer(model: Module, cfg: CpuConfig): number[] {
     }),
   );
   const region = (fn: () => void) => (s.inferenceMode ? inferenceMode(fn) : noGrad(fn));
-  const ms = timeIterations(cfg.warmup, cfg.inferIters, () =>
-    region(() => scope(() => void (explicitBf16 ? net.forward(xIn) : forward(net, xIn, s)))),
+  const ms = timeIterations(
+    cfg.warmup,
+    cfg.inferIters,
+    () => region(() => scope(() => void (explicitBf16 ? net.forward(xIn) : forward(net, xIn, s)))),
+    cfg.profile,
   );
   for (const t of [x, xIn]) t.dispose();
   if (net !== model) net.dispose();
@@ -125,14 +156,19 @@ export function measure(cfg: CpuConfig): CpuMeasurement {
   const params = probe.numParameters();
   const config = probe.toConfig();
   const inferMs = cfg.inferIters > 0 ? measureInfer(probe, cfg) : [];
+  const inferProfile = cfg.inferIters > 0 ? lastProfile : undefined;
   probe.dispose();
   let trainMs: number[] = [];
+  let trainProfile: ProfileRow[] | undefined;
   if (cfg.trainIters > 0) {
     const m = make();
     trainMs = measureTrain(m, cfg);
+    trainProfile = lastProfile;
     m.dispose();
   }
-  return { engine: "budgetnet", trainMs, inferMs, params, threads: cfg.threads, config };
+  const out: CpuMeasurement = { engine: "budgetnet", trainMs, inferMs, params, threads: cfg.threads, config };
+  if (cfg.profile) Object.assign(out, { trainProfile, inferProfile });
+  return out;
 }
 
 if (require.main === module) {

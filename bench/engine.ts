@@ -12,6 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { EngineConfig, EngineMeasurement } from "./engine_budgetnet";
 import { median } from "./engine_budgetnet";
+import { writeResult } from "./results";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const PYTHON = process.env.BUDGETNET_PYTHON ?? "/usr/bin/python3";
@@ -64,13 +65,6 @@ function cpuModel(): string {
     // not Linux: fall back to what Node reports
   }
   return os.cpus()[0]?.model ?? "unknown";
-}
-
-function writeAtomic(file: string, text: string): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, file);
 }
 
 function parseArgs(args: string[]): { rounds: number; quick: boolean; diagnose: boolean; out: string | undefined } {
@@ -247,7 +241,6 @@ export async function main(args: string[]): Promise<void> {
   };
   const out = opts.out ?? (opts.quick ? undefined : path.join(ROOT, "bench", "results", "engine.json"));
   if (out !== undefined) {
-    writeAtomic(path.resolve(out), `${JSON.stringify(result, null, 2)}\n`);
-    console.log(`results: ${path.relative(process.cwd(), path.resolve(out))}`);
+    writeResult(out, result);
   }
 }

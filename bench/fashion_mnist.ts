@@ -10,6 +10,7 @@ import { applyOverrides, loadRecipe, recipesDir } from "../src/train/config";
 import { evaluate } from "../src/train/evaluate";
 import { loadRunModel } from "../src/train/run";
 import { train } from "../src/train/trainer";
+import { writeResult } from "./results";
 
 const PYTHON = process.env.BUDGETNET_PYTHON ?? "/usr/bin/python3";
 
@@ -108,7 +109,5 @@ export async function main(args: string[]): Promise<void> {
     accuracyDifference: ours.testAccuracy - peer.testAccuracy,
     timestamp: new Date().toISOString(),
   };
-  fs.writeFileSync(`${out}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
-  fs.renameSync(`${out}.tmp`, out);
-  console.log(`wrote ${out}`);
+  writeResult(out, record);
 }

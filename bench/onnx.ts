@@ -5,13 +5,13 @@
 // shared and noisy. The outputs are compared too, so a fast wrong file cannot pass.
 //
 //   npm run bench -- onnx [--rounds N] [--quick] [--out FILE]
-import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as ort from "onnxruntime-node";
 import { createModel, noGrad, rand, scope, setNumThreads, tensor } from "../src";
 import { exportOnnx } from "../src/export/onnx";
 import type { Module } from "../src/nn/module";
+import { writeResult } from "./results";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const MODELS = ["resnet20", "efficient_resnet", "mobilenetv2"];
@@ -47,13 +47,6 @@ function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-}
-
-function writeAtomic(file: string, text: string): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, file);
 }
 
 interface Samples {
@@ -157,7 +150,6 @@ export async function main(args: string[]): Promise<void> {
     models: results,
   };
   if (out !== undefined) {
-    writeAtomic(out, `${JSON.stringify(report, null, 2)}\n`);
-    console.log(`results: ${path.relative(process.cwd(), path.resolve(out))}`);
+    writeResult(out, report);
   }
 }

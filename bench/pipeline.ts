@@ -3,7 +3,6 @@
 // with batches from the DataLoader (shuffle, crop with padding 2, flip, normalization, prepared
 // on the loader's native thread one batch ahead) against the same step fed one pre-made batch
 // again and again. Rounds alternate; medians of ms per step. Writes bench/results/pipeline.json.
-import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { DataLoader } from "../src/data/loader";
@@ -15,6 +14,7 @@ import { applyOverrides, loadRecipe } from "../src/train/config";
 import { forwardWithPrecision, preparePrecision } from "../src/train/precision";
 import { buildOptimization } from "../src/train/setup";
 import { prepareData } from "../src/train/trainer";
+import { writeResult } from "./results";
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -108,8 +108,7 @@ export async function main(args: string[]): Promise<void> {
     loaderWaitMs: loader.stats,
     timestamp: new Date().toISOString(),
   };
-  fs.writeFileSync(`${out}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
-  fs.renameSync(`${out}.tmp`, out);
+  writeResult(out, record);
   fixedX.dispose();
   fixedT.dispose();
   opt.dispose();

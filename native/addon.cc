@@ -106,6 +106,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitAllocator(env, exports);
   InitAugment(env, exports);
   InitAutocast(env, exports);
+  InitProfiler(env, exports);
   Export(env, exports, "setErrorClass", SetErrorClassFn);
   Export(env, exports, "liveTensors", LiveTensors);
   Export(env, exports, "setNumThreads", SetNumThreads);

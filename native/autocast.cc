@@ -13,12 +13,6 @@
 
 namespace bn {
 
-#define OP(name) static Napi::Value name(const Napi::CallbackInfo& info)
-#define GUARD(opname)     \
-  [[maybe_unused]] Args a{info, opname}; \
-  return Guard(opname, info, [&]() -> Napi::Value
-#define END );
-
 static at::ScalarType AutocastDtype(const Args& a, size_t i) {
   at::ScalarType t = a.dtype(i, at::kBFloat16);
   // CPU autocast in libtorch 1.13 only has kernels registered for bfloat16 (float16 is

@@ -57,7 +57,7 @@ Napi::Value Guard(const char* op, const Napi::CallbackInfo& info, F&& f) {
 // names the op once for its error messages; W(t) wraps a result tensor in a new handle.
 #define OP(name) static Napi::Value name(const Napi::CallbackInfo& info)
 #define GUARD(opname) \
-  Args a{info, opname}; \
+  [[maybe_unused]] Args a{info, opname}; \
   return Guard(opname, info, [&]() -> Napi::Value
 #define END );
 #define W(x) TensorHandle::Wrap(info.Env(), (x))
@@ -100,6 +100,7 @@ void InitAllocator(Napi::Env env, Napi::Object exports);
 bool InstallCachingAllocator();
 void InitAugment(Napi::Env env, Napi::Object exports);
 void InitAutocast(Napi::Env env, Napi::Object exports);
+void InitProfiler(Napi::Env env, Napi::Object exports);
 
 
 }  // namespace bn

@@ -94,14 +94,34 @@ def build(name, config):
     return load_family_peer().ResNet(config)
 
 
-def time_iterations(warmup, iters, step):
+def time_iterations(warmup, iters, step, profile=None, shapes=False):
+    """Times iters steps after warmup; with profile (a list), runs them under the operator
+    profiler and appends its table (per operator: calls, total and self wall ms)."""
     for _ in range(warmup):
         step()
     out = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        step()
-        out.append((time.perf_counter() - t0) * 1000)
+
+    def timed():
+        for _ in range(iters):
+            t0 = time.perf_counter()
+            step()
+            out.append((time.perf_counter() - t0) * 1000)
+
+    if profile is None:
+        timed()
+        return out
+    with torch.autograd.profiler.profile(record_shapes=shapes) as prof:
+        timed()
+    rows = [
+        {
+            "name": e.key + (" " + str(e.input_shapes).replace(" ", "") if shapes and e.input_shapes else ""),
+            "calls": e.count,
+            "totalMs": e.cpu_time_total / 1000,
+            "selfMs": e.self_cpu_time_total / 1000,
+        }
+        for e in prof.key_averages(group_by_input_shape=shapes)
+    ]
+    profile.extend(sorted(rows, key=lambda r: -r["selfMs"]))
     return out
 
 
@@ -126,7 +146,11 @@ def main(cfg):
         opt.step()
         opt.zero_grad()
 
-    train_ms = time_iterations(cfg["warmup"], cfg["trainIters"], train_step) if cfg["trainIters"] > 0 else []
+    profiles = {"train": [], "infer": []} if cfg.get("profile") else {"train": None, "infer": None}
+    shapes = cfg.get("profile") == "shapes"
+    train_ms = (
+        time_iterations(cfg["warmup"], cfg["trainIters"], train_step, profiles["train"], shapes) if cfg["trainIters"] > 0 else []
+    )
 
     model.eval()
 
@@ -138,8 +162,12 @@ def main(cfg):
             with torch.no_grad():
                 model(x)
 
-    infer_ms = time_iterations(cfg["warmup"], cfg["inferIters"], infer_step) if cfg["inferIters"] > 0 else []
+    infer_ms = (
+        time_iterations(cfg["warmup"], cfg["inferIters"], infer_step, profiles["infer"], shapes) if cfg["inferIters"] > 0 else []
+    )
+    extra = {"trainProfile": profiles["train"], "inferProfile": profiles["infer"]} if cfg.get("profile") else {}
     return {
+        **extra,
         "engine": "pytorch-" + cfg["setting"],
         "trainMs": train_ms,
         "inferMs": infer_ms,

@@ -6,10 +6,14 @@
 //   the first BN-ReLU between both paths).
 // Every block can carry a squeeze-and-excitation gate on its residual branch, before the addition
 // (Hu et al. 2018), named `se`.
+// Every ReLU here is in place (PyTorch's ReLU(inplace=True)) on a fresh BatchNorm or addition
+// output that nothing else reads; a BN that foldBatchNorm turned into the identity passes on its
+// conv's output, which the fold only allows when nothing else reads it either.
 import { Sequential } from "../nn/containers";
 import { BatchNorm2d, Conv2d, Dropout } from "../nn/layers";
 import { Module, type ModuleConfig } from "../nn/module";
 import { SqueezeExcite } from "../nn/se";
+import { reluInPlace } from "../ops/nn";
 import { check, isInt } from "../ops/util";
 import { ArgumentError } from "../tensor/errors";
 import type { Tensor } from "../tensor/tensor";
@@ -123,10 +127,10 @@ export class BasicBlock extends ResidualBlock {
 
   forward(x: Tensor): Tensor {
     const shortcut = this.downsample === undefined ? x : this.downsample.forward(x);
-    let out = this.bn1.forward(this.conv1.forward(x)).relu();
+    let out = reluInPlace(this.bn1.forward(this.conv1.forward(x)));
     out = this.bn2.forward(this.conv2.forward(out));
     out = this.gate(out);
-    return this.drop(out.add(shortcut).relu());
+    return this.drop(reluInPlace(out.add(shortcut)));
   }
 }
 
@@ -154,11 +158,11 @@ export class Bottleneck extends ResidualBlock {
 
   forward(x: Tensor): Tensor {
     const shortcut = this.downsample === undefined ? x : this.downsample.forward(x);
-    let out = this.bn1.forward(this.conv1.forward(x)).relu();
-    out = this.bn2.forward(this.conv2.forward(out)).relu();
+    let out = reluInPlace(this.bn1.forward(this.conv1.forward(x)));
+    out = reluInPlace(this.bn2.forward(this.conv2.forward(out)));
     out = this.bn3.forward(this.conv3.forward(out));
     out = this.gate(out);
-    return this.drop(out.add(shortcut).relu());
+    return this.drop(reluInPlace(out.add(shortcut)));
   }
 }
 
@@ -181,10 +185,10 @@ export class PreActBasicBlock extends ResidualBlock {
   }
 
   forward(x: Tensor): Tensor {
-    const pre = this.bn1.forward(x).relu();
+    const pre = reluInPlace(this.bn1.forward(x));
     const shortcut = this.downsample === undefined ? x : this.downsample.forward(pre);
     let out = this.conv1.forward(pre);
-    out = this.conv2.forward(this.bn2.forward(out).relu());
+    out = this.conv2.forward(reluInPlace(this.bn2.forward(out)));
     out = this.gate(out);
     return this.drop(out.add(shortcut));
   }
@@ -213,11 +217,11 @@ export class PreActBottleneck extends ResidualBlock {
   }
 
   forward(x: Tensor): Tensor {
-    const pre = this.bn1.forward(x).relu();
+    const pre = reluInPlace(this.bn1.forward(x));
     const shortcut = this.downsample === undefined ? x : this.downsample.forward(pre);
     let out = this.conv1.forward(pre);
-    out = this.conv2.forward(this.bn2.forward(out).relu());
-    out = this.conv3.forward(this.bn3.forward(out).relu());
+    out = this.conv2.forward(reluInPlace(this.bn2.forward(out)));
+    out = this.conv3.forward(reluInPlace(this.bn3.forward(out)));
     out = this.gate(out);
     return this.drop(out.add(shortcut));
   }

@@ -9,7 +9,7 @@ import { kaimingNormal } from "../nn/init";
 import { BatchNorm2d, Conv2d, Dropout, Linear } from "../nn/layers";
 import { Module, type ModuleConfig } from "../nn/module";
 import { SqueezeExcite } from "../nn/se";
-import { adaptiveAvgPool2d, avgPool2d } from "../ops/nn";
+import { adaptiveAvgPool2d, avgPool2d, reluInPlace } from "../ops/nn";
 import { check, isInt } from "../ops/util";
 import { ArgumentError, describe } from "../tensor/errors";
 import type { Tensor } from "../tensor/tensor";
@@ -195,10 +195,10 @@ export class ResNet extends Module {
         x,
       );
     let out = this.conv1.forward(x);
-    if (this.bn1 !== undefined) out = this.bn1.forward(out).relu();
+    if (this.bn1 !== undefined) out = reluInPlace(this.bn1.forward(out));
     if (this.se !== undefined) out = this.se.forward(out);
     for (const stage of this.stages) out = stage.forward(out);
-    if (this.finalBn !== undefined) out = this.finalBn.forward(out).relu();
+    if (this.finalBn !== undefined) out = reluInPlace(this.finalBn.forward(out));
     out = c.poolSize === 0 ? adaptiveAvgPool2d(out, 1) : avgPool2d(out, c.poolSize);
     out = out.flatten(1);
     if (this.dropout !== undefined) out = this.dropout.forward(out);

@@ -83,3 +83,29 @@ export function profileNative(fn: () => void): OpProfileRow[] {
 }
 
 export type { NativeBinding };
+
+export interface OperatorProfileRow {
+  /** ATen operator or autograd node name (with input shapes when recorded). */
+  name: string;
+  calls: number;
+  /** Wall time inside the operator, nested operators included (milliseconds). */
+  totalMs: number;
+  /** Wall time inside the operator minus the operators it called (milliseconds). */
+  selfMs: number;
+}
+
+/**
+ * libtorch's operator profile of one call of fn: every ATen operator and autograd backward
+ * node it ran, largest self time first (the table torch.autograd.profiler prints). Unlike
+ * profileNative it sees inside backward(). Not reentrant.
+ */
+export function profileOperators(fn: () => void, opts: { recordShapes?: boolean } = {}): OperatorProfileRow[] {
+  native.profilerStart(opts.recordShapes ?? false);
+  let rows: ReturnType<NativeBinding["profilerStop"]>;
+  try {
+    fn();
+  } finally {
+    rows = native.profilerStop();
+  }
+  return rows.map((r) => ({ name: r.name, calls: r.calls, totalMs: r.totalUs / 1000, selfMs: r.selfUs / 1000 }));
+}

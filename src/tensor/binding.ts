@@ -221,6 +221,9 @@ export interface NativeBinding {
   inferenceModeExit(): number;
   isInferenceMode(): boolean;
   setData(t: H, src: H, allowDtype?: boolean): void;
+  // libtorch's operator profiler (native/profiler.cc)
+  profilerStart(recordShapes?: boolean): void;
+  profilerStop(): { name: string; calls: number; totalUs: number; selfUs: number }[];
   // process-wide
   setErrorClass(cls: typeof NativeOpError): void;
   liveTensors(): number;

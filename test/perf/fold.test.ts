@@ -20,7 +20,7 @@ import { BatchNorm2d, Conv2d, ReLU } from "../../src/nn/layers";
 import { castModel } from "../../src/perf/cast";
 import { foldBatchNorm } from "../../src/perf/fold";
 import { inferenceMode, isInferenceMode } from "../../src/perf/inference";
-import { profileNative } from "../../src/perf/trace";
+import { profileNative, profileOperators } from "../../src/perf/trace";
 import { checkNoLeaks } from "../helpers";
 
 checkNoLeaks();
@@ -152,6 +152,34 @@ test("profileNative reports the convolutions of a forward", () => {
   const conv = rows.find((r) => r.name === "conv2d");
   assert.equal(conv?.calls, 21);
   assert.ok(rows.every((r) => r.totalMs >= 0));
+  model.dispose();
+});
+
+test("profileOperators sees inside backward: ATen operators and autograd nodes with self <= total", () => {
+  manualSeed(9);
+  const model = createModel("resnet20");
+  const rows = profileOperators(() =>
+    scope(() => {
+      const out = model.forward(randn([2, 3, 32, 32]));
+      out.sum().backward();
+    }),
+  );
+  const byName = new Map(rows.map((r) => [r.name, r]));
+  // 21 forward convolutions, and each one's backward node (which the addon's call trace cannot see)
+  assert.equal(byName.get("aten::convolution")?.calls, 21);
+  assert.equal(byName.get("aten::convolution_backward")?.calls, 21);
+  assert.ok(rows.every((r) => r.selfMs >= 0 && r.selfMs <= r.totalMs + 1e-6), "self time within total");
+  for (let i = 1; i < rows.length; i++) assert.ok((rows[i - 1]?.selfMs ?? 0) >= (rows[i]?.selfMs ?? 0), "sorted");
+  const shaped = profileOperators(() => scope(() => void randn([3, 4]).add(1)), { recordShapes: true });
+  assert.ok(
+    shaped.some((r) => r.name === "aten::add [[3,4], [], []]"),
+    shaped.map((r) => r.name).join("; "),
+  );
+  // a profile never nests, and the error says what to do
+  assert.throws(
+    () => profileOperators(() => profileOperators(() => undefined)),
+    /already running; call profilerStop\(\)/,
+  );
   model.dispose();
 });
 
