@@ -10,7 +10,8 @@
         "native/ops_nn.cc",
         "native/augment.cc",
         "native/autocast.cc",
-        "native/profiler.cc"
+        "native/profiler.cc",
+        "native/plan.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -241,7 +241,11 @@ function compare(opts: Options): Record<string, unknown> {
     const params = [...runs.values()].map((r) => r[0]?.params);
     if (new Set(params).size !== 1)
       throw new Error(`cpu benchmark: ${model} has different parameter counts: ${JSON.stringify(params)}`);
-    const res: Record<string, unknown> = { params: params[0], settings: { train: cfg.train, infer: cfg.infer } };
+    const res: Record<string, unknown> = {
+      params: params[0],
+      settings: { train: cfg.train, infer: cfg.infer },
+      inferencePlan: get("budgetnet").map((m) => m.plan),
+    };
     for (const phase of ["train", "infer"] as const) {
       const key = phase === "train" ? "trainMs" : "inferMs";
       const bn = medianIps(get("budgetnet"), key);

@@ -21,6 +21,7 @@ import { castModel } from "../src/perf/cast";
 import { toChannelsLast, toChannelsLastInput } from "../src/perf/channels_last";
 import { foldBatchNorm } from "../src/perf/fold";
 import { inferenceMode } from "../src/perf/inference";
+import { compileInference } from "../src/perf/plan";
 import { profileOperators } from "../src/perf/trace";
 
 export interface CpuSetting {
@@ -30,6 +31,8 @@ export interface CpuSetting {
   fold: boolean;
   /** Inference only: c10::InferenceMode instead of no-grad. */
   inferenceMode: boolean;
+  /** Inference only: run the fused oneDNN plan (compileInference) at this precision. */
+  plan?: "fp32" | "bf16" | "auto";
 }
 
 export interface CpuConfig {
@@ -61,6 +64,8 @@ export interface CpuMeasurement {
   threads: number;
   /** ResNet.toConfig() for the PyTorch peer (ResNet-family models). */
   config?: unknown;
+  /** Inference through the fused plan: its summary and, with precision "auto", both candidates' times. */
+  plan?: unknown;
   /** With cfg.profile: operator tables over the timed iterations. */
   trainProfile?: ProfileRow[];
   inferProfile?: ProfileRow[];
@@ -119,8 +124,26 @@ export function measureTrain(model: Module, cfg: CpuConfig): number[] {
   return ms;
 }
 
+let planInfo: unknown;
+
+function measurePlan(model: Module, cfg: CpuConfig, precision: "fp32" | "bf16" | "auto"): number[] {
+  const compiled = compileInference(model, { inputShape: [cfg.batch, 3, 32, 32], precision });
+  planInfo = { ...compiled.summary, timings: compiled.timings };
+  const x = keep(randn([cfg.batch, 3, 32, 32]));
+  const ms = timeIterations(
+    cfg.warmup,
+    cfg.inferIters,
+    () => inferenceMode(() => scope(() => void compiled.forward(x))),
+    cfg.profile,
+  );
+  x.dispose();
+  compiled.dispose();
+  return ms;
+}
+
 export function measureInfer(model: Module, cfg: CpuConfig): number[] {
   const s = cfg.infer;
+  if (s.plan !== undefined) return measurePlan(model, cfg, s.plan);
   const net = s.fold ? foldBatchNorm(model).model : model;
   if (s.channelsLast) toChannelsLast(net);
   net.eval();
@@ -167,6 +190,7 @@ export function measure(cfg: CpuConfig): CpuMeasurement {
     m.dispose();
   }
   const out: CpuMeasurement = { engine: "budgetnet", trainMs, inferMs, params, threads: cfg.threads, config };
+  if (planInfo !== undefined) out.plan = planInfo;
   if (cfg.profile) Object.assign(out, { trainProfile, inferProfile });
   return out;
 }

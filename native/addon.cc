@@ -93,6 +93,7 @@ static Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   o.Set("torchVersion", TORCH_VERSION);
   o.Set("cuda", Napi::Boolean::New(env, at::hasCUDA()));
   o.Set("mkldnn", Napi::Boolean::New(env, at::hasMKLDNN()));
+  o.Set("dnnl", Napi::Boolean::New(env, HavePlan()));
   o.Set("tunedAllocator", Napi::Boolean::New(env, tunedAllocator));
   o.Set("parallelInfo", at::get_parallel_info());
   return o;
@@ -107,6 +108,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitAugment(env, exports);
   InitAutocast(env, exports);
   InitProfiler(env, exports);
+  InitPlan(env, exports);
   Export(env, exports, "setErrorClass", SetErrorClassFn);
   Export(env, exports, "liveTensors", LiveTensors);
   Export(env, exports, "setNumThreads", SetNumThreads);

@@ -101,6 +101,8 @@ bool InstallCachingAllocator();
 void InitAugment(Napi::Env env, Napi::Object exports);
 void InitAutocast(Napi::Env env, Napi::Object exports);
 void InitProfiler(Napi::Env env, Napi::Object exports);
+void InitPlan(Napi::Env env, Napi::Object exports);
+bool HavePlan();  // built with oneDNN's headers (native/plan.cc)
 
 
 }  // namespace bn

@@ -50,7 +50,20 @@ function locate() {
   };
 }
 
+// oneDNN's own headers (Debian's libdnnl-dev, the library libtorch-dev links) enable the fused
+// inference plan (native/plan.cc); without them the addon builds without it.
+function locateDnnl(found) {
+  if (process.env.BUDGETNET_DNNL === "0") return false;
+  const header = found.includes.map((d) => path.join(d, "oneapi", "dnnl", "dnnl.hpp")).concat("/usr/include/oneapi/dnnl/dnnl.hpp");
+  const lib = [found.libdir, "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu"].some((d) =>
+    fs.existsSync(path.join(d, "libdnnl.so")),
+  );
+  return header.some((h) => fs.existsSync(h)) && lib;
+}
+
 const found = locate();
+found.dnnl = locateDnnl(found);
+if (found.dnnl) found.libs.push("dnnl");
 const what = process.argv[2];
 if (what === "includes") console.log(found.includes.join(" "));
 else if (what === "libs") console.log(found.libs.map((l) => `-l${l}`).join(" "));
@@ -58,5 +71,6 @@ else if (what === "ldflags") {
   const flags = [`-L${found.libdir}`, "-Wl,--no-as-needed"];
   if (found.rpath) flags.push(`-Wl,-rpath,${found.libdir}`);
   console.log(flags.join(" "));
-} else if (what === "defines") console.log(found.cuda ? "BUDGETNET_CUDA=1" : "BUDGETNET_CUDA=0");
+} else if (what === "defines")
+  console.log(`BUDGETNET_CUDA=${found.cuda ? 1 : 0} BUDGETNET_DNNL=${found.dnnl ? 1 : 0}`);
 else fail(`find-libtorch: unknown query '${what}'`);

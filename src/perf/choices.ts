@@ -1,6 +1,8 @@
 // The settings budgetnet runs each model at on the CPU: precision and layout per phase, chosen
 // by measurement (npm run bench -- cpu --sweep), not assumed. Inference always folds Conv+BN
 // and runs under c10::InferenceMode.
+import { planAvailable } from "./plan";
+
 export type Phase = "train" | "infer";
 export type Precision = "fp32" | "bf16";
 
@@ -47,7 +49,10 @@ export function preferChannelsLast(model: string, precision: Precision, phase: P
 export function bestSetting(
   model: string,
   phase: Phase,
-): { precision: Precision; channelsLast: boolean; fold: boolean; inferenceMode: boolean } {
+): { precision: Precision; channelsLast: boolean; fold: boolean; inferenceMode: boolean; plan?: "auto" } {
   const c = CHOICES[model]?.best[phase] ?? DEFAULT_CHOICE;
-  return { ...c, fold: phase === "infer", inferenceMode: phase === "infer" };
+  const base = { ...c, fold: phase === "infer", inferenceMode: phase === "infer" };
+  // Inference runs as a fused oneDNN plan where the addon has one (src/perf/plan.ts), its
+  // precision timed per model when it is built; precision/channelsLast above are the fallback.
+  return phase === "infer" && planAvailable() ? { ...base, plan: "auto" } : base;
 }

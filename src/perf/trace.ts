@@ -9,6 +9,10 @@ export interface NativeCall {
   args: unknown[];
   result: unknown;
   elapsedMs: number;
+  /** With { shapes: true }: each tensor argument's shape at the call (undefined for non-tensors). */
+  argShapes?: (number[] | undefined)[];
+  /** With { shapes: true }: the result's shape when it is a tensor. */
+  resultShape?: number[];
 }
 
 /** Functions that read a tensor's metadata without computing on it. */
@@ -29,10 +33,13 @@ export const INFO_FUNCTIONS: ReadonlySet<string> = new Set([
 let tracing = false;
 
 /** Runs fn with every native call reported to onCall after it returns. Not reentrant. */
-export function traceNative<T>(fn: () => T, onCall: (call: NativeCall) => void): T {
+export function traceNative<T>(fn: () => T, onCall: (call: NativeCall) => void, opts: { shapes?: boolean } = {}): T {
   if (tracing) throw new ArgumentError("traceNative: a trace is already running; traces do not nest.");
   const table = native as unknown as Record<string, unknown>;
   const saved = new Map<string, (...a: unknown[]) => unknown>();
+  const rawShape = native.shape.bind(native); // the unwrapped function: shape queries are not reported
+  const shapeOf = (v: unknown): number[] | undefined =>
+    v instanceof native.TensorHandle && v.isAlive() ? rawShape(v) : undefined;
   for (const [name, f] of Object.entries(table)) {
     if (typeof f !== "function" || name === "TensorHandle" || name === "setErrorClass") continue;
     const original = f as (...a: unknown[]) => unknown;
@@ -40,7 +47,10 @@ export function traceNative<T>(fn: () => T, onCall: (call: NativeCall) => void):
     table[name] = (...args: unknown[]) => {
       const t0 = performance.now();
       const result = original.apply(native, args);
-      onCall({ name, args, result, elapsedMs: performance.now() - t0 });
+      const elapsedMs = performance.now() - t0;
+      if (opts.shapes === true)
+        onCall({ name, args, result, elapsedMs, argShapes: args.map(shapeOf), resultShape: shapeOf(result) });
+      else onCall({ name, args, result, elapsedMs });
       return result;
     };
   }

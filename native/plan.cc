@@ -1,0 +1,577 @@
+// An inference plan: a CNN's forward (convolutions, activations, additions, products, pooling)
+// run as oneDNN primitives directly, with activations kept in oneDNN's own blocked layouts
+// between operators, weights reordered once, ReLU and residual additions fused into the
+// convolution before them (post-ops), buffers reused by liveness, and, in float32, Winograd
+// convolutions where they measure faster than direct ones on this machine. libtorch runs the
+// same oneDNN (Debian's libdnnl.so.2) but through per-operator calls in plain layouts, one op
+// at a time; this is what "fused inference" means here. src/perf/plan.ts builds the node list
+// from a traced forward of a BatchNorm-folded model and runs whatever follows (flatten, linear)
+// through libtorch.
+//
+// Built only when oneDNN's headers are present (BUDGETNET_DNNL=1, Debian's libdnnl-dev); the
+// addon then exports InferencePlan and buildInfo().dnnl is true.
+#include "common.h"
+
+#if BUDGETNET_DNNL
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <unordered_map>
+
+namespace bn {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+// Activation name -> oneDNN eltwise algorithm and its alpha, beta (PyTorch's definitions).
+struct Act {
+  dnnl::algorithm alg;
+  float alpha, beta;
+};
+static Act Activation(const std::string& name) {
+  if (name == "relu") return {dnnl::algorithm::eltwise_relu, 0.f, 0.f};
+  if (name == "relu6") return {dnnl::algorithm::eltwise_clip_v2, 0.f, 6.f};
+  if (name == "sigmoid") return {dnnl::algorithm::eltwise_logistic, 0.f, 0.f};
+  if (name == "silu") return {dnnl::algorithm::eltwise_swish, 1.f, 0.f};
+  if (name == "hardswish") return {dnnl::algorithm::eltwise_hardswish, 0.f, 0.f};
+  throw std::invalid_argument("plan: unknown activation '" + name + "'");
+}
+
+static void AppendPostOps(dnnl::post_ops& po, const std::vector<std::string>& post) {
+  for (const std::string& p : post) {
+    if (p == "sum") {
+      po.append_sum(1.f);
+    } else {
+      Act a = Activation(p);
+      po.append_eltwise(1.f, a.alg, a.alpha, a.beta);
+    }
+  }
+}
+
+static dnnl::engine& Engine() {
+  static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  return eng;
+}
+
+enum class Kind { Conv, Eltwise, Binary, Pool };
+
+struct Node {
+  Kind kind;
+  int in = -1, b = -1, out = -1;
+  std::string sub;                 // eltwise: relu|relu6|sigmoid|silu|hardswish; binary: add|mul; pool: avg_include|avg_exclude|global
+  std::vector<std::string> post;   // conv/binary post-ops in order: "relu" or "sum"
+  int sum = -1;                    // conv: value added by the sum post-op
+  at::Tensor weight, bias;         // conv: float32, contiguous
+  std::vector<int64_t> stride, padding, dilation, kernel;
+  int64_t groups = 1;
+};
+
+struct PlanValue {
+  memory mem;
+  void* buf = nullptr;  // owned by the program's pool; nullptr for the user's input
+  size_t size = 0;
+};
+
+struct Step {
+  dnnl::primitive prim;
+  std::unordered_map<int, memory> args;
+  std::string label;
+};
+
+// One compiled program for one input shape.
+struct Program {
+  std::vector<int64_t> inputDims;
+  memory input;  // plain float32 NCHW; its handle is set to the caller's tensor on each run
+  std::vector<Step> steps;
+  std::vector<std::pair<memory, memory>> exports;  // (value, plain float32 user memory)
+  std::vector<std::vector<int64_t>> exportDims;
+  std::vector<memory> keep;  // reordered weights and biases
+  std::vector<void*> buffers;
+  std::vector<std::string> choices;  // per convolution: implementation and algorithm
+  ~Program() {
+    for (void* p : buffers) std::free(p);
+  }
+};
+
+class Pool {
+ public:
+  explicit Pool(Program& p) : prog_(p) {}
+  void* get(size_t size) {
+    size_t best = free_.size();
+    for (size_t i = 0; i < free_.size(); ++i)
+      if (free_[i].first >= size && (best == free_.size() || free_[i].first < free_[best].first)) best = i;
+    if (best != free_.size()) {
+      void* p = free_[best].second;
+      sizes_[p] = free_[best].first;
+      free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(best));
+      return p;
+    }
+    void* p = nullptr;
+    if (posix_memalign(&p, 64, std::max<size_t>(size, 64)) != 0) throw std::bad_alloc();
+    prog_.buffers.push_back(p);
+    sizes_[p] = size;
+    return p;
+  }
+  void put(void* p) {
+    if (p != nullptr) free_.push_back({sizes_[p], p});
+  }
+
+ private:
+  Program& prog_;
+  std::vector<std::pair<size_t, void*>> free_;
+  std::unordered_map<void*, size_t> sizes_;
+};
+
+class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
+ public:
+  static Napi::FunctionReference constructor;
+  static void Init(Napi::Env env, Napi::Object exports) {
+    Napi::Function f = DefineClass(env, "InferencePlan",
+                                   {InstanceMethod("run", &InferencePlan::Run),
+                                    InstanceMethod("choices", &InferencePlan::Choices)});
+    constructor = Napi::Persistent(f);
+    constructor.SuppressDestruct();
+    exports.Set("InferencePlan", f);
+  }
+
+  // new InferencePlan(nodes, outputs, dtype, winograd)
+  explicit InferencePlan(const Napi::CallbackInfo& info) : Napi::ObjectWrap<InferencePlan>(info) {
+    try {
+      Parse(info);
+    } catch (const Napi::Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      ThrowOpError(info, "InferencePlan", e.what());
+    }
+  }
+
+ private:
+  std::vector<Node> nodes_;
+  std::vector<int> outputs_;
+  dt dtype_ = dt::f32;
+  std::string winograd_ = "auto";
+  int numValues_ = 1;
+  std::map<std::vector<int64_t>, std::unique_ptr<Program>> programs_;
+  Program* last_ = nullptr;
+  std::map<std::string, dnnl::algorithm> tuned_;  // convolution shape -> faster algorithm
+
+  static std::vector<int64_t> Ints(const Napi::Object& o, const char* key) {
+    std::vector<int64_t> out;
+    Napi::Value v = o.Get(key);
+    if (!v.IsArray()) return out;
+    Napi::Array arr = v.As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); ++i) out.push_back(arr.Get(i).As<Napi::Number>().Int64Value());
+    return out;
+  }
+  static int Id(const Napi::Object& o, const char* key) {
+    Napi::Value v = o.Get(key);
+    return v.IsNumber() ? v.As<Napi::Number>().Int32Value() : -1;
+  }
+
+  void Parse(const Napi::CallbackInfo& info) {
+    if (info.Length() < 4 || !info[0].IsArray() || !info[1].IsArray() || !info[2].IsString() || !info[3].IsString())
+      throw std::invalid_argument("InferencePlan(nodes, outputs, dtype, winograd): wrong arguments");
+    std::string dtype = info[2].As<Napi::String>();
+    if (dtype == "float32")
+      dtype_ = dt::f32;
+    else if (dtype == "bfloat16")
+      dtype_ = dt::bf16;
+    else
+      throw std::invalid_argument("dtype must be 'float32' or 'bfloat16'. Received: " + dtype);
+    winograd_ = info[3].As<Napi::String>();
+    if (winograd_ != "auto" && winograd_ != "never" && winograd_ != "always")
+      throw std::invalid_argument("winograd must be 'auto', 'never' or 'always'. Received: " + winograd_);
+    Napi::Array arr = info[0].As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      Napi::Object o = arr.Get(i).As<Napi::Object>();
+      Node n;
+      std::string op = o.Get("op").As<Napi::String>();
+      n.in = Id(o, "in");
+      n.b = Id(o, "b");
+      n.out = Id(o, "out");
+      n.sum = Id(o, "sum");
+      if (o.Get("sub").IsString()) n.sub = o.Get("sub").As<Napi::String>();
+      if (o.Get("post").IsArray()) {
+        Napi::Array p = o.Get("post").As<Napi::Array>();
+        for (uint32_t j = 0; j < p.Length(); ++j) n.post.push_back(p.Get(j).As<Napi::String>());
+      }
+      if (op == "conv") {
+        n.kind = Kind::Conv;
+        if (!TensorHandle::Is(o.Get("weight"))) throw std::invalid_argument("conv node without a weight tensor");
+        n.weight = Napi::ObjectWrap<TensorHandle>::Unwrap(o.Get("weight").As<Napi::Object>())->tensor.to(at::kFloat).contiguous();
+        if (TensorHandle::Is(o.Get("bias")))
+          n.bias = Napi::ObjectWrap<TensorHandle>::Unwrap(o.Get("bias").As<Napi::Object>())->tensor.to(at::kFloat).contiguous();
+        n.stride = Ints(o, "stride");
+        n.padding = Ints(o, "padding");
+        n.dilation = Ints(o, "dilation");
+        n.groups = o.Get("groups").As<Napi::Number>().Int64Value();
+        if (n.weight.dim() != 4 || n.stride.size() != 2 || n.padding.size() != 2 || n.dilation.size() != 2)
+          throw std::invalid_argument("conv node: 4-D weight and 2 strides, paddings and dilations expected");
+      } else if (op == "eltwise") {
+        n.kind = Kind::Eltwise;
+      } else if (op == "binary") {
+        n.kind = Kind::Binary;
+      } else if (op == "pool") {
+        n.kind = Kind::Pool;
+        n.kernel = Ints(o, "kernel");
+        n.stride = Ints(o, "stride");
+        n.padding = Ints(o, "padding");
+      } else {
+        throw std::invalid_argument("unknown plan op '" + op + "'");
+      }
+      if (n.in < 0 || n.in >= numValues_ || n.out != numValues_)
+        throw std::invalid_argument("plan node " + std::to_string(i) + " reads an undefined value or writes out of order");
+      numValues_++;
+      nodes_.push_back(std::move(n));
+    }
+    Napi::Array outs = info[1].As<Napi::Array>();
+    for (uint32_t i = 0; i < outs.Length(); ++i) {
+      int v = outs.Get(i).As<Napi::Number>().Int32Value();
+      if (v < 0 || v >= numValues_) throw std::invalid_argument("plan output names an undefined value");
+      outputs_.push_back(v);
+    }
+  }
+
+  static std::string Desc(const memory::desc& d) {
+    std::string out = "[";
+    auto dims = d.dims();
+    for (size_t i = 0; i < dims.size(); ++i) out += (i ? "," : "") + std::to_string(dims[i]);
+    out += "]";
+    auto dt_ = d.data_type();
+    out += dt_ == dt::f32 ? " f32" : dt_ == dt::bf16 ? " bf16" : " ?";
+    // the layout: the innermost block (16c = blocked by 16 channels) or the stride order
+    const auto& bd = d.data.format_desc.blocking;
+    if (bd.inner_nblks > 0)
+      out += " blocked" + std::to_string(bd.inner_blks[0]);
+    else if (dims.size() == 4)
+      out += bd.strides[1] == 1 ? " nhwc" : " nchw";
+    return out;
+  }
+
+  static double TimeMs(const dnnl::primitive& p, const std::unordered_map<int, memory>& args, int reps) {
+    dnnl::stream s(Engine());
+    p.execute(s, args);
+    s.wait();
+    double best = 1e30;
+    for (int i = 0; i < reps; ++i) {
+      auto t0 = std::chrono::steady_clock::now();
+      p.execute(s, args);
+      s.wait();
+      best = std::min(best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    return best;
+  }
+
+  std::unique_ptr<Program> Compile(const std::vector<int64_t>& dims) {
+    auto prog = std::make_unique<Program>();
+    prog->inputDims = dims;
+    Pool pool(*prog);
+    dnnl::engine& eng = Engine();
+    std::vector<PlanValue> vals(numValues_);
+    std::vector<int> lastUse(numValues_, -1);
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      const Node& n = nodes_[i];
+      for (int v : {n.in, n.b, n.sum})
+        if (v >= 0) lastUse[v] = static_cast<int>(i);
+    }
+    for (int v : outputs_) lastUse[v] = static_cast<int>(nodes_.size()) + 1;
+    prog->input = memory({dims, dt::f32, tag::nchw}, eng, DNNL_MEMORY_NONE);
+    vals[0].mem = prog->input;
+
+    auto alloc = [&](const memory::desc& d) -> PlanValue {
+      PlanValue v;
+      v.size = d.get_size();
+      v.buf = pool.get(v.size);
+      v.mem = memory(d, eng, v.buf);
+      return v;
+    };
+    // value v in layout d: itself, or a reordered copy made by a step (temp returned to the pool by the caller)
+    auto as = [&](int v, const memory::desc& d, std::vector<void*>& temps) -> memory {
+      if (vals[v].mem.get_desc() == d) return vals[v].mem;
+      PlanValue t = alloc(d);
+      temps.push_back(t.buf);
+      prog->steps.push_back({dnnl::reorder(vals[v].mem, t.mem), {{DNNL_ARG_FROM, vals[v].mem}, {DNNL_ARG_TO, t.mem}}});
+      return t.mem;
+    };
+    // the output buffer of node i: the input's own buffer when i is its last reader (in place), else a new one
+    auto reuseOrAlloc = [&](int v, size_t i, const memory::desc& d) -> PlanValue {
+      if (v >= 0 && vals[v].buf != nullptr && lastUse[v] == static_cast<int>(i) && vals[v].mem.get_desc() == d) {
+        PlanValue out = vals[v];
+        vals[v].buf = nullptr;  // ownership moves to the output
+        return out;
+      }
+      return alloc(d);
+    };
+
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      const Node& n = nodes_[i];
+      std::vector<void*> temps;
+      memory::desc src = vals[n.in].mem.get_desc();
+      memory::dims sd = src.dims();
+      if (n.kind == Kind::Conv) {
+        auto w = n.weight.sizes();
+        int64_t oc = w[0], kh = w[2], kw = w[3];
+        if (sd.size() != 4 || sd[1] != w[1] * n.groups)
+          throw std::invalid_argument("plan conv: input channels do not match the weight");
+        auto outDim = [&](int64_t in, int64_t k, int j) {
+          return (in + 2 * n.padding[j] - n.dilation[j] * (k - 1) - 1) / n.stride[j] + 1;
+        };
+        memory::dims od = {sd[0], oc, outDim(sd[2], kh, 0), outDim(sd[3], kw, 1)};
+        memory::dims wd = n.groups == 1 ? memory::dims{oc, w[1], kh, kw}
+                                        : memory::dims{n.groups, oc / n.groups, w[1], kh, kw};
+        dnnl::post_ops po;
+        AppendPostOps(po, n.post);
+        dnnl::primitive_attr attr;
+        attr.set_post_ops(po);
+        memory::desc bmd = n.bias.defined() ? memory::desc({oc}, dt::f32, tag::a) : memory::desc();
+        memory::dims dil = {n.dilation[0] - 1, n.dilation[1] - 1};
+        auto makePd = [&](dnnl::algorithm alg) {
+          // float32: activations stay in 16-channel blocks (Winograd's layout) wherever the channels allow, so
+          // direct and Winograd convolutions pass them on without reorders; bfloat16: oneDNN's choice (nhwc)
+          auto act = [&](const memory::dims& d) {
+            return memory::desc(d, dtype_, dtype_ == dt::f32 && d[1] % 16 == 0 ? tag::nChw16c : tag::any);
+          };
+          memory::desc anyIn = act(sd), anyW(wd, dtype_, tag::any), anyOut = act(od);
+          auto d = n.bias.defined()
+                       ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, alg, anyIn, anyW, bmd, anyOut,
+                                                         {n.stride[0], n.stride[1]}, dil, {n.padding[0], n.padding[1]},
+                                                         {n.padding[0], n.padding[1]})
+                       : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, alg, anyIn, anyW, anyOut,
+                                                         {n.stride[0], n.stride[1]}, dil, {n.padding[0], n.padding[1]},
+                                                         {n.padding[0], n.padding[1]});
+          return dnnl::convolution_forward::primitive_desc(d, attr, eng);
+        };
+        dnnl::convolution_forward::primitive_desc pd = makePd(dnnl::algorithm::convolution_direct);
+        std::string algName = "direct";
+        bool winoShape = dtype_ == dt::f32 && kh == 3 && kw == 3 && n.stride[0] == 1 && n.stride[1] == 1 &&
+                         n.dilation[0] == 1 && n.dilation[1] == 1 && n.groups == 1;
+        if (winoShape && winograd_ != "never") {
+          dnnl::convolution_forward::primitive_desc wpd;
+          bool have = false;
+          try {
+            wpd = makePd(dnnl::algorithm::convolution_winograd);
+            have = true;
+          } catch (const dnnl::error&) {
+          }
+          if (have) {
+            bool use = winograd_ == "always";
+            if (winograd_ == "auto") {
+              std::string key = std::to_string(sd[0]) + "x" + std::to_string(sd[1]) + "x" + std::to_string(sd[2]) + "x" +
+                                std::to_string(sd[3]) + "->" + std::to_string(oc) + ":" + std::to_string(n.post.size());
+              auto it = tuned_.find(key);
+              if (it == tuned_.end()) {
+                // measure both on scratch buffers (contents do not matter for speed)
+                auto trial = [&](const dnnl::convolution_forward::primitive_desc& p) {
+                  std::vector<void*> bufs;
+                  auto mk = [&](const memory::desc& d) {
+                    void* q = nullptr;
+                    if (posix_memalign(&q, 64, std::max<size_t>(d.get_size(), 64)) != 0) throw std::bad_alloc();
+                    std::memset(q, 0, d.get_size());
+                    bufs.push_back(q);
+                    return memory(d, eng, q);
+                  };
+                  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, mk(p.src_desc())},
+                                                          {DNNL_ARG_WEIGHTS, mk(p.weights_desc())},
+                                                          {DNNL_ARG_DST, mk(p.dst_desc())}};
+                  if (n.bias.defined()) args[DNNL_ARG_BIAS] = mk(p.bias_desc());
+                  double ms = TimeMs(dnnl::convolution_forward(p), args, 3);
+                  for (void* q : bufs) std::free(q);
+                  return ms;
+                };
+                double tw = trial(wpd), td = trial(pd);
+                it = tuned_.emplace(key, tw < td ? dnnl::algorithm::convolution_winograd
+                                                 : dnnl::algorithm::convolution_direct).first;
+              }
+              use = it->second == dnnl::algorithm::convolution_winograd;
+            }
+            if (use) {
+              pd = wpd;
+              algName = "winograd";
+            }
+          }
+        }
+        prog->choices.push_back(algName + " " + pd.impl_info_str());
+        // weights: plain OIHW float32 -> the primitive's layout and type, once
+        memory wUser({wd, dt::f32, n.groups == 1 ? tag::oihw : tag::goihw}, eng, n.weight.data_ptr());
+        memory wMem(pd.weights_desc(), eng);
+        dnnl::stream s(eng);
+        dnnl::reorder(wUser, wMem).execute(s, wUser, wMem);
+        prog->keep.push_back(wMem);
+        memory bMem;
+        if (n.bias.defined()) {
+          memory bUser(bmd, eng, n.bias.data_ptr());
+          bMem = memory(pd.bias_desc(), eng);
+          dnnl::reorder(bUser, bMem).execute(s, bUser, bMem);
+          prog->keep.push_back(bMem);
+        }
+        s.wait();
+        memory srcMem = as(n.in, pd.src_desc(), temps);
+        PlanValue out;
+        if (n.sum >= 0) {
+          out = reuseOrAlloc(n.sum, i, pd.dst_desc());
+          if (out.mem.get_data_handle() != vals[n.sum].mem.get_data_handle())
+            prog->steps.push_back(
+                {dnnl::reorder(vals[n.sum].mem, out.mem), {{DNNL_ARG_FROM, vals[n.sum].mem}, {DNNL_ARG_TO, out.mem}}});
+        } else {
+          out = alloc(pd.dst_desc());
+        }
+        std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, srcMem}, {DNNL_ARG_WEIGHTS, wMem}, {DNNL_ARG_DST, out.mem}};
+        if (n.bias.defined()) args[DNNL_ARG_BIAS] = bMem;
+        prog->steps.push_back({dnnl::convolution_forward(pd), std::move(args)});
+        vals[n.out] = out;
+      } else if (n.kind == Kind::Eltwise) {
+        Act act = Activation(n.sub);
+        dnnl::eltwise_forward::primitive_desc pd(
+            dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, act.alg, src, act.alpha, act.beta), eng);
+        PlanValue out = reuseOrAlloc(n.in, i, pd.dst_desc());
+        prog->steps.push_back({dnnl::eltwise_forward(pd), {{DNNL_ARG_SRC, vals[n.in].mem}, {DNNL_ARG_DST, out.mem}}});
+        vals[n.out] = out;
+      } else if (n.kind == Kind::Binary) {
+        dnnl::algorithm alg;
+        if (n.sub == "add")
+          alg = dnnl::algorithm::binary_add;
+        else if (n.sub == "mul")
+          alg = dnnl::algorithm::binary_mul;
+        else
+          throw std::invalid_argument("plan binary: unknown kind '" + n.sub + "'");
+        memory::desc bd = vals[n.b].mem.get_desc();
+        memory bMem = bd.dims() == sd ? as(n.b, src, temps) : vals[n.b].mem;
+        dnnl::post_ops po;
+        AppendPostOps(po, n.post);
+        dnnl::primitive_attr attr;
+        attr.set_post_ops(po);
+        dnnl::binary::primitive_desc pd(dnnl::binary::desc(alg, src, bMem.get_desc(), src), attr, eng);
+        PlanValue out = reuseOrAlloc(n.in, i, pd.dst_desc());
+        prog->steps.push_back(
+            {dnnl::binary(pd), {{DNNL_ARG_SRC_0, vals[n.in].mem}, {DNNL_ARG_SRC_1, bMem}, {DNNL_ARG_DST, out.mem}}});
+        vals[n.out] = out;
+      } else {  // Pool
+        std::vector<int64_t> k = n.kernel, st = n.stride, pad = n.padding;
+        if (n.sub == "global") {
+          k = {sd[2], sd[3]};
+          st = {1, 1};
+          pad = {0, 0};
+        }
+        memory::dims od = {sd[0], sd[1], (sd[2] + 2 * pad[0] - k[0]) / st[0] + 1, (sd[3] + 2 * pad[1] - k[1]) / st[1] + 1};
+        auto alg = n.sub == "avg_exclude" ? dnnl::algorithm::pooling_avg_exclude_padding
+                                          : dnnl::algorithm::pooling_avg_include_padding;
+        dnnl::pooling_forward::primitive_desc pd(
+            dnnl::pooling_forward::desc(dnnl::prop_kind::forward_inference, alg, src, memory::desc(od, dtype_, tag::any),
+                                        {st[0], st[1]}, {k[0], k[1]}, {pad[0], pad[1]}, {pad[0], pad[1]}),
+            eng);
+        PlanValue out = alloc(pd.dst_desc());
+        prog->steps.push_back({dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, vals[n.in].mem}, {DNNL_ARG_DST, out.mem}}});
+        vals[n.out] = out;
+      }
+      for (void* t : temps) pool.put(t);
+      for (int v : {n.in, n.b, n.sum})
+        if (v >= 0 && lastUse[v] == static_cast<int>(i) && vals[v].buf != nullptr) {
+          pool.put(vals[v].buf);
+          vals[v].buf = nullptr;
+        }
+    }
+    for (int v : outputs_) {
+      memory::dims d = vals[v].mem.get_desc().dims();
+      memory user({d, dt::f32, d.size() == 4 ? tag::nchw : d.size() == 2 ? tag::ab : tag::a}, eng, DNNL_MEMORY_NONE);
+      prog->exports.push_back({vals[v].mem, user});
+      prog->exportDims.push_back(std::vector<int64_t>(d.begin(), d.end()));
+    }
+    return prog;
+  }
+
+  // run(x) -> [TensorHandle] (float32, contiguous, one per output value)
+  Napi::Value Run(const Napi::CallbackInfo& info) {
+    Args a{info, "InferencePlan.run"};
+    return Guard("InferencePlan.run", info, [&]() -> Napi::Value {
+      at::Tensor x = a.tensor(0);
+      if (x.dim() != 4 || !x.is_floating_point() || !x.device().is_cpu())
+        throw std::invalid_argument("the plan takes a 4-D floating-point CPU tensor [N, C, H, W]");
+      at::Tensor x32 = x.to(at::kFloat).contiguous();
+      std::vector<int64_t> dims(x32.sizes().begin(), x32.sizes().end());
+      auto it = programs_.find(dims);
+      if (it == programs_.end()) {
+        if (programs_.size() >= 8) {
+          programs_.clear();
+          last_ = nullptr;
+        }
+        it = programs_.emplace(dims, Compile(dims)).first;
+      }
+      Program& p = *it->second;
+      last_ = &p;
+      p.input.set_data_handle(x32.data_ptr());
+      dnnl::stream s(Engine());
+      bool timed = !a.missing(1) && a.boolean(1);
+      std::vector<double> ms;
+      for (auto& st : p.steps) {
+        auto t0 = std::chrono::steady_clock::now();
+        st.prim.execute(s, st.args);
+        if (timed) {
+          s.wait();
+          ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        }
+      }
+      if (timed) {
+        // run(x, true): per-step wall times instead of outputs, for finding where a plan spends its time
+        Napi::Array rows = Napi::Array::New(info.Env(), ms.size());
+        for (size_t i = 0; i < ms.size(); ++i) {
+          Napi::Object o = Napi::Object::New(info.Env());
+          const char* kinds[] = {"undef", "reorder", "shuffle", "concat", "sum", "convolution", "deconvolution",
+                                 "eltwise", "softmax", "pooling", "lrn", "batch_normalization", "layer_normalization",
+                                 "inner_product", "rnn", "gemm", "binary", "logsoftmax", "matmul", "resampling",
+                                 "pooling_v2", "reduction", "prelu", "softmax_v2", "layer_normalization_v2"};
+          int k = static_cast<int>(p.steps[i].prim.get_kind());
+          std::string name = k >= 0 && k < 25 ? kinds[k] : "other";
+          std::string src = p.steps[i].args.count(DNNL_ARG_SRC) ? " " + Desc(p.steps[i].args.at(DNNL_ARG_SRC).get_desc()) : "";
+          std::string dst = p.steps[i].args.count(DNNL_ARG_DST) ? " -> " + Desc(p.steps[i].args.at(DNNL_ARG_DST).get_desc()) : "";
+          if (name == "reorder") {
+            src = " " + Desc(p.steps[i].args.at(DNNL_ARG_FROM).get_desc());
+            dst = " -> " + Desc(p.steps[i].args.at(DNNL_ARG_TO).get_desc());
+          }
+          o.Set("step", name + src + dst);
+          o.Set("ms", ms[i]);
+          rows.Set(static_cast<uint32_t>(i), o);
+        }
+        return rows;
+      }
+      Napi::Array out = Napi::Array::New(info.Env(), p.exports.size());
+      for (size_t i = 0; i < p.exports.size(); ++i) {
+        at::Tensor t = at::empty(p.exportDims[i], at::kFloat);
+        p.exports[i].second.set_data_handle(t.data_ptr());
+        dnnl::reorder(p.exports[i].first, p.exports[i].second).execute(s, p.exports[i].first, p.exports[i].second);
+        out.Set(static_cast<uint32_t>(i), W(t));
+      }
+      s.wait();
+      return out;
+    });
+  }
+
+  // choices() -> the algorithm and oneDNN implementation of each convolution in the newest program
+  Napi::Value Choices(const Napi::CallbackInfo& info) {
+    Napi::Array out = Napi::Array::New(info.Env());
+    if (last_ == nullptr) return out;
+    const auto& c = last_->choices;
+    for (size_t i = 0; i < c.size(); ++i) out.Set(static_cast<uint32_t>(i), c[i]);
+    return out;
+  }
+};
+
+Napi::FunctionReference InferencePlan::constructor;
+
+void InitPlan(Napi::Env env, Napi::Object exports) { InferencePlan::Init(env, exports); }
+bool HavePlan() { return true; }
+
+}  // namespace bn
+
+#else
+
+namespace bn {
+void InitPlan(Napi::Env, Napi::Object) {}
+bool HavePlan() { return false; }
+}  // namespace bn
+
+#endif

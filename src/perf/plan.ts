@@ -1,0 +1,378 @@
+// Fused inference: a BatchNorm-folded copy of a model, traced once, becomes an oneDNN plan
+// (native/plan.cc) for its convolutional trunk — convolutions with ReLU and residual additions
+// fused in as post-ops, activations in oneDNN's blocked layouts between operators, weights
+// reordered once, Winograd where it measures faster — and the rest of the forward (flatten,
+// linear, ...) is replayed through libtorch from the trace. The forward must not depend on the
+// data (true of every CNN in the zoo): the trace of one probe batch is the program.
+//
+// The result is checked against the unfolded model on the probe batch when it is built, so a
+// returned plan is a faithful one; a model the plan cannot take at all is an error that says so.
+
+import type { Module } from "../nn/module";
+import { randn } from "../ops/creation";
+import { abs, maxAbsDiff } from "../ops/math";
+import { max } from "../ops/reduce";
+import { wrap } from "../ops/util";
+import { type NativeHandle, native } from "../tensor/binding";
+import { ArgumentError } from "../tensor/errors";
+import { scope } from "../tensor/scope";
+import { noGrad, type Tensor } from "../tensor/tensor";
+import { foldBatchNorm } from "./fold";
+import { INFO_FUNCTIONS, type NativeCall, traceNative } from "./trace";
+
+export interface PlanOptions {
+  /** Probe batch shape [N, C, H, W] for the trace and the check. Default [2, 3, 32, 32]. */
+  inputShape?: number[];
+  /**
+   * Arithmetic of the plan: "fp32" (default; exact to ~1e-6, Winograd available), "bf16", or
+   * "auto": both are built and timed on a batch of inputShape, and the faster one is kept.
+   */
+  precision?: "fp32" | "bf16" | "auto";
+  /** Winograd for 3x3 stride-1 float32 convolutions: "auto" (default, timed per shape), "never", "always". */
+  winograd?: "auto" | "never" | "always";
+}
+
+interface PlanNode {
+  op: "conv" | "eltwise" | "binary" | "pool";
+  in: number;
+  out: number;
+  b?: number;
+  sub?: string;
+  post?: string[];
+  sum?: number;
+  weight?: NativeHandle;
+  bias?: NativeHandle | null;
+  stride?: number[];
+  padding?: number[];
+  dilation?: number[];
+  groups?: number;
+  kernel?: number[];
+}
+
+interface NativePlan {
+  run(x: NativeHandle): NativeHandle[];
+  choices(): string[];
+}
+
+/** Whether this build of the addon has the oneDNN plan (Debian's libdnnl-dev at build time). */
+export function planAvailable(): boolean {
+  return (native.buildInfo() as { dnnl?: boolean }).dnnl === true;
+}
+
+const isHandle = (v: unknown): v is NativeHandle => v instanceof native.TensorHandle;
+
+/** Activations the plan runs (oneDNN eltwise, or a post-op of the convolution before them). */
+const ACTIVATIONS = new Set(["relu", "relu6", "sigmoid", "silu", "hardswish"]);
+
+/** Turns the traced calls into plan nodes up to the first call the plan cannot run. */
+function buildNodes(
+  calls: NativeCall[],
+  input: NativeHandle,
+): { nodes: PlanNode[]; valueOf: Map<NativeHandle, number>; tail: NativeCall[] } {
+  const valueOf = new Map<NativeHandle, number>([[input, 0]]);
+  const nodes: PlanNode[] = [];
+  let next = 1;
+  const v = (h: unknown): number | undefined => (isHandle(h) ? valueOf.get(h) : undefined);
+  const emit = (node: Omit<PlanNode, "out">, result: NativeHandle): void => {
+    nodes.push({ ...node, out: next } as PlanNode);
+    valueOf.set(result, next++);
+  };
+  let i = 0;
+  for (; i < calls.length; i++) {
+    const c = calls[i] as NativeCall;
+    if (INFO_FUNCTIONS.has(c.name)) continue;
+    const a = c.args;
+    const x = v(a[0]);
+    if (x === undefined) break;
+    if (c.name === "conv2d" && isHandle(a[1]) && v(a[1]) === undefined && (a[2] == null || v(a[2]) === undefined)) {
+      emit(
+        {
+          op: "conv",
+          in: x,
+          weight: a[1],
+          bias: isHandle(a[2]) ? a[2] : null,
+          stride: a[3] as number[],
+          padding: a[4] as number[],
+          dilation: a[5] as number[],
+          groups: a[6] as number,
+          post: [],
+        },
+        c.result as NativeHandle,
+      );
+    } else if (ACTIVATIONS.has(c.name) && a.length === 1) {
+      emit({ op: "eltwise", in: x, sub: c.name }, c.result as NativeHandle);
+    } else if (c.name === "relu_" && a.length === 1) {
+      emit({ op: "eltwise", in: x, sub: "relu" }, a[0] as NativeHandle);
+    } else if ((c.name === "add" || c.name === "mul") && a.length === 2 && v(a[1]) !== undefined) {
+      const [sa, sb] = [c.argShapes?.[0], c.argShapes?.[1]];
+      if (sa === undefined || sb === undefined) break;
+      const numel = (s: number[]) => s.reduce((p, d) => p * d, 1);
+      // oneDNN broadcasts the second operand only: the full-size one goes first
+      const [p, q] = numel(sa) >= numel(sb) ? [x, v(a[1]) as number] : [v(a[1]) as number, x];
+      emit({ op: "binary", in: p, b: q, sub: c.name, post: [] }, c.result as NativeHandle);
+    } else if (c.name === "avgPool2d" && a[4] === false) {
+      emit(
+        {
+          op: "pool",
+          in: x,
+          sub: a[5] === false ? "avg_exclude" : "avg_include",
+          kernel: a[1] as number[],
+          stride: (a[2] as number[]).length === 0 ? (a[1] as number[]) : (a[2] as number[]),
+          padding: a[3] as number[],
+        },
+        c.result as NativeHandle,
+      );
+    } else if (c.name === "adaptiveAvgPool2d" && (a[1] as number[]).every((d) => d === 1)) {
+      emit({ op: "pool", in: x, sub: "global" }, c.result as NativeHandle);
+    } else break;
+  }
+  return { nodes, valueOf, tail: calls.slice(i).filter((c) => !INFO_FUNCTIONS.has(c.name)) };
+}
+
+/** Activations and residual additions into the convolution (or addition) before them (oneDNN post-ops). */
+function fuse(nodes: PlanNode[], outputs: Set<number>): { nodes: PlanNode[]; renames: Map<number, number> } {
+  let list = nodes;
+  const renames = new Map<number, number>();
+  for (;;) {
+    const uses = new Map<number, number>();
+    for (const n of list) for (const u of [n.in, n.b, n.sum]) if (u !== undefined) uses.set(u, (uses.get(u) ?? 0) + 1);
+    const producer = new Map(list.map((n) => [n.out, n]));
+    const single = (id: number) => uses.get(id) === 1 && !outputs.has(id);
+    let alias: [number, number] | undefined;
+    let drop: PlanNode | undefined;
+    for (const n of list) {
+      const p = producer.get(n.in);
+      if (n.op === "eltwise" && p && (p.op === "conv" || p.op === "binary") && single(n.in)) {
+        p.post = [...(p.post ?? []), n.sub as string];
+        [alias, drop] = [[n.out, p.out], n];
+        break;
+      }
+      if (n.op === "binary" && n.sub === "add" && n.b !== undefined) {
+        // the addend that is a convolution output read only here takes the other one as its sum post-op
+        for (const [mine, other] of [
+          [n.in, n.b],
+          [n.b, n.in],
+        ] as const) {
+          const c = producer.get(mine);
+          if (c?.op === "conv" && c.sum === undefined && (c.post ?? []).length === 0 && single(mine) && other < c.out) {
+            c.sum = other;
+            c.post = ["sum"];
+            [alias, drop] = [[n.out, c.out], n];
+            break;
+          }
+        }
+        if (drop) break;
+      }
+    }
+    if (!alias || !drop) return { nodes: list, renames };
+    const [from, to] = alias;
+    const rename = (id: number | undefined) => (id === from ? to : id);
+    list = list
+      .filter((n) => n !== drop)
+      .map((n) => ({ ...n, in: rename(n.in) as number, b: rename(n.b), sum: rename(n.sum) }));
+    if (outputs.has(from)) {
+      outputs.delete(from);
+      outputs.add(to);
+    }
+    renames.set(from, to);
+  }
+}
+
+/** Value ids renumbered in node order (the native plan takes them dense and in order). */
+function renumber(nodes: PlanNode[]): { nodes: PlanNode[]; map: Map<number, number> } {
+  const map = new Map<number, number>([[0, 0]]);
+  const out = nodes.map((n, i) => {
+    map.set(n.out, i + 1);
+    const r = (id: number | undefined) => (id === undefined ? undefined : map.get(id));
+    return { ...n, in: r(n.in) as number, b: r(n.b), sum: r(n.sum), out: i + 1 };
+  });
+  return { nodes: out, map };
+}
+
+/** A compiled inference model: forward(x) runs the plan, then the traced tail through libtorch. */
+export class CompiledInference {
+  /** Number of operators in the plan, of them convolutions, and of calls replayed after it. */
+  readonly summary: { planNodes: number; convolutions: number; fused: number; tailCalls: number; precision: string };
+  /** With precision "auto": the best forward time (ms) of each candidate on the probe shape. */
+  timings: { fp32: number; bf16: number } | undefined;
+  private disposed = false;
+
+  constructor(
+    private readonly folded: Module,
+    private readonly plan: NativePlan,
+    private readonly outputs: { handle: NativeHandle; index: number }[],
+    private readonly tail: NativeCall[],
+    private readonly result: NativeHandle,
+    summary: CompiledInference["summary"],
+  ) {
+    this.summary = summary;
+  }
+
+  /** The algorithm and oneDNN implementation of each convolution (after a forward). */
+  choices(): string[] {
+    return this.plan.choices();
+  }
+
+  forward(x: Tensor): Tensor {
+    if (this.disposed) throw new ArgumentError("CompiledInference.forward: this compiled model was disposed.");
+    if (x.rank !== 4)
+      throw new ArgumentError(
+        `CompiledInference.forward: x must be a 4-D floating-point CPU tensor [N, C, H, W]. Received: x of shape [${x.shape.join(", ")}]`,
+      );
+    const exported = this.plan.run(x.live());
+    const map = new Map<NativeHandle, NativeHandle>();
+    for (const o of this.outputs) map.set(o.handle, exported[o.index] as NativeHandle);
+    const made: NativeHandle[] = [...exported];
+    try {
+      const table = native as unknown as Record<string, (...a: unknown[]) => unknown>;
+      const sub = (a: unknown): unknown =>
+        isHandle(a) ? (map.get(a) ?? a) : Array.isArray(a) ? a.map((b) => (isHandle(b) ? (map.get(b) ?? b) : b)) : a;
+      for (const c of this.tail) {
+        const r = (table[c.name] as (...a: unknown[]) => unknown).apply(native, c.args.map(sub));
+        if (isHandle(r) && isHandle(c.result)) {
+          map.set(c.result, r);
+          made.push(r);
+        } else if (Array.isArray(r) && Array.isArray(c.result))
+          r.forEach((h, j) => {
+            if (isHandle(h) && isHandle((c.result as unknown[])[j])) {
+              map.set((c.result as NativeHandle[])[j] as NativeHandle, h);
+              made.push(h);
+            }
+          });
+      }
+      const out = map.get(this.result);
+      if (out === undefined) throw new Error("CompiledInference: the traced output was not produced; this is a bug.");
+      for (const h of made) if (h !== out) h.dispose();
+      return wrap(out);
+    } catch (err) {
+      for (const h of made) if (h.isAlive()) h.dispose();
+      throw err;
+    }
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.folded.dispose();
+  }
+}
+
+/** Builds the fp32 and the bf16 plan, times each on a batch of `shape`, keeps the faster. */
+function fastest(model: Module, opts: PlanOptions, shape: number[]): CompiledInference {
+  const candidates = (["fp32", "bf16"] as const).map((precision) => compileInference(model, { ...opts, precision }));
+  try {
+    const times = scope(() => {
+      const x = randn(shape);
+      const once = (c: CompiledInference) =>
+        noGrad(() => {
+          const t0 = performance.now();
+          scope(() => void c.forward(x));
+          return performance.now() - t0;
+        });
+      const best = candidates.map(() => Number.POSITIVE_INFINITY);
+      for (let round = 0; round < 3; round++)
+        candidates.forEach((c, i) => {
+          best[i] = Math.min(best[i] as number, once(c));
+        });
+      return best;
+    });
+    const win = (times[1] as number) < (times[0] as number) ? 1 : 0;
+    const chosen = candidates[win] as CompiledInference;
+    chosen.timings = { fp32: times[0] as number, bf16: times[1] as number };
+    (candidates[1 - win] as CompiledInference).dispose();
+    return chosen;
+  } catch (err) {
+    for (const c of candidates) c.dispose();
+    throw err;
+  }
+}
+
+/**
+ * Compiles model (made by createModel, any mode; it is not changed) for inference: BatchNorm
+ * folded, the convolutional trunk as a fused oneDNN plan, the rest replayed. Throws if the
+ * addon was built without oneDNN (planAvailable() is false), if the model's forward starts with
+ * an operator the plan cannot run, or if the compiled output differs from the model's.
+ */
+export function compileInference(model: Module, opts: PlanOptions = {}): CompiledInference {
+  if (!planAvailable())
+    throw new ArgumentError(
+      "compileInference: this build of budgetnet has no oneDNN plan (install libdnnl-dev and rebuild: npm run build:native).",
+    );
+  const shape = opts.inputShape ?? [2, 3, 32, 32];
+  const precision = opts.precision ?? "fp32";
+  if (precision !== "fp32" && precision !== "bf16" && precision !== "auto")
+    throw new ArgumentError(
+      `compileInference: precision must be "fp32", "bf16" or "auto". Received: precision=${String(precision)}`,
+    );
+  if (precision === "auto") return fastest(model, opts, shape);
+  const winograd = opts.winograd ?? "auto";
+  if (!["auto", "never", "always"].includes(winograd))
+    throw new ArgumentError(
+      `compileInference: winograd must be "auto", "never" or "always". Received: winograd=${String(winograd)}`,
+    );
+  const { model: folded } = foldBatchNorm(model, { inputShape: shape });
+  try {
+    return noGrad(() =>
+      scope(() => {
+        const probe = randn(shape);
+        const calls: NativeCall[] = [];
+        const traced = traceNative(
+          () => folded.forward(probe),
+          (c) => calls.push(c),
+          { shapes: true },
+        );
+        const { nodes, valueOf, tail } = buildNodes(calls, probe.live());
+        if (nodes.length === 0)
+          throw new ArgumentError(
+            `compileInference: the model's forward starts with ${tail[0]?.name ?? "nothing"}, which the plan cannot run; use foldBatchNorm for this model.`,
+          );
+        // plan values the tail (or the caller) reads come back as tensors
+        const needed = new Set<number>();
+        const tailReads = (h: unknown) => {
+          if (isHandle(h) && valueOf.has(h)) needed.add(valueOf.get(h) as number);
+        };
+        for (const c of tail) for (const a of c.args) Array.isArray(a) ? a.forEach(tailReads) : tailReads(a);
+        tailReads(traced.live());
+        const { nodes: fused, renames } = fuse(nodes, new Set(needed));
+        const { nodes: dense, map } = renumber(fused);
+        // handle -> exported index, following fusion's renames and the renumbering
+        const resolve = (id: number): number => {
+          let r = id;
+          while (renames.has(r)) r = renames.get(r) as number;
+          return map.get(r) as number;
+        };
+        const outIds = [...needed].map(resolve);
+        const unique = [...new Set(outIds)];
+        const outputs = [...valueOf]
+          .filter(([, id]) => needed.has(id))
+          .map(([handle, id]) => ({
+            handle,
+            index: unique.indexOf(resolve(id)),
+          }));
+        const wire = dense.map((n) => ({ ...n, post: n.post ?? [] }));
+        const Plan = (native as unknown as { InferencePlan: new (...a: unknown[]) => NativePlan }).InferencePlan;
+        const plan = new Plan(wire, unique, precision === "bf16" ? "bfloat16" : "float32", winograd);
+        const compiled = new CompiledInference(folded, plan, outputs, tail, traced.live(), {
+          planNodes: dense.length,
+          convolutions: dense.filter((n) => n.op === "conv").length,
+          fused: nodes.length - fused.length,
+          tailCalls: tail.length,
+          precision,
+        });
+        // the folded model was checked against the model by foldBatchNorm; the plan against it here
+        const out = compiled.forward(probe);
+        const scale = Math.max(1e-6, max(abs(traced)).item() as number);
+        const err = maxAbsDiff(out, traced) / scale;
+        const tolerance = precision === "bf16" ? 5e-2 : 1e-3;
+        if (!(err <= tolerance))
+          throw new Error(
+            `compileInference: the compiled model differs from the model by ${err} (relative) on the probe batch (tolerance ${tolerance}). This is a bug; please report the model.`,
+          );
+        return compiled;
+      }),
+    );
+  } catch (err) {
+    folded.dispose();
+    throw err;
+  }
+}
