@@ -68,14 +68,14 @@ const ACTIVATIONS = new Set(["relu", "relu6", "sigmoid", "silu", "hardswish"]);
 function buildNodes(
   calls: NativeCall[],
   input: NativeHandle,
-): { nodes: PlanNode[]; valueOf: Map<NativeHandle, number>; tail: NativeCall[] } {
-  const valueOf = new Map<NativeHandle, number>([[input, 0]]);
+): { nodes: PlanNode[]; valueIds: Map<NativeHandle, number>; tail: NativeCall[] } {
+  const valueIds = new Map<NativeHandle, number>([[input, 0]]);
   const nodes: PlanNode[] = [];
   let next = 1;
-  const v = (h: unknown): number | undefined => (isHandle(h) ? valueOf.get(h) : undefined);
+  const v = (h: unknown): number | undefined => (isHandle(h) ? valueIds.get(h) : undefined);
   const emit = (node: Omit<PlanNode, "out">, result: NativeHandle): void => {
     nodes.push({ ...node, out: next } as PlanNode);
-    valueOf.set(result, next++);
+    valueIds.set(result, next++);
   };
   let i = 0;
   for (; i < calls.length; i++) {
@@ -126,7 +126,7 @@ function buildNodes(
       emit({ op: "pool", in: x, sub: "global" }, c.result as NativeHandle);
     } else break;
   }
-  return { nodes, valueOf, tail: calls.slice(i).filter((c) => !INFO_FUNCTIONS.has(c.name)) };
+  return { nodes, valueIds, tail: calls.slice(i).filter((c) => !INFO_FUNCTIONS.has(c.name)) };
 }
 
 /** Activations and residual additions into the convolution (or addition) before them (oneDNN post-ops). */
@@ -321,7 +321,7 @@ export function compileInference(model: Module, opts: PlanOptions = {}): Compile
           (c) => calls.push(c),
           { shapes: true },
         );
-        const { nodes, valueOf, tail } = buildNodes(calls, probe.live());
+        const { nodes, valueIds, tail } = buildNodes(calls, probe.live());
         if (nodes.length === 0)
           throw new ArgumentError(
             `compileInference: the model's forward starts with ${tail[0]?.name ?? "nothing"}, which the plan cannot run; use foldBatchNorm for this model.`,
@@ -329,7 +329,7 @@ export function compileInference(model: Module, opts: PlanOptions = {}): Compile
         // plan values the tail (or the caller) reads come back as tensors
         const needed = new Set<number>();
         const tailReads = (h: unknown) => {
-          if (isHandle(h) && valueOf.has(h)) needed.add(valueOf.get(h) as number);
+          if (isHandle(h) && valueIds.has(h)) needed.add(valueIds.get(h) as number);
         };
         for (const c of tail) for (const a of c.args) Array.isArray(a) ? a.forEach(tailReads) : tailReads(a);
         tailReads(traced.live());
@@ -343,7 +343,7 @@ export function compileInference(model: Module, opts: PlanOptions = {}): Compile
         };
         const outIds = [...needed].map(resolve);
         const unique = [...new Set(outIds)];
-        const outputs = [...valueOf]
+        const outputs = [...valueIds]
           .filter(([, id]) => needed.has(id))
           .map(([handle, id]) => ({
             handle,

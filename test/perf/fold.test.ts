@@ -168,7 +168,10 @@ test("profileOperators sees inside backward: ATen operators and autograd nodes w
   // 21 forward convolutions, and each one's backward node (which the addon's call trace cannot see)
   assert.equal(byName.get("aten::convolution")?.calls, 21);
   assert.equal(byName.get("aten::convolution_backward")?.calls, 21);
-  assert.ok(rows.every((r) => r.selfMs >= 0 && r.selfMs <= r.totalMs + 1e-6), "self time within total");
+  assert.ok(
+    rows.every((r) => r.selfMs >= 0 && r.selfMs <= r.totalMs + 1e-6),
+    "self time within total",
+  );
   for (let i = 1; i < rows.length; i++) assert.ok((rows[i - 1]?.selfMs ?? 0) >= (rows[i]?.selfMs ?? 0), "sorted");
   const shaped = profileOperators(() => scope(() => void randn([3, 4]).add(1)), { recordShapes: true });
   assert.ok(
