@@ -54,7 +54,9 @@ function locate() {
 // inference plan (native/plan.cc); without them the addon builds without it.
 function locateDnnl(found) {
   if (process.env.BUDGETNET_DNNL === "0") return false;
-  const header = found.includes.map((d) => path.join(d, "oneapi", "dnnl", "dnnl.hpp")).concat("/usr/include/oneapi/dnnl/dnnl.hpp");
+  const header = found.includes
+    .map((d) => path.join(d, "oneapi", "dnnl", "dnnl.hpp"))
+    .concat("/usr/include/oneapi/dnnl/dnnl.hpp");
   const lib = [found.libdir, "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu"].some((d) =>
     fs.existsSync(path.join(d, "libdnnl.so")),
   );
@@ -71,6 +73,5 @@ else if (what === "ldflags") {
   const flags = [`-L${found.libdir}`, "-Wl,--no-as-needed"];
   if (found.rpath) flags.push(`-Wl,-rpath,${found.libdir}`);
   console.log(flags.join(" "));
-} else if (what === "defines")
-  console.log(`BUDGETNET_CUDA=${found.cuda ? 1 : 0} BUDGETNET_DNNL=${found.dnnl ? 1 : 0}`);
+} else if (what === "defines") console.log(`BUDGETNET_CUDA=${found.cuda ? 1 : 0} BUDGETNET_DNNL=${found.dnnl ? 1 : 0}`);
 else fail(`find-libtorch: unknown query '${what}'`);
