@@ -1,14 +1,15 @@
 // `budgetnet bench MODEL`: inference latency at batch 1 and throughput at batch 256 on this
 // machine, at budgetnet's CPU settings (Conv+BN folded, c10::InferenceMode, and the model's
-// measured precision and layout from src/perf/choices.ts unless overridden).
+// measured precision and layout from src/perf/choices.ts unless overridden), or, where the addon
+// has it, the fused oneDNN plan (src/perf/plan.ts) with its precision timed per batch size.
 import { createModel, getModelEntry, type ModelOptions } from "../models";
-import type { Module } from "../nn/module";
 import { randn } from "../ops/creation";
 import { castModel } from "../perf/cast";
 import { toChannelsLast, toChannelsLastInput } from "../perf/channels_last";
 import { bestSetting } from "../perf/choices";
 import { foldBatchNorm } from "../perf/fold";
 import { inferenceMode } from "../perf/inference";
+import { compileForEngine } from "../perf/plan";
 import { keep, scope } from "../tensor/scope";
 import { getNumThreads, type Tensor } from "../tensor/tensor";
 import { type CommandSpec, UsageError } from "./args";
@@ -19,7 +20,7 @@ function median(xs: number[]): number {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
-function timeBatches(net: Module, x: Tensor, warmup: number, iters: number): number[] {
+function timeBatches(net: { forward(x: Tensor): Tensor }, x: Tensor, warmup: number, iters: number): number[] {
   const step = () => inferenceMode(() => scope(() => void net.forward(x)));
   for (let i = 0; i < warmup; i++) step();
   const ms: number[] = [];
@@ -45,6 +46,12 @@ export const benchCommand: CommandSpec = {
     },
     layout: { type: "string", valueName: "L", description: "contiguous, channels-last or auto", default: "auto" },
     iters: { type: "integer", valueName: "N", description: "timed batches per measurement", default: 20 },
+    engine: {
+      type: "string",
+      valueName: "E",
+      description: "auto (the fused oneDNN plan where available), plan or libtorch (folded model)",
+      default: "auto",
+    },
     json: { type: "boolean", description: "print JSON instead of text" },
   },
   run(args) {
@@ -64,45 +71,86 @@ export const benchCommand: CommandSpec = {
     const options: ModelOptions = {};
     if (getModelEntry(name)?.defaults.imageSize !== undefined) options.imageSize = size;
     const model = createModel(name, options);
-    const { model: net, pairs } = foldBatchNorm(model, { inputShape: [2, 3, size, size] });
-    model.dispose();
-    if (channelsLast) toChannelsLast(net);
-    // The folded copy is inference-only: bf16 is explicit bfloat16 weights and input, cast once.
-    if (bf16) castModel(net, "bfloat16");
     const results: Record<string, number> = {};
+    const plans: Record<string, unknown> = {};
+    let pairs: unknown[] = [];
+    let engineUsed = "libtorch";
     try {
       for (const [batch, key] of [
         [1, "latency"],
         [256, "throughput"],
       ] as const) {
-        const x = keep(
-          scope(() => {
-            const r = randn([batch, 3, size, size], { dtype: bf16 ? "bfloat16" : "float32" });
-            return channelsLast ? toChannelsLastInput(r) : r;
-          }),
-        );
-        try {
-          const ms = median(timeBatches(net, x, 3, batch === 1 ? iters * 5 : iters));
-          if (key === "latency") results.latencyMsBatch1 = ms;
-          else results.imagesPerSecBatch256 = (batch / ms) * 1000;
-        } finally {
-          x.dispose();
+        const iterations = batch === 1 ? iters * 5 : iters;
+        // the fused plan, compiled for this batch size (precision timed when "auto")
+        const plan = compileForEngine(args.flags.engine as string, model, {
+          inputShape: [batch, 3, size, size],
+          precision: precisionFlag as "fp32" | "bf16" | "auto",
+        });
+        let ms: number;
+        if (plan.compiled) {
+          engineUsed = "plan";
+          const compiled = plan.compiled;
+          plans[key] = { ...compiled.summary, timings: compiled.timings };
+          const x = keep(randn([batch, 3, size, size]));
+          try {
+            ms = median(timeBatches(compiled, x, 3, iterations));
+          } finally {
+            x.dispose();
+            compiled.dispose();
+          }
+        } else {
+          if (plan.note !== undefined && args.flags.engine === "auto") plans[key] = { fallback: plan.note };
+          const folded = foldBatchNorm(model, { inputShape: [2, 3, size, size] });
+          pairs = folded.pairs;
+          const net = folded.model;
+          if (channelsLast) toChannelsLast(net);
+          // The folded copy is inference-only: bf16 is explicit bfloat16 weights and input, cast once.
+          if (bf16) castModel(net, "bfloat16");
+          const x = keep(
+            scope(() => {
+              const r = randn([batch, 3, size, size], { dtype: bf16 ? "bfloat16" : "float32" });
+              return channelsLast ? toChannelsLastInput(r) : r;
+            }),
+          );
+          try {
+            ms = median(timeBatches(net, x, 3, iterations));
+          } finally {
+            x.dispose();
+            net.dispose();
+          }
         }
+        if (key === "latency") results.latencyMsBatch1 = ms;
+        else results.imagesPerSecBatch256 = (batch / ms) * 1000;
       }
     } finally {
-      net.dispose();
+      model.dispose();
     }
-    const settings = {
-      precision: bf16 ? "bf16" : "fp32",
-      layout: channelsLast ? "channels-last" : "contiguous",
-      foldedBatchNorms: pairs.length,
-      threads: getNumThreads(),
-    };
+    const planned = (k: string) => (plans[k] as { precision?: string } | undefined)?.precision;
+    const settings =
+      engineUsed === "plan"
+        ? {
+            engine: "plan",
+            precision: `${planned("latency")}/${planned("throughput")}`,
+            plans,
+            threads: getNumThreads(),
+          }
+        : {
+            engine: "libtorch",
+            precision: bf16 ? "bf16" : "fp32",
+            layout: channelsLast ? "channels-last" : "contiguous",
+            foldedBatchNorms: pairs.length,
+            threads: getNumThreads(),
+            ...(Object.keys(plans).length > 0 ? { plans } : {}),
+          };
+    const how =
+      engineUsed === "plan"
+        ? `fused oneDNN plan, ${settings.precision} (batch 1/256)`
+        : `libtorch, ${settings.precision}, ${(settings as { layout: string }).layout}, ${pairs.length} BatchNorms folded`;
     if (args.flags.json)
       process.stdout.write(`${JSON.stringify({ model: name, imageSize: size, ...settings, ...results })}\n`);
     else
       process.stdout.write(
-        `${name} ${size}x${size}, ${settings.precision}, ${settings.layout}, ${pairs.length} BatchNorms folded, ${settings.threads} threads\n` +
+        `${name} ${size}x${size}, ${how}, ${settings.threads} threads\n` +
           `  latency, batch 1:      ${(results.latencyMsBatch1 as number).toFixed(2)} ms (median)\n` +
           `  throughput, batch 256: ${(results.imagesPerSecBatch256 as number).toFixed(0)} images/s (median batch)\n`,
       );

@@ -1,6 +1,7 @@
 // `budgetnet eval --run DIR [--split val|test] [--tta] [--weights best|final] [--json]`
 import { loadDataset } from "../data";
-import { evaluate } from "../train/evaluate";
+import { type CompiledInference, compileForEngine } from "../perf/plan";
+import { type EvalResult, evaluate } from "../train/evaluate";
 import { loadRunModel, type WeightsChoice } from "../train/run";
 import { prepareData } from "../train/trainer";
 import type { CommandSpec } from "./args";
@@ -21,6 +22,12 @@ export const evalCommand: CommandSpec = {
       default: "best",
     },
     "batch-size": { type: "integer", valueName: "N", description: "evaluation batch size", default: 256 },
+    engine: {
+      type: "string",
+      valueName: "E",
+      description: "auto (the fused oneDNN plan in float32 where available), plan or libtorch",
+      default: "auto",
+    },
     json: { type: "boolean", description: "print JSON" },
   },
   run(args) {
@@ -38,20 +45,34 @@ export const evalCommand: CommandSpec = {
       const loadOpts = { root: r.dataRoot ?? undefined, size: r.imageSize ?? undefined };
       // val is exactly the run's validation set (same split, seed and subset as during training).
       const ds = split === "test" ? loadDataset(r.dataset, { split: "test", ...loadOpts }) : prepareData(r).val;
-      // Normalize with the statistics the model was trained with (config.json), not the evaluated split's.
-      const result = evaluate(model, ds, {
-        mean: config.data.mean,
-        std: config.data.std,
-        tta: args.flags.tta === true,
-        batchSize: args.flags["batch-size"] as number,
+      const batchSize = args.flags["batch-size"] as number;
+      // float32 plan: the same numbers as the model's own forward (to ~1e-6), only faster
+      const plan = compileForEngine(args.flags.engine as string, model, {
+        inputShape: [batchSize, ...config.data.imageShape],
+        precision: "fp32",
       });
+      // Normalize with the statistics the model was trained with (config.json), not the evaluated split's.
+      let result: EvalResult;
+      try {
+        result = evaluate(model, ds, {
+          mean: config.data.mean,
+          std: config.data.std,
+          tta: args.flags.tta === true,
+          batchSize,
+          forward: plan.compiled ? (x) => (plan.compiled as CompiledInference).forward(x) : undefined,
+        });
+      } finally {
+        plan.compiled?.dispose();
+      }
       const seconds = (Date.now() - started) / 1000;
       if (args.flags.json) {
-        process.stdout.write(`${JSON.stringify({ run: runDir, split, weights, seconds, ...result }, null, 2)}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ run: runDir, split, weights, seconds, engine: plan.engine, ...result }, null, 2)}\n`,
+        );
         return 0;
       }
       const lines = [
-        `${config.model.name} on ${r.dataset} ${split} (${result.n} images, ${weights} weights${result.tta ? ", flip TTA" : ""}): ` +
+        `${config.model.name} on ${r.dataset} ${split} (${result.n} images, ${weights} weights${result.tta ? ", flip TTA" : ""}, ${plan.engine}): ` +
           `accuracy ${(100 * result.accuracy).toFixed(2)}%, loss ${result.loss.toFixed(4)}, ${seconds.toFixed(1)} s`,
         "per class:",
         ...result.perClass.map((c) => `  ${c.name.padEnd(14)} ${(100 * c.accuracy).toFixed(2).padStart(6)}%  (${c.n})`),

@@ -1,6 +1,7 @@
 // `budgetnet predict --run DIR IMAGE... [--top-k K] [--tta] [--json]`: top-k classes with names.
 import { tensor } from "../ops/creation";
 import { topk } from "../ops/reduce";
+import { compileForEngine } from "../perf/plan";
 import { scope } from "../tensor/scope";
 import { noGrad } from "../tensor/tensor";
 import { predictProbabilities } from "../train/evaluate";
@@ -35,13 +36,22 @@ export const predictCommand: CommandSpec = {
     "top-k": { type: "integer", valueName: "K", description: "how many classes to show", default: 5 },
     tta: { type: "boolean", description: "average the predictions on each image and its mirror" },
     json: { type: "boolean", description: "print JSON" },
+    engine: {
+      type: "string",
+      valueName: "E",
+      description: "auto (the fused oneDNN plan in float32 where available), plan or libtorch",
+      default: "auto",
+    },
   },
   async run(args) {
     const runDir = args.flags.run as string | undefined;
     if (!runDir) throw new Error("predict needs --run DIR (a folder written by `budgetnet train`).");
     const { model, config } = loadRunModel(runDir, "best");
+    const [c, h, w] = config.data.imageShape;
+    let plan: ReturnType<typeof compileForEngine> | undefined;
     try {
-      const [c, h, w] = config.data.imageShape;
+      plan = compileForEngine(args.flags.engine as string, model, { inputShape: [1, c, h, w], precision: "fp32" });
+      const compiled = plan.compiled;
       const names = config.data.classNames;
       const k = Math.min(args.flags["top-k"] as number, names.length);
       if (!(k >= 1)) throw new Error(`--top-k must be >= 1. Received: --top-k=${String(args.flags["top-k"])}`);
@@ -53,7 +63,13 @@ export const predictCommand: CommandSpec = {
             const mean = tensor(config.data.mean).reshape([1, c, 1, 1]);
             const std = tensor(config.data.std).reshape([1, c, 1, 1]);
             const x = tensor(pixels, [1, c, h, w]).to("float32").div(255).sub(mean).div(std);
-            const probs = predictProbabilities(model, x, args.flags.tta === true);
+            const probs = predictProbabilities(
+              model,
+              x,
+              args.flags.tta === true,
+              undefined,
+              compiled ? (input) => compiled.forward(input) : undefined,
+            );
             const { values, indices } = topk(probs.reshape([-1]), k);
             return { p: values.toArray(), i: indices.toArray() };
           }),
@@ -75,6 +91,7 @@ export const predictCommand: CommandSpec = {
           );
       return 0;
     } finally {
+      plan?.compiled?.dispose();
       model.dispose();
     }
   },

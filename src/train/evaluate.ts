@@ -18,6 +18,8 @@ export interface EvalOptions {
   tta?: boolean;
   /** Run the forward pass as training does (bf16 autocast, channels-last); default fp32. */
   precision?: PrecisionConfig;
+  /** A compiled forward of the same model (compileInference) to run instead of model.forward. */
+  forward?: (x: Tensor) => Tensor;
 }
 
 export interface EvalResult {
@@ -31,9 +33,15 @@ export interface EvalResult {
 }
 
 /** Class probabilities for a normalized batch, in eval mode and without autograd. */
-export function predictProbabilities(model: Module, x: Tensor, tta: boolean, precision?: PrecisionConfig): Tensor {
+export function predictProbabilities(
+  model: Module,
+  x: Tensor,
+  tta: boolean,
+  precision?: PrecisionConfig,
+  compiled?: (x: Tensor) => Tensor,
+): Tensor {
   const forward = (input: Tensor): Tensor =>
-    precision ? forwardWithPrecision(model, input, precision) : model.forward(input);
+    compiled ? compiled(input) : precision ? forwardWithPrecision(model, input, precision) : model.forward(input);
   return scope(() => {
     const p = softmax(forward(x), 1);
     return tta ? p.add(softmax(forward(flip(x, 3)), 1)).div(2) : p;
@@ -58,7 +66,7 @@ export function evaluate(model: Module, ds: ImageDataset, opts: EvalOptions): Ev
     noGrad(() => {
       for (const batch of loader.batches(0)) {
         scope(() => {
-          const probs = predictProbabilities(model, batch.x, opts.tta ?? false, opts.precision);
+          const probs = predictProbabilities(model, batch.x, opts.tta ?? false, opts.precision, opts.forward);
           // NLL of the (averaged) probabilities: the cross entropy of the prediction actually made.
           lossSum += crossEntropy(probs.clamp(1e-12).log(), batch.y, { reduction: "sum" }).item();
           const pred = argmax(probs, 1).toArray();

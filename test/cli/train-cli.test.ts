@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { test } from "node:test";
 import sharp from "sharp";
 import { loadDataset } from "../../src/data";
+import { planAvailable } from "../../src/perf/plan";
 import { checkNoLeaks, tempDir } from "../helpers";
 
 checkNoLeaks();
@@ -38,6 +39,17 @@ test("train, eval, predict and export a run from the command line", async () => 
     200,
   );
   assert.equal(ev.perClass.length, 10);
+  // the fused float32 plan (default where the addon has it) and libtorch give the same evaluation
+  const el = run("eval", "--run", dir, "--split", "val", "--json", "--engine", "libtorch");
+  assert.equal(el.status, 0, el.stderr);
+  const evl = JSON.parse(el.stdout) as { accuracy: number; loss: number; engine: string };
+  assert.equal((ev as unknown as { engine: string }).engine, planAvailable() ? "plan" : "libtorch");
+  assert.equal(evl.engine, "libtorch");
+  assert.equal(ev.accuracy, evl.accuracy);
+  assert.ok(Math.abs((ev as unknown as { loss: number }).loss - evl.loss) < 1e-4);
+  const badEngine = run("eval", "--run", dir, "--engine", "gpu");
+  assert.notEqual(badEngine.status, 0);
+  assert.match(badEngine.stderr, /--engine must be auto, plan or libtorch/);
 
   // Two real test images as PNG files.
   const test = loadDataset("fashion-mnist", { split: "test" });
@@ -60,6 +72,13 @@ test("train, eval, predict and export a run from the command line", async () => 
     assert.ok(pr.top[0]!.probability >= pr.top[1]!.probability);
     assert.ok(test.classNames.includes(pr.top[0]!.class));
   }
+  const pl = run("predict", "--run", dir, "--top-k", "3", "--json", "--engine", "libtorch", ...files);
+  assert.equal(pl.status, 0, pl.stderr);
+  const predsLibtorch = JSON.parse(pl.stdout) as typeof preds;
+  preds.forEach((pr, i) => {
+    assert.equal(pr.top[0]!.class, predsLibtorch[i]!.top[0]!.class);
+    assert.ok(Math.abs(pr.top[0]!.probability - predsLibtorch[i]!.top[0]!.probability) < 1e-4);
+  });
 
   const onnx = path.join(dir, "model.onnx");
   const x = run("export", "--run", dir, "--format", "onnx", "--out", onnx, "--fold-bn");
