@@ -58,7 +58,7 @@ static dnnl::engine& Engine() {
   return eng;
 }
 
-enum class Kind { Conv, Eltwise, Binary, Pool };
+enum class Kind { Conv, Eltwise, Binary, Pool, BatchNorm };
 
 struct Node {
   Kind kind;
@@ -66,7 +66,9 @@ struct Node {
   std::string sub;                 // eltwise: relu|relu6|sigmoid|silu|hardswish; binary: add|mul; pool: avg_include|avg_exclude|global
   std::vector<std::string> post;   // conv/binary post-ops in order: "relu" or "sum"
   int sum = -1;                    // conv: value added by the sum post-op
-  at::Tensor weight, bias;         // conv: float32, contiguous
+  at::Tensor weight, bias;         // conv: float32, contiguous; batchnorm: scale and shift
+  at::Tensor mean, var;            // batchnorm: running statistics
+  float eps = 1e-5f;
   std::vector<int64_t> stride, padding, dilation, kernel;
   int64_t groups = 1;
 };
@@ -212,6 +214,17 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
         n.groups = o.Get("groups").As<Napi::Number>().Int64Value();
         if (n.weight.dim() != 4 || n.stride.size() != 2 || n.padding.size() != 2 || n.dilation.size() != 2)
           throw std::invalid_argument("conv node: 4-D weight and 2 strides, paddings and dilations expected");
+      } else if (op == "batchnorm") {
+        n.kind = Kind::BatchNorm;
+        auto get = [&](const char* key) {
+          if (!TensorHandle::Is(o.Get(key))) throw std::invalid_argument(std::string("batchnorm node without ") + key);
+          return Napi::ObjectWrap<TensorHandle>::Unwrap(o.Get(key).As<Napi::Object>())->tensor.to(at::kFloat).contiguous();
+        };
+        n.mean = get("mean");
+        n.var = get("var");
+        n.weight = TensorHandle::Is(o.Get("weight")) ? get("weight") : at::ones_like(n.mean);
+        n.bias = TensorHandle::Is(o.Get("bias")) ? get("bias") : at::zeros_like(n.mean);
+        n.eps = o.Get("eps").As<Napi::Number>().FloatValue();
       } else if (op == "eltwise") {
         n.kind = Kind::Eltwise;
       } else if (op == "binary") {
@@ -449,6 +462,33 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
         PlanValue out = reuseOrAlloc(n.in, i, pd.dst_desc());
         prog->steps.push_back(
             {dnnl::binary(pd), {{DNNL_ARG_SRC_0, vals[n.in].mem}, {DNNL_ARG_SRC_1, bMem}, {DNNL_ARG_DST, out.mem}}});
+        vals[n.out] = out;
+      } else if (n.kind == Kind::BatchNorm) {
+        if (sd.size() != 4 || sd[1] != n.mean.numel())
+          throw std::invalid_argument("plan batchnorm: input channels do not match the statistics");
+        bool relu = n.post.size() == 1 && n.post[0] == "relu";
+        auto flags = dnnl::normalization_flags::use_global_stats | dnnl::normalization_flags::use_scale |
+                     dnnl::normalization_flags::use_shift;
+        if (relu) flags = flags | dnnl::normalization_flags::fuse_norm_relu;
+        dnnl::batch_normalization_forward::primitive_desc pd(
+            dnnl::batch_normalization_forward::desc(dnnl::prop_kind::forward_inference, src, n.eps, flags), eng);
+        auto param = [&](const at::Tensor& t) {
+          memory user({{t.numel()}, dt::f32, tag::a}, eng, t.data_ptr());
+          memory m({{t.numel()}, dt::f32, tag::a}, eng);
+          dnnl::stream s1(eng);
+          dnnl::reorder(user, m).execute(s1, user, m);
+          s1.wait();
+          prog->keep.push_back(m);
+          return m;
+        };
+        PlanValue out = reuseOrAlloc(n.in, i, pd.dst_desc());
+        prog->steps.push_back({dnnl::batch_normalization_forward(pd),
+                               {{DNNL_ARG_SRC, vals[n.in].mem},
+                                {DNNL_ARG_MEAN, param(n.mean)},
+                                {DNNL_ARG_VARIANCE, param(n.var)},
+                                {DNNL_ARG_SCALE, param(n.weight)},
+                                {DNNL_ARG_SHIFT, param(n.bias)},
+                                {DNNL_ARG_DST, out.mem}}});
         vals[n.out] = out;
       } else {  // Pool
         std::vector<int64_t> k = n.kernel, st = n.stride, pad = n.padding;

@@ -33,7 +33,7 @@ export interface PlanOptions {
 }
 
 interface PlanNode {
-  op: "conv" | "eltwise" | "binary" | "pool";
+  op: "conv" | "eltwise" | "binary" | "pool" | "batchnorm";
   in: number;
   out: number;
   b?: number;
@@ -47,6 +47,9 @@ interface PlanNode {
   dilation?: number[];
   groups?: number;
   kernel?: number[];
+  mean?: NativeHandle;
+  var?: NativeHandle;
+  eps?: number;
 }
 
 interface NativePlan {
@@ -99,6 +102,27 @@ function buildNodes(
         },
         c.result as NativeHandle,
       );
+    } else if (
+      c.name === "batchNorm" &&
+      a[5] === false &&
+      isHandle(a[3]) &&
+      isHandle(a[4]) &&
+      [a[1], a[2], a[3], a[4]].every((t) => t == null || v(t) === undefined)
+    ) {
+      // a BatchNorm the fold could not take (its input is not a convolution's), in inference form
+      emit(
+        {
+          op: "batchnorm",
+          in: x,
+          weight: isHandle(a[1]) ? a[1] : undefined,
+          bias: isHandle(a[2]) ? a[2] : null,
+          mean: a[3],
+          var: a[4],
+          eps: a[7] as number,
+          post: [],
+        },
+        c.result as NativeHandle,
+      );
     } else if (ACTIVATIONS.has(c.name) && a.length === 1) {
       emit({ op: "eltwise", in: x, sub: c.name }, c.result as NativeHandle);
     } else if (c.name === "relu_" && a.length === 1) {
@@ -142,7 +166,8 @@ function fuse(nodes: PlanNode[], outputs: Set<number>): { nodes: PlanNode[]; ren
     let drop: PlanNode | undefined;
     for (const n of list) {
       const p = producer.get(n.in);
-      if (n.op === "eltwise" && p && (p.op === "conv" || p.op === "binary") && single(n.in)) {
+      const bnRelu = p?.op === "batchnorm" && n.sub === "relu" && (p.post ?? []).length === 0;
+      if (n.op === "eltwise" && p && (p.op === "conv" || p.op === "binary" || bnRelu) && single(n.in)) {
         p.post = [...(p.post ?? []), n.sub as string];
         [alias, drop] = [[n.out, p.out], n];
         break;

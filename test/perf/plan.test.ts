@@ -32,12 +32,14 @@ function relativeError(
   );
 }
 
-test("fp32 plans match the models they compile (post-activation, SE, Efficient ResNet, MobileNet v2)", { skip }, () => {
+test("fp32 plans match the models they compile (post- and pre-activation, SE, Efficient ResNet, MobileNet v2, WRN)", { skip }, () => {
   for (const [name, options] of [
     ["resnet20", {}],
     ["se_resnet20", {}],
     ["efficient_resnet", { channels: 16 }],
     ["mobilenetv2", { widthMultiplier: 0.5 }],
+    ["preact_resnet164", { depth: 11 }],
+    ["wrn16_2", {}],
   ] as const) {
     manualSeed(1);
     const model = createModel(name, options);
