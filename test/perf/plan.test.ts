@@ -32,28 +32,32 @@ function relativeError(
   );
 }
 
-test("fp32 plans match the models they compile (post- and pre-activation, SE, Efficient ResNet, MobileNet v2, WRN)", { skip }, () => {
-  for (const [name, options] of [
-    ["resnet20", {}],
-    ["se_resnet20", {}],
-    ["efficient_resnet", { channels: 16 }],
-    ["mobilenetv2", { widthMultiplier: 0.5 }],
-    ["preact_resnet164", { depth: 11 }],
-    ["wrn16_2", {}],
-  ] as const) {
-    manualSeed(1);
-    const model = createModel(name, options);
-    const compiled = compileInference(model, { precision: "fp32", inputShape: [2, 3, 32, 32] });
-    try {
-      const err = relativeError(model, (x) => compiled.forward(x), [3, 3, 32, 32]);
-      assert.ok(err < 1e-4, `${name}: relative error ${err}`);
-      assert.ok(compiled.summary.convolutions > 0, name);
-    } finally {
-      compiled.dispose();
-      model.dispose();
+test(
+  "fp32 plans match the models they compile (post- and pre-activation, SE, Efficient ResNet, MobileNet v2, WRN)",
+  { skip },
+  () => {
+    for (const [name, options] of [
+      ["resnet20", {}],
+      ["se_resnet20", {}],
+      ["efficient_resnet", { channels: 16 }],
+      ["mobilenetv2", { widthMultiplier: 0.5 }],
+      ["preact_resnet164", { depth: 11 }],
+      ["wrn16_2", {}],
+    ] as const) {
+      manualSeed(1);
+      const model = createModel(name, options);
+      const compiled = compileInference(model, { precision: "fp32", inputShape: [2, 3, 32, 32] });
+      try {
+        const err = relativeError(model, (x) => compiled.forward(x), [3, 3, 32, 32]);
+        assert.ok(err < 1e-4, `${name}: relative error ${err}`);
+        assert.ok(compiled.summary.convolutions > 0, name);
+      } finally {
+        compiled.dispose();
+        model.dispose();
+      }
     }
-  }
-});
+  },
+);
 
 test("a resnet20 plan fuses every ReLU and residual addition into the convolutions", { skip }, () => {
   manualSeed(2);
