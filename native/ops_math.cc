@@ -38,7 +38,15 @@ static const UnaryEntry kUnary[] = {
     {"isfinite", [](const at::Tensor& x) { return at::isfinite(x); }},
     {"logicalNot", [](const at::Tensor& x) { return at::logical_not(x); }},
     {"relu", [](const at::Tensor& x) { return at::relu(x); }},
-    {"relu6", [](const at::Tensor& x) { return at::hardtanh(x, 0, 6); }},
+    // hardtanh, as torch.nn.ReLU6; in reduced precision clamp, whose backward libtorch 1.13 has for
+    // bfloat16 on the CPU (hardtanh's does not: "hardshrink_backward_cpu not implemented for
+    // BFloat16", which also stops PyTorch 1.13 itself from training a ReLU6 net under autocast).
+    // The two differ only in the gradient at exactly 0 and 6.
+    {"relu6",
+     [](const at::Tensor& x) {
+       return x.scalar_type() == at::kBFloat16 || x.scalar_type() == at::kHalf ? at::clamp(x, 0, 6)
+                                                                               : at::hardtanh(x, 0, 6);
+     }},
     {"sigmoid", [](const at::Tensor& x) { return at::sigmoid(x); }},
     {"tanh", [](const at::Tensor& x) { return at::tanh(x); }},
     {"silu", [](const at::Tensor& x) { return at::silu(x); }},

@@ -38,11 +38,20 @@ def make_divisible(v, divisor=8):
     return rounded + divisor if rounded < 0.9 * v else rounded
 
 
+class ReLU6(nn.Module):
+    """ReLU6 as clamp: PyTorch 1.13's nn.ReLU6 (hardtanh) has no bfloat16 backward on the CPU
+    ("hardshrink_backward_cpu" not implemented for 'BFloat16'), so bf16 autocast training of a
+    ReLU6 net fails; clamp's backward exists. What a user at their best writes on this PyTorch."""
+
+    def forward(self, x):
+        return torch.clamp(x, 0, 6)
+
+
 class ConvBnAct(nn.Sequential):
     def __init__(self, cin, cout, k, stride=1, groups=1, act=True):
         layers = [nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, groups=groups, bias=False), nn.BatchNorm2d(cout)]
         if act:
-            layers.append(nn.ReLU6())
+            layers.append(ReLU6())
         super().__init__(*layers)
 
 

@@ -4,8 +4,9 @@
 // block of MobileNet v2/v3 and EfficientNet, the CIFAR stride rule, and option readers that fail
 // with the model's name, the option and the accepted range.
 import "../ops/methods";
+import { Sequential } from "../nn/containers";
 import { constant, kaimingNormal } from "../nn/init";
-import { BatchNorm2d, Conv2d, Linear } from "../nn/layers";
+import { BatchNorm2d, Conv2d, Dropout, Linear } from "../nn/layers";
 import { Module, type ModuleConfig } from "../nn/module";
 import { SqueezeExcite, type SqueezeExciteOptions } from "../nn/se";
 import { rand } from "../ops/creation";
@@ -172,6 +173,26 @@ export class InvertedResidual extends Module {
     const { activation, ...rest } = this.options;
     return { ...rest, activation: activation().constructor.name };
   }
+}
+
+/**
+ * The end of MobileNet v2 and EfficientNet: a 1x1 conv-BN-activation to `width` channels (their
+ * key `head`) and dropout + linear (their key `classifier`).
+ */
+export function convHead(o: {
+  inChannels: number;
+  width: number;
+  activation: () => Module;
+  dropout: number;
+  numClasses: number;
+}): { head: ConvBnAct; classifier: Sequential } {
+  return {
+    head: new ConvBnAct({ inChannels: o.inChannels, outChannels: o.width, kernelSize: 1, activation: o.activation }),
+    classifier: new Sequential([
+      new Dropout(o.dropout),
+      new Linear({ inFeatures: o.width, outFeatures: o.numClasses }),
+    ]),
+  };
 }
 
 /** Global average pool → flatten → head (shared by every MobileNet and EfficientNet). */

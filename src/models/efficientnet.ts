@@ -14,13 +14,14 @@
 // the stem and the first stride-2 stage (the 24-channel one) run at stride 1, as for MobileNet v2
 // on CIFAR, so 32x32 ends at 4x4; `strides: "imagenet"` is the paper's layout.
 import { Sequential } from "../nn/containers";
-import { Dropout, Linear, SiLU } from "../nn/layers";
+import { SiLU } from "../nn/layers";
 import { Module, type ModuleConfig } from "../nn/module";
 import type { Tensor } from "../tensor/tensor";
 import {
   adaptStrides,
   ConvBnAct,
   choiceArg,
+  convHead,
   heInit,
   InvertedResidual,
   intArg,
@@ -111,15 +112,15 @@ export class EfficientNet extends Module {
       }
     });
     this.blocks = this.registerModule("blocks", new Sequential(blocks));
-    const last = filters(1280);
-    this.head = this.registerModule(
-      "head",
-      new ConvBnAct({ inChannels: c, outChannels: last, kernelSize: 1, activation: swish }),
-    );
-    this.classifier = this.registerModule(
-      "classifier",
-      new Sequential([new Dropout(o.dropout), new Linear({ inFeatures: last, outFeatures: o.numClasses })]),
-    );
+    const end = convHead({
+      inChannels: c,
+      width: filters(1280),
+      activation: swish,
+      dropout: o.dropout,
+      numClasses: o.numClasses,
+    });
+    this.head = this.registerModule("head", end.head);
+    this.classifier = this.registerModule("classifier", end.classifier);
     heInit(this);
   }
 

@@ -19,6 +19,7 @@ import {
   adaptStrides,
   ConvBnAct,
   choiceArg,
+  convHead,
   heInit,
   InvertedResidual,
   intArg,
@@ -184,15 +185,15 @@ export class MobileNetV2 extends Module {
       }
     });
     this.blocks = this.registerModule("blocks", new Sequential(blocks));
-    const last = makeDivisible(1280 * Math.max(1, alpha));
-    this.head = this.registerModule(
-      "head",
-      new ConvBnAct({ inChannels: c, outChannels: last, kernelSize: 1, activation: relu6 }),
-    );
-    this.classifier = this.registerModule(
-      "classifier",
-      new Sequential([new Dropout(o.dropout), new Linear({ inFeatures: last, outFeatures: o.numClasses })]),
-    );
+    const end = convHead({
+      inChannels: c,
+      width: makeDivisible(1280 * Math.max(1, alpha)),
+      activation: relu6,
+      dropout: o.dropout,
+      numClasses: o.numClasses,
+    });
+    this.head = this.registerModule("head", end.head);
+    this.classifier = this.registerModule("classifier", end.classifier);
     heInit(this);
   }
 

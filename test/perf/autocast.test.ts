@@ -166,3 +166,27 @@ test("preparePrecision with channelsLast converts the model and forwardWithPreci
   a.dispose();
   b.dispose();
 });
+
+test("a ReLU6 net (MobileNet v2) trains under bf16 autocast: relu6 has a bfloat16 backward", () => {
+  // PyTorch 1.13's hardtanh has none ("hardshrink_backward_cpu" not implemented for 'BFloat16');
+  // budgetnet's relu6 is clamp in bfloat16, hardtanh in float32.
+  manualSeed(3);
+  const model = createModel("mobilenetv2", { widthMultiplier: 0.25 });
+  scope(() => {
+    const x = randn([2, 3, 32, 32]);
+    const y = randint(0, 10, [2], { dtype: "int64" });
+    const logits = forwardWithPrecision(model, x, { precision: "bf16", channelsLast: true });
+    crossEntropy(logits, y).backward();
+    let nonzero = 0;
+    for (const p of model.parameters()) {
+      const g = p.grad;
+      assert.ok(g !== undefined && g.dtype === "float32");
+      const total = g.abs().sum().item() as number;
+      assert.ok(Number.isFinite(total), "finite gradients");
+      if (total > 0) nonzero++;
+    }
+    assert.ok(nonzero > model.parameters().length / 2, `${nonzero} parameters got gradients`);
+  });
+  model.zeroGrad();
+  model.dispose();
+});
