@@ -52,8 +52,11 @@ function locate() {
 
 // oneDNN's own headers (Debian's libdnnl-dev, the library libtorch-dev links) enable the fused
 // inference plan (native/plan.cc); without them the addon builds without it.
+// A libtorch from $LIBTORCH (pip, the zip) carries its own oneDNN linked in statically; linking
+// the system's as well could mix two versions, so it is used there only on request (BUDGETNET_DNNL=1).
 function locateDnnl(found) {
   if (process.env.BUDGETNET_DNNL === "0") return false;
+  if (found.rpath && process.env.BUDGETNET_DNNL !== "1") return false;
   const header = found.includes
     .map((d) => path.join(d, "oneapi", "dnnl", "dnnl.hpp"))
     .concat("/usr/include/oneapi/dnnl/dnnl.hpp");
