@@ -2,7 +2,8 @@
 // the exported file (BatchNorm folded), both on 2 threads, in one process. Batch-1 latency
 // (median over many calls) and batch-256 throughput (median over rounds) for three models; the
 // two engines alternate within every round, in a rotating order, because these machines are
-// shared and noisy. The outputs are compared too, so a fast wrong file cannot pass.
+// shared and noisy. The outputs are compared too, so a fast wrong file cannot pass. Where the
+// addon has it, budgetnet's fused float32 plan (src/perf/plan.ts) runs as a third engine.
 //
 //   npm run bench -- onnx [--rounds N] [--quick] [--out FILE]
 import * as os from "node:os";
@@ -11,6 +12,7 @@ import * as ort from "onnxruntime-node";
 import { createModel, noGrad, rand, scope, setNumThreads, tensor } from "../src";
 import { exportOnnx } from "../src/export/onnx";
 import type { Module } from "../src/nn/module";
+import { type CompiledInference, compileInference, planAvailable } from "../src/perf/plan";
 import { writeResult } from "./results";
 
 const ROOT = path.resolve(__dirname, "..", "..");
@@ -20,8 +22,18 @@ const SHAPE = [3, 32, 32];
 const LATENCY_BUDGET_MS = 8000;
 
 interface Engine {
-  name: "budgetnet" | "onnxruntime";
+  name: "budgetnet" | "budgetnetPlan" | "onnxruntime";
   run(x: Float32Array, batch: number): Promise<Float32Array>;
+}
+
+/** The fused oneDNN plan in float32 (src/perf/plan.ts), what `budgetnet eval`/`predict` run. */
+function planEngine(compiled: CompiledInference): Engine {
+  return {
+    name: "budgetnetPlan",
+    async run(x, batch) {
+      return noGrad(() => scope(() => compiled.forward(tensor(x, [batch, ...SHAPE])).toFloat32Array()));
+    },
+  };
 }
 
 function budgetnetEngine(model: Module): Engine {
@@ -75,11 +87,13 @@ export async function main(args: string[]): Promise<void> {
       executionMode: "sequential",
       graphOptimizationLevel: "all",
     });
-    const engines = [budgetnetEngine(model), ortEngine(session)];
+    const compiled = planAvailable() ? compileInference(model, { precision: "fp32" }) : undefined;
+    const engines = [budgetnetEngine(model), ortEngine(session), ...(compiled ? [planEngine(compiled)] : [])];
     const xs = new Map<number, Float32Array>();
     const samples: Record<string, Samples> = {
       budgetnet: { latencyMs: [], throughput: [] },
       onnxruntime: { latencyMs: [], throughput: [] },
+      budgetnetPlan: { latencyMs: [], throughput: [] },
     };
     for (const b of [1, throughputBatch])
       xs.set(
@@ -87,7 +101,7 @@ export async function main(args: string[]): Promise<void> {
         scope(() => rand([b, ...SHAPE]).toFloat32Array()),
       );
     for (let r = 0; r < rounds; r++) {
-      const order = r % 2 === 0 ? engines : [...engines].reverse();
+      const order = engines.map((_, i) => engines[(i + r) % engines.length] as Engine);
       for (const e of order) {
         const s = samples[e.name] as Samples;
         const x1 = xs.get(1) as Float32Array;
@@ -111,28 +125,42 @@ export async function main(args: string[]): Promise<void> {
     const check = xs.get(1) as Float32Array;
     const bnOut = await (engines[0] as Engine).run(check, 1);
     const ortOut = await (engines[1] as Engine).run(check, 1);
-    let diff = 0;
-    for (let i = 0; i < bnOut.length; i++)
-      diff = Math.max(diff, Math.abs((bnOut[i] as number) - (ortOut[i] as number)));
-    const bn = samples.budgetnet as Samples;
-    const rt = samples.onnxruntime as Samples;
+    const maxDiff = (a: Float32Array, b: Float32Array) =>
+      a.reduce((m, v, i) => Math.max(m, Math.abs(v - (b[i] as number))), 0);
+    const diff = maxDiff(bnOut, ortOut);
+    const summary = (k: keyof typeof samples) => {
+      const s = samples[k] as Samples;
+      return { latencyMsMedian: median(s.latencyMs), imagesPerSecond: median(s.throughput) };
+    };
     const row = {
       parameters: model.numParameters(),
-      budgetnet: { latencyMsMedian: median(bn.latencyMs), imagesPerSecond: median(bn.throughput) },
-      onnxruntime: { latencyMsMedian: median(rt.latencyMs), imagesPerSecond: median(rt.throughput) },
+      budgetnet: summary("budgetnet"),
+      onnxruntime: summary("onnxruntime"),
+      ...(compiled ? { budgetnetPlan: summary("budgetnetPlan") } : {}),
       maxAbsDiff: diff,
+      ...(compiled ? { planMaxAbsDiffVsOnnxruntime: maxDiff(await (engines[2] as Engine).run(check, 1), ortOut) } : {}),
     };
     const ratios = {
       // > 1: onnxruntime is faster
       latencySpeedup: row.budgetnet.latencyMsMedian / row.onnxruntime.latencyMsMedian,
       throughputSpeedup: row.onnxruntime.imagesPerSecond / row.budgetnet.imagesPerSecond,
     };
-    results[name] = { ...row, onnxruntimeOverBudgetnet: ratios, samples };
+    const planRatios = row.budgetnetPlan && {
+      // > 1: the plan is faster than onnxruntime
+      latencySpeedup: row.onnxruntime.latencyMsMedian / row.budgetnetPlan.latencyMsMedian,
+      throughputSpeedup: row.budgetnetPlan.imagesPerSecond / row.onnxruntime.imagesPerSecond,
+    };
+    results[name] = { ...row, onnxruntimeOverBudgetnet: ratios, planOverOnnxruntime: planRatios, samples };
     console.log(
       `${name.padEnd(17)} batch 1: budgetnet ${row.budgetnet.latencyMsMedian.toFixed(2)} ms, onnxruntime ${row.onnxruntime.latencyMsMedian.toFixed(2)} ms (ort ${ratios.latencySpeedup.toFixed(2)}x)` +
         ` | batch ${throughputBatch}: budgetnet ${row.budgetnet.imagesPerSecond.toFixed(0)} img/s, onnxruntime ${row.onnxruntime.imagesPerSecond.toFixed(0)} img/s (ort ${ratios.throughputSpeedup.toFixed(2)}x)` +
         ` | max abs diff ${diff.toExponential(1)}`,
     );
+    if (row.budgetnetPlan && planRatios)
+      console.log(
+        `${"".padEnd(17)} plan:   ${row.budgetnetPlan.latencyMsMedian.toFixed(2)} ms (${planRatios.latencySpeedup.toFixed(2)}x onnxruntime) | ${row.budgetnetPlan.imagesPerSecond.toFixed(0)} img/s (${planRatios.throughputSpeedup.toFixed(2)}x onnxruntime) | max abs diff vs onnxruntime ${row.planMaxAbsDiffVsOnnxruntime?.toExponential(1)}`,
+      );
+    compiled?.dispose();
     await session.release();
     model.dispose();
   }
