@@ -285,7 +285,7 @@ export async function main(args: string[]): Promise<void> {
     batch: 128,
     threads: 2,
     machine: { cores: os.availableParallelism(), loadAverageAtStart: loadStart, loadAverageAtEnd: os.loadavg() },
-    note: "shared machine: other jobs ran during the measurement; medians over interleaved rounds",
+    note: "medians over interleaved rounds, each variant in its own process; the load averages at start and end tell how quiet the machine was",
     models,
   };
   const name = `${kind.replace("-", "_")}.json`;
