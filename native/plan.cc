@@ -33,12 +33,15 @@ struct Act {
   dnnl::algorithm alg;
   float alpha, beta;
 };
-static Act Activation(const std::string& name) {
-  if (name == "relu") return {dnnl::algorithm::eltwise_relu, 0.f, 0.f};
-  if (name == "relu6") return {dnnl::algorithm::eltwise_clip_v2, 0.f, 6.f};
-  if (name == "sigmoid") return {dnnl::algorithm::eltwise_logistic, 0.f, 0.f};
-  if (name == "silu") return {dnnl::algorithm::eltwise_swish, 1.f, 0.f};
-  if (name == "hardswish") return {dnnl::algorithm::eltwise_hardswish, 0.f, 0.f};
+static std::vector<Act> Activation(const std::string& name) {
+  if (name == "relu") return {{dnnl::algorithm::eltwise_relu, 0.f, 0.f}};
+  if (name == "relu6") return {{dnnl::algorithm::eltwise_clip_v2, 0.f, 6.f}};
+  if (name == "sigmoid") return {{dnnl::algorithm::eltwise_logistic, 0.f, 0.f}};
+  if (name == "silu") return {{dnnl::algorithm::eltwise_swish, 1.f, 0.f}};
+  if (name == "hardswish") return {{dnnl::algorithm::eltwise_hardswish, 0.f, 0.f}};
+  // relu6(x + 3) / 6 = clip(x / 6 + 1/2, 0, 1): oneDNN 2.6 has no hard-sigmoid of its own
+  if (name == "hardsigmoid")
+    return {{dnnl::algorithm::eltwise_linear, 1.f / 6.f, 0.5f}, {dnnl::algorithm::eltwise_clip_v2, 0.f, 1.f}};
   throw std::invalid_argument("plan: unknown activation '" + name + "'");
 }
 
@@ -47,8 +50,7 @@ static void AppendPostOps(dnnl::post_ops& po, const std::vector<std::string>& po
     if (p == "sum") {
       po.append_sum(1.f);
     } else {
-      Act a = Activation(p);
-      po.append_eltwise(1.f, a.alg, a.alpha, a.beta);
+      for (const Act& a : Activation(p)) po.append_eltwise(1.f, a.alg, a.alpha, a.beta);
     }
   }
 }
@@ -63,7 +65,7 @@ enum class Kind { Conv, Eltwise, Binary, Pool, BatchNorm };
 struct Node {
   Kind kind;
   int in = -1, b = -1, out = -1;
-  std::string sub;                 // eltwise: relu|relu6|sigmoid|silu|hardswish; binary: add|mul; pool: avg_include|avg_exclude|global
+  std::string sub;                 // eltwise: relu|relu6|sigmoid|silu|hardswish|hardsigmoid; binary: add|mul; pool: avg_include|avg_exclude|global
   std::vector<std::string> post;   // conv/binary post-ops in order: "relu" or "sum"
   int sum = -1;                    // conv: value added by the sum post-op
   at::Tensor weight, bias;         // conv: float32, contiguous; batchnorm: scale and shift
@@ -438,11 +440,18 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
         prog->steps.push_back({dnnl::convolution_forward(pd), std::move(args)});
         vals[n.out] = out;
       } else if (n.kind == Kind::Eltwise) {
-        Act act = Activation(n.sub);
-        dnnl::eltwise_forward::primitive_desc pd(
-            dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, act.alg, src, act.alpha, act.beta), eng);
-        PlanValue out = reuseOrAlloc(n.in, i, pd.dst_desc());
-        prog->steps.push_back({dnnl::eltwise_forward(pd), {{DNNL_ARG_SRC, vals[n.in].mem}, {DNNL_ARG_DST, out.mem}}});
+        // one primitive per elementary function (hard-sigmoid is two), the later ones in place
+        PlanValue out;
+        memory from = vals[n.in].mem;
+        bool first = true;
+        for (const Act& act : Activation(n.sub)) {
+          dnnl::eltwise_forward::primitive_desc pd(
+              dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, act.alg, src, act.alpha, act.beta), eng);
+          if (first) out = reuseOrAlloc(n.in, i, pd.dst_desc());
+          prog->steps.push_back({dnnl::eltwise_forward(pd), {{DNNL_ARG_SRC, from}, {DNNL_ARG_DST, out.mem}}});
+          from = out.mem;
+          first = false;
+        }
         vals[n.out] = out;
       } else if (n.kind == Kind::Binary) {
         dnnl::algorithm alg;

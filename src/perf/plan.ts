@@ -65,7 +65,7 @@ export function planAvailable(): boolean {
 const isHandle = (v: unknown): v is NativeHandle => v instanceof native.TensorHandle;
 
 /** Activations the plan runs (oneDNN eltwise, or a post-op of the convolution before them). */
-const ACTIVATIONS = new Set(["relu", "relu6", "sigmoid", "silu", "hardswish"]);
+const ACTIVATIONS = new Set(["relu", "relu6", "sigmoid", "silu", "hardswish", "hardsigmoid"]);
 
 /** Turns the traced calls into plan nodes up to the first call the plan cannot run. */
 function buildNodes(

@@ -33,7 +33,7 @@ function relativeError(
 }
 
 test(
-  "fp32 plans match the models they compile (post- and pre-activation, SE, Efficient ResNet, MobileNet v2, WRN)",
+  "fp32 plans match the models they compile (post- and pre-activation, SE, Efficient ResNet, MobileNet v2 and v3, WRN)",
   { skip },
   () => {
     for (const [name, options] of [
