@@ -38,6 +38,10 @@ export interface FoldResult {
   probeRelativeError: number;
 }
 
+// Models folded by foldBatchNorm (copies, and models folded in place): folding one again would
+// fold each BatchNorm a second time (its β already holds the folded bias).
+const foldedModels = new WeakSet<Module>();
+
 function copyModel(model: Module): Module {
   const spec = modelSpec(model);
   if (spec === undefined)
@@ -158,6 +162,10 @@ export function foldBatchNorm(model: Module, opts: FoldOptions = {}): FoldResult
     throw new ArgumentError(
       `foldBatchNorm: inputShape must be 4 positive integers [N, C, H, W]. Received: inputShape=${JSON.stringify(shape)}`,
     );
+  if (foldedModels.has(model))
+    throw new ArgumentError(
+      "foldBatchNorm: this model is already folded (a result of foldBatchNorm, or folded in place); fold the original model instead.",
+    );
   const target = opts.copy === false ? model : copyModel(model);
   target.eval();
   for (const p of target.parameters()) p.requiresGrad = false;
@@ -170,6 +178,7 @@ export function foldBatchNorm(model: Module, opts: FoldOptions = {}): FoldResult
         const { pairs, reference, convIn, bnOut } = findPairs(target, probe);
         try {
           for (const [conv, bn] of pairs) foldPair(conv, bn);
+          foldedModels.add(target);
           // Each folded conv, on the input its conv saw in the probe forward, against what its
           // BatchNorm put out there: checks the arithmetic and that the BN really read that
           // conv's output, layer by layer, so rounding cannot compound through a deep net.

@@ -28,6 +28,11 @@ export interface PlanOptions {
    * "auto": both are built and timed on a batch of inputShape, and the faster one is kept.
    */
   precision?: "fp32" | "bf16" | "auto";
+  /**
+   * Fold a copy (default; the model must come from createModel) or, with false, the model itself,
+   * which then becomes inference-only (for models built by hand); dispose() leaves it alive.
+   */
+  copy?: boolean;
   /** Winograd for 3x3 stride-1 float32 convolutions: "auto" (default, timed per shape), "never", "always". */
   winograd?: "auto" | "never" | "always";
 }
@@ -224,6 +229,7 @@ export class CompiledInference {
 
   constructor(
     private readonly folded: Module,
+    private readonly ownsFolded: boolean,
     private readonly plan: NativePlan,
     private readonly outputs: { handle: NativeHandle; index: number }[],
     private readonly tail: NativeCall[],
@@ -278,7 +284,7 @@ export class CompiledInference {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.folded.dispose();
+    if (this.ownsFolded) this.folded.dispose();
   }
 }
 
@@ -329,13 +335,20 @@ export function compileInference(model: Module, opts: PlanOptions = {}): Compile
     throw new ArgumentError(
       `compileInference: precision must be "fp32", "bf16" or "auto". Received: precision=${String(precision)}`,
     );
-  if (precision === "auto") return fastest(model, opts, shape);
+  if (precision === "auto") {
+    if (opts.copy === false)
+      throw new ArgumentError(
+        'compileInference: precision "auto" compiles twice and needs a copy each time; with copy: false pass precision "fp32" or "bf16".',
+      );
+    return fastest(model, opts, shape);
+  }
   const winograd = opts.winograd ?? "auto";
   if (!["auto", "never", "always"].includes(winograd))
     throw new ArgumentError(
       `compileInference: winograd must be "auto", "never" or "always". Received: winograd=${String(winograd)}`,
     );
-  const { model: folded } = foldBatchNorm(model, { inputShape: shape });
+  const copy = opts.copy ?? true;
+  const { model: folded } = foldBatchNorm(model, { inputShape: shape, copy });
   try {
     return noGrad(() =>
       scope(() => {
@@ -377,7 +390,7 @@ export function compileInference(model: Module, opts: PlanOptions = {}): Compile
         const wire = dense.map((n) => ({ ...n, post: n.post ?? [] }));
         const Plan = (native as unknown as { InferencePlan: new (...a: unknown[]) => NativePlan }).InferencePlan;
         const plan = new Plan(wire, unique, precision === "bf16" ? "bfloat16" : "float32", winograd);
-        const compiled = new CompiledInference(folded, plan, outputs, tail, traced.live(), {
+        const compiled = new CompiledInference(folded, copy, plan, outputs, tail, traced.live(), {
           planNodes: dense.length,
           convolutions: dense.filter((n) => n.op === "conv").length,
           fused: nodes.length - fused.length,
@@ -397,7 +410,7 @@ export function compileInference(model: Module, opts: PlanOptions = {}): Compile
       }),
     );
   } catch (err) {
-    folded.dispose();
+    if (copy) folded.dispose();
     throw err;
   }
 }

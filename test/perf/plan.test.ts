@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { createModel, manualSeed, maxAbsDiff, NativeOpError, type nn, noGrad, randn, scope } from "../../src";
+import { createModel, keep, manualSeed, maxAbsDiff, NativeOpError, nn, noGrad, randn, scope } from "../../src";
 import { compileInference, planAvailable } from "../../src/perf/plan";
 import { checkNoLeaks } from "../helpers";
 
@@ -146,3 +146,41 @@ test("bad options and bad inputs give clear errors, and the process lives on", {
   scope(() => assert.throws(() => compiled.forward(randn([1, 3, 32, 32])), /disposed/));
   model.dispose();
 });
+
+test(
+  "a model built by hand compiles in place (copy: false), and a folded model is never folded twice",
+  { skip },
+  () => {
+    manualSeed(6);
+    const model = new nn.Sequential([
+      new nn.Conv2d({ inChannels: 3, outChannels: 16, kernelSize: 3, padding: 1, bias: false }),
+      new nn.BatchNorm2d({ numFeatures: 16 }),
+      new nn.ReLU(),
+      new nn.Conv2d({ inChannels: 16, outChannels: 16, kernelSize: 3, padding: 1 }),
+      new nn.ReLU(),
+    ]);
+    model.eval();
+    // a copy needs createModel; in place works, and says what to do when precision is "auto"
+    assert.throws(() => compileInference(model), /not made by createModel/);
+    assert.throws(() => compileInference(model, { copy: false, precision: "auto" }), /with copy: false pass precision/);
+    const x = keep(randn([2, 3, 8, 8]));
+    const before = noGrad(() => scope(() => keep(model.forward(x))));
+    const compiled = compileInference(model, { copy: false, inputShape: [2, 3, 8, 8] });
+    try {
+      const out = noGrad(() => scope(() => keep(compiled.forward(x))));
+      scope(() => assert.ok(maxAbsDiff(out, before) / (before.abs().max().item() as number) < 1e-5));
+      out.dispose();
+      // the model was folded in place: folding (or compiling) it again is refused
+      assert.throws(() => compileInference(model, { copy: false }), /already folded/);
+    } finally {
+      compiled.dispose(); // leaves the model alive: it belongs to the caller
+      x.dispose();
+      before.dispose();
+    }
+    assert.ok(
+      model.parameters().every((p) => p.live() !== undefined),
+      "the model is still alive",
+    );
+    model.dispose();
+  },
+);
