@@ -4,6 +4,7 @@ import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { test } from "node:test";
 import { parseArgs, UsageError } from "../../src/cli/args";
+import { planAvailable } from "../../src/perf/plan";
 import { checkNoLeaks } from "../helpers";
 
 checkNoLeaks();
@@ -125,4 +126,30 @@ test("parseArgs: --flag value, --flag=value, switches, --, defaults", () => {
   assert.throws(() => parseArgs(["a", "--on=yes"], s), /--on is a switch/);
   assert.throws(() => parseArgs(["a", "b", "c"], s), /takes at most 2 arguments/);
   assert.throws(() => parseArgs(["a", "-x"], s), /unknown flag -x/);
+});
+
+test("`budgetnet bench` measures through the fused plan by default and through libtorch on request", () => {
+  const plan = run("bench", "resnet20", "--iters", "1", "--json");
+  assert.equal(plan.status, 0, plan.stderr);
+  const p = JSON.parse(plan.stdout) as Record<string, unknown>;
+  assert.equal(p.engine, planAvailable() ? "plan" : "libtorch");
+  assert.ok((p.latencyMsBatch1 as number) > 0 && (p.imagesPerSecBatch256 as number) > 0);
+  if (p.engine === "plan") {
+    // precision "auto": both plans were built and timed at each batch size, the faster kept
+    const plans = p.plans as Record<string, { precision: string; timings: { fp32: number; bf16: number } }>;
+    for (const k of ["latency", "throughput"]) {
+      const t = plans[k]?.timings;
+      assert.ok(t !== undefined && t.fp32 > 0 && t.bf16 > 0, k);
+      assert.equal(plans[k]?.precision, (t?.bf16 as number) < (t?.fp32 as number) ? "bf16" : "fp32");
+    }
+  }
+  const lib = run("bench", "resnet20", "--iters", "1", "--json", "--engine", "libtorch", "--precision", "fp32");
+  assert.equal(lib.status, 0, lib.stderr);
+  const l = JSON.parse(lib.stdout) as Record<string, unknown>;
+  assert.equal(l.engine, "libtorch");
+  assert.equal(l.precision, "fp32");
+  assert.equal(l.foldedBatchNorms, 21);
+  const bad = run("bench", "resnet20", "--engine", "gpu");
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /--engine must be auto, plan or libtorch/);
 });
