@@ -67,7 +67,7 @@ export const evalCommand: CommandSpec = {
       const seconds = (Date.now() - started) / 1000;
       if (args.flags.json) {
         process.stdout.write(
-          `${JSON.stringify({ run: runDir, split, weights, seconds, engine: plan.engine, ...result }, null, 2)}\n`,
+          `${JSON.stringify({ run: runDir, split, weights, seconds, engine: plan.engine, engineNote: plan.note, ...result }, null, 2)}\n`,
         );
         return 0;
       }
@@ -79,6 +79,7 @@ export const evalCommand: CommandSpec = {
         "confusion (rows: true class, columns: predicted):",
         ...result.confusion.map((row) => `  ${row.map((v) => String(v).padStart(5)).join("")}`),
       ];
+      if (plan.note !== undefined) lines.push(`(libtorch, not the fused plan: ${plan.note})`);
       process.stdout.write(`${lines.join("\n")}\n`);
       return 0;
     } finally {
