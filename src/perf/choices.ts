@@ -27,7 +27,14 @@ const DEFAULT_CHOICE: PhaseChoice = { precision: "bf16", channelsLast: true };
 // machine (load < 1.4), 2 x 5 steps alternating: bf16 channels-last 1586-1787 ms/step against
 // bf16 contiguous 1725-2074 ms/step, so channels-last (the loaded sweep B had it the other way).
 // Models not listed are unmeasured and run bf16 channels-last (DEFAULT_CHOICE below).
-const CHOICES: Record<string, Record<Phase, Record<Precision, boolean>> & { best: Record<Phase, PhaseChoice> }> = {
+type ModelChoices = Record<Phase, Record<Precision, boolean>> & { best: Record<Phase, PhaseChoice> };
+const MEASURED_CL_TRAIN: ModelChoices = {
+  train: { fp32: true, bf16: true },
+  infer: { fp32: true, bf16: true },
+  best: { train: { precision: "bf16", channelsLast: true }, infer: { precision: "bf16", channelsLast: true } },
+};
+
+const CHOICES: Record<string, ModelChoices> = {
   resnet20: {
     train: { fp32: true, bf16: true },
     infer: { fp32: true, bf16: true },
@@ -38,6 +45,13 @@ const CHOICES: Record<string, Record<Phase, Record<Precision, boolean>> & { best
     infer: { fp32: true, bf16: true },
     best: { train: { precision: "bf16", channelsLast: true }, infer: { precision: "bf16", channelsLast: true } },
   },
+  // bf16 training, channels-last against contiguous, 2 x 5 steps per model alternating (ms/step,
+  // 2026-11-22 ~08:35, load average 1.4-2): resnet56 455-515 vs 519-641; mobilenetv2 1208-1482 vs
+  // 1527-1642; preact_resnet164 (8 steps) 1362-1562 vs 1679-2013. Inference runs through the
+  // fused plan (src/perf/plan.ts); the infer entries are the libtorch fallback, unmeasured here.
+  resnet56: MEASURED_CL_TRAIN,
+  mobilenetv2: MEASURED_CL_TRAIN,
+  preact_resnet164: MEASURED_CL_TRAIN,
 };
 
 /** Whether channels-last measured faster for this model, precision and phase (DEFAULT_CHOICE when unmeasured). */
