@@ -60,6 +60,12 @@ static dnnl::engine& Engine() {
   return eng;
 }
 
+// One in-order CPU stream for every plan (budgetnet runs plans from the Node main thread only).
+static dnnl::stream& Stream() {
+  static dnnl::stream s(Engine());
+  return s;
+}
+
 enum class Kind { Conv, Eltwise, Binary, Pool, BatchNorm };
 
 struct Node {
@@ -84,7 +90,6 @@ struct PlanValue {
 struct Step {
   dnnl::primitive prim;
   std::unordered_map<int, memory> args;
-  std::string label;
 };
 
 // One compiled program for one input shape.
@@ -92,7 +97,13 @@ struct Program {
   std::vector<int64_t> inputDims;
   memory input;  // plain float32 NCHW; its handle is set to the caller's tensor on each run
   std::vector<Step> steps;
-  std::vector<std::pair<memory, memory>> exports;  // (value, plain float32 user memory)
+  // per output: the value, a plain float32 memory whose handle is set to a new tensor on each
+  // run, and the reorder between them (made once here, not per run)
+  struct Export {
+    memory from, to;
+    dnnl::reorder reorder;
+  };
+  std::vector<Export> exports;
   std::vector<std::vector<int64_t>> exportDims;
   std::vector<memory> keep;  // reordered weights and biases
   std::vector<void*> buffers;
@@ -269,7 +280,7 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
   }
 
   static double TimeMs(const dnnl::primitive& p, const std::unordered_map<int, memory>& args, int reps) {
-    dnnl::stream s(Engine());
+    dnnl::stream& s = Stream();
     p.execute(s, args);
     s.wait();
     double best = 1e30;
@@ -312,6 +323,15 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
       temps.push_back(t.buf);
       prog->steps.push_back({dnnl::reorder(vals[v].mem, t.mem), {{DNNL_ARG_FROM, vals[v].mem}, {DNNL_ARG_TO, t.mem}}});
       return t.mem;
+    };
+    // a float32 tensor (plain layout `user`) copied once into the program's own memory in layout `want`
+    auto prepare = [&](const memory::desc& user, const at::Tensor& t, const memory::desc& want) -> memory {
+      memory from(user, eng, t.data_ptr());
+      memory to(want, eng);
+      dnnl::reorder(from, to).execute(Stream(), from, to);
+      Stream().wait();
+      prog->keep.push_back(to);
+      return to;
     };
     // the output buffer of node i: the input's own buffer when i is its last reader (in place), else a new one
     auto reuseOrAlloc = [&](int v, size_t i, const memory::desc& d) -> PlanValue {
@@ -412,19 +432,8 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
         }
         prog->choices.push_back(algName + " " + pd.impl_info_str());
         // weights: plain OIHW float32 -> the primitive's layout and type, once
-        memory wUser({wd, dt::f32, n.groups == 1 ? tag::oihw : tag::goihw}, eng, n.weight.data_ptr());
-        memory wMem(pd.weights_desc(), eng);
-        dnnl::stream s(eng);
-        dnnl::reorder(wUser, wMem).execute(s, wUser, wMem);
-        prog->keep.push_back(wMem);
-        memory bMem;
-        if (n.bias.defined()) {
-          memory bUser(bmd, eng, n.bias.data_ptr());
-          bMem = memory(pd.bias_desc(), eng);
-          dnnl::reorder(bUser, bMem).execute(s, bUser, bMem);
-          prog->keep.push_back(bMem);
-        }
-        s.wait();
+        memory wMem = prepare({wd, dt::f32, n.groups == 1 ? tag::oihw : tag::goihw}, n.weight, pd.weights_desc());
+        memory bMem = n.bias.defined() ? prepare(bmd, n.bias, pd.bias_desc()) : memory();
         memory srcMem = as(n.in, pd.src_desc(), temps);
         PlanValue out;
         if (n.sum >= 0) {
@@ -482,13 +491,8 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
         dnnl::batch_normalization_forward::primitive_desc pd(
             dnnl::batch_normalization_forward::desc(dnnl::prop_kind::forward_inference, src, n.eps, flags), eng);
         auto param = [&](const at::Tensor& t) {
-          memory user({{t.numel()}, dt::f32, tag::a}, eng, t.data_ptr());
-          memory m({{t.numel()}, dt::f32, tag::a}, eng);
-          dnnl::stream s1(eng);
-          dnnl::reorder(user, m).execute(s1, user, m);
-          s1.wait();
-          prog->keep.push_back(m);
-          return m;
+          memory::desc d({t.numel()}, dt::f32, tag::a);
+          return prepare(d, t, d);
         };
         PlanValue out = reuseOrAlloc(n.in, i, pd.dst_desc());
         prog->steps.push_back({dnnl::batch_normalization_forward(pd),
@@ -527,7 +531,7 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
     for (int v : outputs_) {
       memory::dims d = vals[v].mem.get_desc().dims();
       memory user({d, dt::f32, d.size() == 4 ? tag::nchw : d.size() == 2 ? tag::ab : tag::a}, eng, DNNL_MEMORY_NONE);
-      prog->exports.push_back({vals[v].mem, user});
+      prog->exports.push_back({vals[v].mem, user, dnnl::reorder(vals[v].mem, user)});
       prog->exportDims.push_back(std::vector<int64_t>(d.begin(), d.end()));
     }
     return prog;
@@ -553,7 +557,7 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
       Program& p = *it->second;
       last_ = &p;
       p.input.set_data_handle(x32.data_ptr());
-      dnnl::stream s(Engine());
+      dnnl::stream& s = Stream();
       bool timed = !a.missing(1) && a.boolean(1);
       std::vector<double> ms;
       for (auto& st : p.steps) {
@@ -590,8 +594,9 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
       Napi::Array out = Napi::Array::New(info.Env(), p.exports.size());
       for (size_t i = 0; i < p.exports.size(); ++i) {
         at::Tensor t = at::empty(p.exportDims[i], at::kFloat);
-        p.exports[i].second.set_data_handle(t.data_ptr());
-        dnnl::reorder(p.exports[i].first, p.exports[i].second).execute(s, p.exports[i].first, p.exports[i].second);
+        Program::Export& e = p.exports[i];
+        e.to.set_data_handle(t.data_ptr());
+        e.reorder.execute(s, e.from, e.to);
         out.Set(static_cast<uint32_t>(i), W(t));
       }
       s.wait();
