@@ -71,33 +71,40 @@ export interface CpuMeasurement {
   inferProfile?: ProfileRow[];
 }
 
-let lastProfile: ProfileRow[] | undefined;
+/** One phase's timings, with the operator table when profiled and the plan's summary when one ran. */
+interface Timed {
+  ms: number[];
+  profile?: ProfileRow[];
+  plan?: unknown;
+}
 
 export function timeIterations(
   warmup: number,
   iters: number,
   step: () => void,
   profile: boolean | "shapes" = false,
-): number[] {
+): Timed {
   for (let i = 0; i < warmup; i++) step();
-  const out: number[] = [];
+  const ms: number[] = [];
   const timed = () => {
     for (let i = 0; i < iters; i++) {
       const t0 = performance.now();
       step();
-      out.push(performance.now() - t0);
+      ms.push(performance.now() - t0);
     }
   };
-  if (profile !== false) lastProfile = profileOperators(timed, { recordShapes: profile === "shapes" });
-  else timed();
-  return out;
+  if (profile === false) {
+    timed();
+    return { ms };
+  }
+  return { ms, profile: profileOperators(timed, { recordShapes: profile === "shapes" }) };
 }
 
 function forward(model: Module, x: Tensor, s: CpuSetting): Tensor {
   return s.precision === "bf16" ? autocast(() => model.forward(x)) : model.forward(x);
 }
 
-export function measureTrain(model: Module, cfg: CpuConfig): number[] {
+export function measureTrain(model: Module, cfg: CpuConfig): Timed {
   const s = cfg.train;
   if (s.channelsLast) toChannelsLast(model);
   const x = keep(randn([cfg.batch, 3, 32, 32]));
@@ -105,7 +112,7 @@ export function measureTrain(model: Module, cfg: CpuConfig): number[] {
   const y = keep(randint(0, 10, [cfg.batch], { dtype: "int64" }));
   const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
   model.train();
-  const ms = timeIterations(
+  const timed = timeIterations(
     cfg.warmup,
     cfg.trainIters,
     () =>
@@ -121,16 +128,13 @@ export function measureTrain(model: Module, cfg: CpuConfig): number[] {
     cfg.profile,
   );
   for (const t of [x, xIn, y]) t.dispose();
-  return ms;
+  return timed;
 }
 
-let planInfo: unknown;
-
-function measurePlan(model: Module, cfg: CpuConfig, precision: "fp32" | "bf16" | "auto"): number[] {
+function measurePlan(model: Module, cfg: CpuConfig, precision: "fp32" | "bf16" | "auto"): Timed {
   const compiled = compileInference(model, { inputShape: [cfg.batch, 3, 32, 32], precision });
-  planInfo = { ...compiled.summary, timings: compiled.timings };
   const x = keep(randn([cfg.batch, 3, 32, 32]));
-  const ms = timeIterations(
+  const timed = timeIterations(
     cfg.warmup,
     cfg.inferIters,
     () => inferenceMode(() => scope(() => void compiled.forward(x))),
@@ -138,10 +142,10 @@ function measurePlan(model: Module, cfg: CpuConfig, precision: "fp32" | "bf16" |
   );
   x.dispose();
   compiled.dispose();
-  return ms;
+  return { ...timed, plan: { ...compiled.summary, timings: compiled.timings } };
 }
 
-export function measureInfer(model: Module, cfg: CpuConfig): number[] {
+export function measureInfer(model: Module, cfg: CpuConfig): Timed {
   const s = cfg.infer;
   if (s.plan !== undefined) return measurePlan(model, cfg, s.plan);
   const net = s.fold ? foldBatchNorm(model).model : model;
@@ -159,7 +163,7 @@ export function measureInfer(model: Module, cfg: CpuConfig): number[] {
     }),
   );
   const region = (fn: () => void) => (s.inferenceMode ? inferenceMode(fn) : noGrad(fn));
-  const ms = timeIterations(
+  const timed = timeIterations(
     cfg.warmup,
     cfg.inferIters,
     () => region(() => scope(() => void (explicitBf16 ? net.forward(xIn) : forward(net, xIn, s)))),
@@ -167,7 +171,7 @@ export function measureInfer(model: Module, cfg: CpuConfig): number[] {
   );
   for (const t of [x, xIn]) t.dispose();
   if (net !== model) net.dispose();
-  return ms;
+  return timed;
 }
 
 export function measure(cfg: CpuConfig): CpuMeasurement {
@@ -178,20 +182,24 @@ export function measure(cfg: CpuConfig): CpuMeasurement {
   const probe = make();
   const params = probe.numParameters();
   const config = probe.toConfig();
-  const inferMs = cfg.inferIters > 0 ? measureInfer(probe, cfg) : [];
-  const inferProfile = cfg.inferIters > 0 ? lastProfile : undefined;
+  const infer: Timed = cfg.inferIters > 0 ? measureInfer(probe, cfg) : { ms: [] };
   probe.dispose();
-  let trainMs: number[] = [];
-  let trainProfile: ProfileRow[] | undefined;
+  let train: Timed = { ms: [] };
   if (cfg.trainIters > 0) {
     const m = make();
-    trainMs = measureTrain(m, cfg);
-    trainProfile = lastProfile;
+    train = measureTrain(m, cfg);
     m.dispose();
   }
-  const out: CpuMeasurement = { engine: "budgetnet", trainMs, inferMs, params, threads: cfg.threads, config };
-  if (planInfo !== undefined) out.plan = planInfo;
-  if (cfg.profile) Object.assign(out, { trainProfile, inferProfile });
+  const out: CpuMeasurement = {
+    engine: "budgetnet",
+    trainMs: train.ms,
+    inferMs: infer.ms,
+    params,
+    threads: cfg.threads,
+    config,
+  };
+  if (infer.plan !== undefined) out.plan = infer.plan;
+  if (cfg.profile) Object.assign(out, { trainProfile: train.profile, inferProfile: infer.profile });
   return out;
 }
 
