@@ -8,6 +8,7 @@ export * from "./export/safetensors";
 export * from "./models";
 export * as nn from "./nn";
 export * from "./ops";
+export { type CompiledInference, compileInference, type PlanOptions, planAvailable } from "./perf/plan";
 export { type DType, native } from "./tensor/binding";
 export { ArgumentError, NativeOpError } from "./tensor/errors";
 export { keep, scope } from "./tensor/scope";

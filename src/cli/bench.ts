@@ -9,10 +9,10 @@ import { toChannelsLast, toChannelsLastInput } from "../perf/channels_last";
 import { bestSetting } from "../perf/choices";
 import { foldBatchNorm } from "../perf/fold";
 import { inferenceMode } from "../perf/inference";
-import { compileForEngine } from "../perf/plan";
 import { keep, scope } from "../tensor/scope";
 import { getNumThreads, type Tensor } from "../tensor/tensor";
 import { type CommandSpec, UsageError } from "./args";
+import { compileForEngine, ENGINE_FLAG } from "./engine";
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -46,12 +46,7 @@ export const benchCommand: CommandSpec = {
     },
     layout: { type: "string", valueName: "L", description: "contiguous, channels-last or auto", default: "auto" },
     iters: { type: "integer", valueName: "N", description: "timed batches per measurement", default: 20 },
-    engine: {
-      type: "string",
-      valueName: "E",
-      description: "auto (the fused oneDNN plan where available), plan or libtorch (folded model)",
-      default: "auto",
-    },
+    engine: ENGINE_FLAG,
     json: { type: "boolean", description: "print JSON instead of text" },
   },
   run(args) {

@@ -1,10 +1,11 @@
 // `budgetnet eval --run DIR [--split val|test] [--tta] [--weights best|final] [--json]`
 import { loadDataset } from "../data";
-import { type CompiledInference, compileForEngine } from "../perf/plan";
+import type { CompiledInference } from "../perf/plan";
 import { type EvalResult, evaluate } from "../train/evaluate";
 import { loadRunModel, type WeightsChoice } from "../train/run";
 import { prepareData } from "../train/trainer";
 import type { CommandSpec } from "./args";
+import { compileForEngine, ENGINE_FLAG } from "./engine";
 
 export const evalCommand: CommandSpec = {
   name: "eval",
@@ -22,12 +23,7 @@ export const evalCommand: CommandSpec = {
       default: "best",
     },
     "batch-size": { type: "integer", valueName: "N", description: "evaluation batch size", default: 256 },
-    engine: {
-      type: "string",
-      valueName: "E",
-      description: "auto (the fused oneDNN plan in float32 where available), plan or libtorch",
-      default: "auto",
-    },
+    engine: ENGINE_FLAG,
     json: { type: "boolean", description: "print JSON" },
   },
   run(args) {

@@ -1,12 +1,12 @@
 // `budgetnet predict --run DIR IMAGE... [--top-k K] [--tta] [--json]`: top-k classes with names.
 import { tensor } from "../ops/creation";
 import { topk } from "../ops/reduce";
-import { compileForEngine } from "../perf/plan";
 import { scope } from "../tensor/scope";
 import { noGrad } from "../tensor/tensor";
 import { predictProbabilities } from "../train/evaluate";
 import { loadRunModel } from "../train/run";
 import type { CommandSpec } from "./args";
+import { compileForEngine, ENGINE_FLAG } from "./engine";
 
 /** Decodes an image file to uint8 CHW at the model's input size (grayscale for 1 channel). */
 async function decodeImage(file: string, channels: number, height: number, width: number): Promise<Uint8Array> {
@@ -36,12 +36,7 @@ export const predictCommand: CommandSpec = {
     "top-k": { type: "integer", valueName: "K", description: "how many classes to show", default: 5 },
     tta: { type: "boolean", description: "average the predictions on each image and its mirror" },
     json: { type: "boolean", description: "print JSON" },
-    engine: {
-      type: "string",
-      valueName: "E",
-      description: "auto (the fused oneDNN plan in float32 where available), plan or libtorch",
-      default: "auto",
-    },
+    engine: ENGINE_FLAG,
   },
   async run(args) {
     const runDir = args.flags.run as string | undefined;
