@@ -114,6 +114,9 @@ function findPairs(model: Module, probe: Tensor): Found {
         for (const h of handleArgs(call.args)) uses.set(h, (uses.get(h) ?? 0) + 1);
       },
     );
+  } catch (err) {
+    for (const t of [...convIn.values(), ...bnOut.values()]) t.dispose();
+    throw err;
   } finally {
     for (const r of removers) r();
   }
