@@ -19,6 +19,11 @@ const BENCHMARKS: Record<string, { module: string; description: string }> = {
       "the README demo (fashion-mnist-quick: train + test accuracy) against the same recipe in PyTorch eager",
   },
   onnx: { module: "./onnx", description: "inference latency and throughput: budgetnet against onnxruntime-node" },
+  soak: {
+    module: "./soak",
+    description:
+      "memory over a long run: 10,000 ResNet-20 training steps and 1,000 compile/dispose cycles (RSS, live tensors)",
+  },
 };
 
 interface BenchModule {

@@ -1,6 +1,7 @@
 // Addon entry: allocator tuning at load, threads, seeding, the live-tensor count and the
 // registration of every op family.
 #include <malloc.h>
+#include <sys/file.h>
 #include <torch/version.h>
 #include <ATen/Parallel.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -87,6 +88,20 @@ static Napi::Value SetRngState(const Napi::CallbackInfo& info) {
   });
 }
 
+// An exclusive advisory lock (flock) on an open file descriptor, taken without waiting: true when
+// taken, false when another open file description holds it. The kernel drops it when the
+// descriptor is closed or the process dies (kill -9 included), so a stale lock never blocks.
+static Napi::Value TryLockFile(const Napi::CallbackInfo& info) {
+  Args a{info, "tryLockFile"};
+  return Guard("tryLockFile", info, [&]() -> Napi::Value {
+    int64_t fd = a.int64(0);
+    if (fd < 0 || fd > INT32_MAX) throw std::invalid_argument("fd must be an open file descriptor");
+    if (flock((int)fd, LOCK_EX | LOCK_NB) == 0) return Napi::Boolean::New(info.Env(), true);
+    if (errno == EWOULDBLOCK) return Napi::Boolean::New(info.Env(), false);
+    throw std::runtime_error(std::string("flock failed: ") + std::strerror(errno));
+  });
+}
+
 static Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
@@ -117,6 +132,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "buildInfo", BuildInfo);
   Export(env, exports, "rngState", RngState);
   Export(env, exports, "setRngState", SetRngState);
+  Export(env, exports, "tryLockFile", TryLockFile);
   return exports;
 }
 

@@ -5,10 +5,20 @@
 // requests go to libtorch's default allocator. Keeping tensor data apart from the heap also
 // stops the small per-handle objects, freed only when V8 finalizes them, from fragmenting
 // the freed activation blocks. BUDGETNET_ALLOCATOR=default leaves libtorch's allocator in place.
+//
+// Ownership: every block handed out is released by the allocator that made it. Small blocks keep
+// the fallback's own deleter; oneDNN's raw_allocate/raw_deallocate pair goes through our single
+// raw deleter, which gives a pointer it does not know back to the fallback (forgetting that once
+// leaked every small oneDNN scratch buffer: ~0.9 MB a training step). The cache is capped
+// (BUDGETNET_ALLOCATOR_CACHE_MB, default a quarter of physical memory): a block freed past the cap
+// goes back to the system, so shapes that never repeat cannot grow the process without bound.
 #include <c10/core/CPUAllocator.h>
+
+#include <unistd.h>
 
 #include <cstdlib>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -28,9 +38,21 @@ size_t RoundUp(size_t n) {
   return (n + g - 1) / g * g;
 }
 
+size_t DefaultCacheCap() {
+  if (const char* mb = std::getenv("BUDGETNET_ALLOCATOR_CACHE_MB")) {
+    char* end = nullptr;
+    unsigned long long v = std::strtoull(mb, &end, 10);
+    if (end != mb && *end == '\0') return static_cast<size_t>(v) << 20;
+  }
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return size_t{4} << 30;
+  return static_cast<size_t>(pages) * static_cast<size_t>(page) / 4;
+}
+
 class CachingCPUAllocator final : public c10::Allocator {
  public:
-  explicit CachingCPUAllocator(c10::Allocator* fallback) : fallback_(fallback) {}
+  explicit CachingCPUAllocator(c10::Allocator* fallback)
+      : fallback_(fallback), fallbackRawDelete_(fallback->raw_deleter() != nullptr ? fallback->raw_deleter() : &std::free), cap_(DefaultCacheCap()) {}
 
   c10::DataPtr allocate(size_t n) const override {
     if (n < kMinCached) return fallback_->allocate(n);
@@ -93,18 +115,34 @@ class CachingCPUAllocator final : public c10::Allocator {
     TORCH_CHECK(false, "budgetnet: out of memory allocating ", size, " bytes for a tensor");
   }
 
+  // The deleter of every cached block, and the raw deleter of every block (see Ownership above).
   static void Release(void* ptr) {
+    if (ptr == nullptr) return;
     CachingCPUAllocator* self = instance;
-    std::lock_guard<std::mutex> lock(self->mu_);
-    auto it = self->blockSize_.find(ptr);
-    if (it == self->blockSize_.end()) return;  // not ours (cannot happen: every block we hand out is recorded)
-    size_t size = it->second;
-    self->blockSize_.erase(it);
-    self->free_[size].push_back(ptr);
-    self->cachedBytes_ += size;
+    {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      auto it = self->blockSize_.find(ptr);
+      if (it != self->blockSize_.end()) {
+        size_t size = it->second;
+        self->blockSize_.erase(it);
+        if (self->cachedBytes_ + size <= self->cap_) {
+          self->free_[size].push_back(ptr);
+          self->cachedBytes_ += size;
+          return;
+        }
+        self->reservedBytes_ -= size;
+      } else {
+        // A small block from the fallback, released through raw_deallocate.
+        self->fallbackRawDelete_(ptr);
+        return;
+      }
+    }
+    std::free(ptr);  // over the cap: back to the system
   }
 
   c10::Allocator* fallback_;
+  c10::DeleterFnPtr fallbackRawDelete_;
+  size_t cap_;
   mutable std::mutex mu_;
   mutable std::unordered_map<size_t, std::vector<void*>> free_;
   mutable std::unordered_map<void*, size_t> blockSize_;

@@ -14,11 +14,14 @@ export { ArgumentError, NativeOpError } from "./tensor/errors";
 export { keep, scope } from "./tensor/scope";
 export {
   type Device,
+  emptyCache,
   getNumThreads,
   getRngState,
   isGradEnabled,
   liveTensors,
+  type MemoryStats,
   manualSeed,
+  memoryStats,
   noGrad,
   setNumThreads,
   setRngState,

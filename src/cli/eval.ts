@@ -34,6 +34,8 @@ export const evalCommand: CommandSpec = {
     const weights = args.flags.weights as WeightsChoice;
     if (weights !== "best" && weights !== "final")
       throw new Error(`--weights must be best or final. Received: --weights=${weights}`);
+    const batchSize = args.flags["batch-size"] as number;
+    if (!(batchSize >= 1)) throw new Error(`--batch-size must be >= 1. Received: --batch-size=${batchSize}`);
     const started = Date.now();
     const { model, config } = loadRunModel(runDir, weights);
     try {
@@ -41,7 +43,12 @@ export const evalCommand: CommandSpec = {
       const loadOpts = { root: r.dataRoot ?? undefined, size: r.imageSize ?? undefined };
       // val is exactly the run's validation set (same split, seed and subset as during training).
       const ds = split === "test" ? loadDataset(r.dataset, { split: "test", ...loadOpts }) : prepareData(r).val;
-      const batchSize = args.flags["batch-size"] as number;
+      const [c, h, w] = config.data.imageShape;
+      if (ds.channels !== c || ds.height !== h || ds.width !== w || ds.numClasses !== config.data.numClasses)
+        throw new Error(
+          `the ${split} data (${ds.numClasses} classes of ${ds.channels}x${ds.height}x${ds.width} images) is not what the run was trained on ` +
+            `(${config.data.numClasses} classes of ${c}x${h}x${w}, config.json data); check the recipe's dataset, dataRoot and imageSize in ${runDir}/config.json.`,
+        );
       // float32 plan: the same numbers as the model's own forward (to ~1e-6), only faster
       const plan = compileForEngine(args.flags.engine as string, model, {
         inputShape: [batchSize, ...config.data.imageShape],

@@ -37,7 +37,11 @@ export const trainCommand: CommandSpec = {
     else
       process.stdout.write(
         `${result.status}: ${result.epochs} epochs, ${result.steps} steps in ${result.trainSeconds.toFixed(1)} s; ` +
-          `best val accuracy ${(100 * result.bestValAccuracy).toFixed(2)}% (epoch ${result.bestEpoch + 1}); run folder ${result.runDir}\n`,
+          `${
+            result.bestEpoch < 0
+              ? "no epoch finished yet"
+              : `best val accuracy ${(100 * result.bestValAccuracy).toFixed(2)}% (epoch ${result.bestEpoch + 1})`
+          }; run folder ${result.runDir}\n`,
       );
     return result.status === "completed" ? 0 : 130;
   },

@@ -60,3 +60,21 @@ export function channelStats(ds: ImageDataset): { mean: number[]; std: number[] 
   }
   return { mean, std };
 }
+
+/**
+ * channelStats for normalizing ds: refuses a channel whose std is 0, i.e. images that are constant
+ * in that channel (every pixel of every image the same value), which normalization would divide
+ * by zero and which no model can learn from.
+ */
+export function normalizationStats(ds: ImageDataset): { mean: number[]; std: number[] } {
+  const stats = channelStats(ds);
+  const flat = stats.std.flatMap((s, c) => (s > 0 ? [] : [c]));
+  if (flat.length > 0)
+    throw new ArgumentError(
+      `the images of "${ds.name}" are constant in channel${flat.length > 1 ? "s" : ""} ${flat.join(", ")} ` +
+        `(every pixel of all ${ds.n} images is ${flat.map((c) => Math.round(255 * (stats.mean[c] as number))).join(", ")}), ` +
+        "so their standard deviation is 0 and normalizing would divide by it. Check the data set (its folder, --image-size) and train on varied images. " +
+        `Received: std=${JSON.stringify(stats.std)}`,
+    );
+  return stats;
+}

@@ -10,8 +10,8 @@
 
 import type { Module } from "../nn/module";
 import { randn } from "../ops/creation";
-import { abs, maxAbsDiff } from "../ops/math";
-import { max } from "../ops/reduce";
+import { abs, isfinite, logicalNot, maxAbsDiff } from "../ops/math";
+import { max, sum } from "../ops/reduce";
 import { wrap } from "../ops/util";
 import { type NativeHandle, native } from "../tensor/binding";
 import { ArgumentError } from "../tensor/errors";
@@ -60,6 +60,8 @@ interface PlanNode {
 interface NativePlan {
   run(x: NativeHandle): NativeHandle[];
   choices(): string[];
+  /** Frees the programs and weight copies now (V8 would finalize the object only when it sees fit). */
+  dispose(): void;
 }
 
 /** Whether this build of the addon has the oneDNN plan (Debian's libdnnl-dev at build time). */
@@ -219,6 +221,30 @@ function renumber(nodes: PlanNode[]): { nodes: PlanNode[]; map: Map<number, numb
   return { nodes: out, map };
 }
 
+/**
+ * What the plan would hide: oneDNN gives finite, confident-looking outputs for NaN or infinite
+ * inputs and for images with a zero-size side, where libtorch gives NaN or an error. One sum over
+ * x (no copy) finds a non-finite value; only a non-finite sum pays for the exact count, since a
+ * sum of large finite values can overflow too. An empty batch (N = 0) is fine: [0, classes] out,
+ * as from libtorch.
+ */
+function checkPlanInput(x: Tensor): void {
+  const shape = `[${x.shape.join(", ")}]`;
+  if (x.shape.slice(1).some((d) => d === 0))
+    throw new ArgumentError(
+      `CompiledInference.forward: x has a zero-size channel or image side; give images of at least 1x1 pixels. Received: x of shape ${shape}`,
+    );
+  const bad = scope(() => {
+    if (Number.isFinite(sum(x).item() as number)) return 0;
+    return sum(logicalNot(isfinite(x))).item() as number;
+  });
+  if (bad > 0)
+    throw new ArgumentError(
+      `CompiledInference.forward: x holds ${bad} NaN or infinite value(s), which the plan would turn into confident predictions. ` +
+        `Check the input and its normalization (a std of 0 divides by zero). Received: x of shape ${shape}`,
+    );
+}
+
 /** A compiled inference model: forward(x) runs the plan, then the traced tail through libtorch. */
 export class CompiledInference {
   /** Number of operators in the plan, of them convolutions, and of calls replayed after it. */
@@ -250,6 +276,7 @@ export class CompiledInference {
       throw new ArgumentError(
         `CompiledInference.forward: x must be a 4-D floating-point CPU tensor [N, C, H, W]. Received: x of shape [${x.shape.join(", ")}]`,
       );
+    checkPlanInput(x);
     const exported = this.plan.run(x.live());
     const map = new Map<NativeHandle, NativeHandle>();
     for (const o of this.outputs) map.set(o.handle, exported[o.index] as NativeHandle);
@@ -284,6 +311,7 @@ export class CompiledInference {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.plan.dispose();
     if (this.ownsFolded) this.folded.dispose();
   }
 }
@@ -359,6 +387,11 @@ export function compileInference(model: Module, opts: PlanOptions = {}): Compile
           (c) => calls.push(c),
           { shapes: true },
         );
+        const largest = max(abs(traced)).item() as number;
+        if (!Number.isFinite(largest))
+          throw new ArgumentError(
+            "compileInference: the model's own output on a random probe batch holds NaN or infinite values, so its weights (or BatchNorm statistics) are not finite; there is nothing faithful to compile. Check where the weights came from (a diverged run, a damaged file).",
+          );
         const { nodes, valueIds, tail } = buildNodes(calls, probe.live());
         if (nodes.length === 0)
           throw new ArgumentError(
@@ -399,7 +432,7 @@ export function compileInference(model: Module, opts: PlanOptions = {}): Compile
         });
         // the folded model was checked against the model by foldBatchNorm; the plan against it here
         const out = compiled.forward(probe);
-        const scale = Math.max(1e-6, max(abs(traced)).item() as number);
+        const scale = Math.max(1e-6, largest);
         const err = maxAbsDiff(out, traced) / scale;
         const tolerance = precision === "bf16" ? 5e-2 : 1e-3;
         if (!(err <= tolerance))

@@ -235,6 +235,8 @@ export interface NativeBinding {
   emptyCache(): number;
   allocatorStats(): { caching: boolean; reservedBytes: number; cachedBytes: number };
   setRngState(state: H): void;
+  /** flock(fd, LOCK_EX | LOCK_NB): true when taken; released when fd closes or the process dies. */
+  tryLockFile(fd: number): boolean;
   buildInfo(): { torchVersion: string; cuda: boolean; mkldnn: boolean; tunedAllocator: boolean; parallelInfo: string };
 }
 

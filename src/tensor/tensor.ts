@@ -176,6 +176,35 @@ export function getNumThreads(): number {
   return native.getNumThreads();
 }
 
+export interface MemoryStats {
+  /** Whether budgetnet's caching CPU allocator is installed (off with BUDGETNET_ALLOCATOR=default). */
+  caching: boolean;
+  /** Bytes the caching allocator holds from the system (in use + cached). */
+  reservedBytes: number;
+  /** Of those, bytes freed by tensors and kept for reuse. */
+  cachedBytes: number;
+  /** The process's resident set. */
+  rssBytes: number;
+}
+
+/** The caching allocator's figures and the process's resident memory (soak tests, leak hunts). */
+export function memoryStats(): MemoryStats {
+  return { ...native.allocatorStats(), rssBytes: process.memoryUsage.rss() };
+}
+
+/** Returns the caching allocator's unused blocks to the system; returns the bytes freed. */
+export function emptyCache(): number {
+  return native.emptyCache();
+}
+
+/**
+ * Takes an exclusive advisory lock (flock) on an open file without waiting: true when taken.
+ * The kernel releases it when the descriptor closes or the process dies, kill -9 included.
+ */
+export function tryLockFile(fd: number): boolean {
+  return native.tryLockFile(fd);
+}
+
 /** Unwraps a tensor argument with a clear error naming the function and the argument. */
 export function handleOf(t: unknown, fn: string, arg: string): NativeHandle {
   if (!(t instanceof Tensor)) throw new ArgumentError(`${fn}: ${arg} must be a Tensor. Received: ${arg}=${String(t)}`);

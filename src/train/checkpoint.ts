@@ -3,6 +3,7 @@
 // so a crash at any moment leaves the last good checkpoint.
 import * as fs from "node:fs";
 import { loadSafetensors, saveSafetensors } from "../export/safetensors";
+import type { Module } from "../nn/module";
 import type { Tensor } from "../tensor/tensor";
 
 export interface CheckpointMeta {
@@ -15,6 +16,8 @@ export interface CheckpointMeta {
   bestEpoch: number;
   optimizer: unknown;
   ema: unknown;
+  /** How many tensors each part holds, so a checkpoint with a part removed is refused (absent in older checkpoints). */
+  tensors?: { model: number; optimizer: number; ema: number };
 }
 
 export interface CheckpointParts {
@@ -33,7 +36,8 @@ export function saveCheckpoint(file: string, parts: CheckpointParts): void {
   for (const [k, t] of parts.optimizer) record.set(PREFIX.optimizer + k, t);
   if (parts.ema) for (const [k, t] of parts.ema) record.set(PREFIX.ema + k, t);
   record.set("rng", parts.rng);
-  saveSafetensors(file, record, { budgetnet_checkpoint: JSON.stringify(parts.meta) });
+  const tensors = { model: parts.model.size, optimizer: parts.optimizer.size, ema: parts.ema?.size ?? 0 };
+  saveSafetensors(file, record, { budgetnet_checkpoint: JSON.stringify({ ...parts.meta, tensors }) });
 }
 
 /** Loads a checkpoint; the caller owns (and must dispose) the returned tensors. */
@@ -46,12 +50,22 @@ export function loadCheckpoint(file: string): CheckpointParts {
     for (const t of tensors.values()) t.dispose();
     throw new Error(`${file} is a safetensors file but not a budgetnet checkpoint (no budgetnet_checkpoint metadata).`);
   }
+  let meta: CheckpointMeta;
+  try {
+    meta = parseMeta(metaText);
+    if (!tensors.has("rng")) throw new Error("it has no rng tensor");
+  } catch (e) {
+    for (const t of tensors.values()) t.dispose();
+    throw new Error(
+      `${file} is damaged: ${(e as Error).message}. Resume from a good copy, or start the run again in a new --out.`,
+    );
+  }
   const parts: CheckpointParts = {
     model: new Map(),
     optimizer: new Map(),
     ema: null,
     rng: tensors.get("rng") as Tensor,
-    meta: JSON.parse(metaText) as CheckpointMeta,
+    meta,
   };
   for (const [k, t] of tensors) {
     if (k.startsWith(PREFIX.model)) parts.model.set(k.slice(PREFIX.model.length), t);
@@ -62,6 +76,74 @@ export function loadCheckpoint(file: string): CheckpointParts {
     }
   }
   return parts;
+}
+
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/** The loop position must be whole numbers in range; everything else is checked against the run (checkCheckpointFits). */
+function parseMeta(text: string): CheckpointMeta {
+  let m: unknown;
+  try {
+    m = JSON.parse(text);
+  } catch {
+    throw new Error("its budgetnet_checkpoint metadata is not JSON");
+  }
+  if (typeof m !== "object" || m === null || Array.isArray(m))
+    throw new Error("its budgetnet_checkpoint metadata is not an object");
+  const meta = m as Record<string, unknown>;
+  for (const k of ["epoch", "nextBatch", "step"])
+    if (!isCount(meta[k])) throw new Error(`its ${k} is ${JSON.stringify(meta[k])}, not a whole number >= 0`);
+  if (!(Number.isSafeInteger(meta.bestEpoch) && (meta.bestEpoch as number) >= -1))
+    throw new Error(`its bestEpoch is ${JSON.stringify(meta.bestEpoch)}, not a whole number >= -1`);
+  const best = meta.bestValAccuracy;
+  if (!(typeof best === "number" && best >= -1 && best <= 1))
+    throw new Error(`its bestValAccuracy is ${JSON.stringify(best)}, not a number in [-1, 1]`);
+  const t = meta.tensors as Record<string, unknown> | undefined;
+  if (
+    t !== undefined &&
+    !(typeof t === "object" && t !== null && isCount(t.model) && isCount(t.optimizer) && isCount(t.ema))
+  )
+    throw new Error(`its tensors record is ${JSON.stringify(t)}, not {model, optimizer, ema} counts`);
+  return meta as unknown as CheckpointMeta;
+}
+
+/**
+ * Refuses a checkpoint that would make the resumed run differ from the uninterrupted one: a loop
+ * position that the run's schedule cannot reach, model tensors of another dtype, a part missing.
+ */
+export function checkCheckpointFits(
+  file: string,
+  ck: CheckpointParts,
+  run: { model: Module; epochs: number; stepsPerEpoch: number; optimizerKeepsState: boolean },
+): void {
+  const problems: string[] = [];
+  const { epoch, nextBatch, step } = ck.meta;
+  if (epoch > run.epochs) problems.push(`its epoch ${epoch} is past the run's ${run.epochs} epochs`);
+  if (nextBatch > run.stepsPerEpoch)
+    problems.push(`its next batch ${nextBatch} is past the ${run.stepsPerEpoch} batches of an epoch`);
+  if (step !== epoch * run.stepsPerEpoch + nextBatch)
+    problems.push(
+      `its step ${step} is not epoch x batches per epoch + next batch (${epoch} x ${run.stepsPerEpoch} + ${nextBatch})`,
+    );
+  const own = run.model.stateDict();
+  for (const [k, t] of ck.model) {
+    const mine = own.get(k);
+    if (mine !== undefined && mine.dtype !== t.dtype)
+      problems.push(`model tensor ${k} is ${t.dtype}, the model's is ${mine.dtype}`);
+  }
+  const counts = ck.meta.tensors;
+  if (counts !== undefined) {
+    if (ck.model.size !== counts.model) problems.push(`it holds ${ck.model.size} of its ${counts.model} model tensors`);
+    if (ck.optimizer.size !== counts.optimizer)
+      problems.push(`it holds ${ck.optimizer.size} of its ${counts.optimizer} optimizer tensors`);
+    if ((ck.ema?.size ?? 0) !== counts.ema)
+      problems.push(`it holds ${ck.ema?.size ?? 0} of its ${counts.ema} EMA tensors`);
+  } else if (step > 0 && run.optimizerKeepsState && ck.optimizer.size === 0)
+    problems.push("it has no optimizer state although the optimizer keeps some (momentum or moments)");
+  if (problems.length > 0)
+    throw new Error(
+      `${file} cannot resume this run exactly: ${problems.join("; ")}. Resume from a good copy, or start the run again in a new --out.`,
+    );
 }
 
 export function disposeCheckpoint(parts: CheckpointParts): void {

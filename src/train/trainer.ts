@@ -1,12 +1,14 @@
 // The training loop: data → model → loss → backward → clip → step, one scope per step, a run
-// folder with config.json, metrics.jsonl, best/final weights and an atomic checkpoint every
-// epoch and on Ctrl-C. Resuming from the checkpoint reproduces the uninterrupted run exactly.
+// folder (locked while it trains) with config.json, metrics.jsonl, best/final weights and an
+// atomic checkpoint every epoch and on Ctrl-C or SIGTERM. Resuming from the checkpoint reproduces
+// the uninterrupted run exactly, and is refused when settings or state would make it inexact.
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { channelStats, loadDataset, splitTrainVal } from "../data";
+import { loadDataset, splitTrainVal } from "../data";
 import type { ImageDataset } from "../data/dataset";
-import { DataLoader } from "../data/loader";
+import { type Batch, DataLoader } from "../data/loader";
+import { normalizationStats } from "../data/split";
 import { writeFileAtomic } from "../export/atomic";
 import { saveSafetensors } from "../export/safetensors";
 import { createModel, modelSpec } from "../models";
@@ -16,11 +18,19 @@ import { argmax } from "../ops/reduce";
 import { native } from "../tensor/binding";
 import { scope } from "../tensor/scope";
 import { getRngState, manualSeed, setNumThreads, setRngState } from "../tensor/tensor";
-import { type CheckpointMeta, disposeCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint";
-import type { TrainConfig } from "./config";
+import {
+  type CheckpointMeta,
+  checkCheckpointFits,
+  disposeCheckpoint,
+  loadCheckpoint,
+  saveCheckpoint,
+} from "./checkpoint";
+import { checkConfigAgainstData, type TrainConfig } from "./config";
 import { evaluate } from "./evaluate";
-import { MetricsLog, Progress } from "./metrics";
+import { MetricsLog, Progress, trimMetrics } from "./metrics";
 import { forwardWithPrecision, preparePrecision } from "./precision";
+import { readRunConfig } from "./run";
+import { lockRunFolder } from "./run_lock";
 import { buildOptimization, type Optimization } from "./setup";
 
 export class TrainingDivergedError extends Error {
@@ -70,7 +80,8 @@ export function prepareData(cfg: TrainConfig): RunData {
   const train = takeSubset(split.train, cfg.trainSubset, cfg.seed);
   const val = takeSubset(split.val, cfg.valSubset, cfg.seed);
   if (val.n === 0) throw new Error("the validation split is empty: raise valFraction (best weights are chosen on it).");
-  const { mean, std } = channelStats(train);
+  checkConfigAgainstData(cfg, { channels: train.channels, height: train.height, width: train.width, n: train.n });
+  const { mean, std } = normalizationStats(train);
   return { train, val, mean, std };
 }
 
@@ -96,14 +107,53 @@ function modelMetadata(model: Module, data: RunData): Record<string, string> {
   };
 }
 
+/** Everything one training run holds while it runs (set up once, used by each phase). */
+interface Session {
+  cfg: TrainConfig;
+  runDir: string;
+  checkpointFile: string;
+  data: RunData;
+  model: Module;
+  opt: Optimization;
+  loader: DataLoader;
+  stepsPerEpoch: number;
+  meta: CheckpointMeta;
+  metrics: MetricsLog;
+  progress: Progress;
+  started: number;
+  finalValAccuracy: number;
+}
+
+/** Settings that a resumed run may change: they do not alter the numbers it computes. */
+const RESUMABLE_CHANGES = new Set(["threads", "logEvery", "dataRoot"]);
+
 export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<TrainResult> {
   const runDir = path.resolve(opts.runDir);
-  fs.mkdirSync(runDir, { recursive: true });
+  const lock = lockRunFolder(runDir);
+  try {
+    const s = setUp(cfg, opts, runDir);
+    const stop = watchStopSignals(opts.handleSignals ?? true);
+    try {
+      return await runEpochs(s, opts, stop);
+    } finally {
+      stop.dispose();
+      s.metrics.close();
+      s.opt.dispose();
+      s.model.dispose();
+    }
+  } finally {
+    lock.release();
+  }
+}
+
+/** Data, model, optimization and loader; then the checkpoint's state (resume) or a fresh config.json. */
+function setUp(cfg: TrainConfig, opts: TrainOptions, runDir: string): Session {
   const checkpointFile = path.join(runDir, "checkpoint.safetensors");
   if (!opts.resume && fs.existsSync(checkpointFile))
     throw new Error(
       `${runDir} already holds a run (checkpoint.safetensors). Resume it with --resume, or choose another --out.`,
     );
+  if (opts.resume) checkResumedSettings(runDir, cfg);
   setNumThreads(cfg.threads ?? os.availableParallelism());
   manualSeed(cfg.seed);
 
@@ -113,14 +163,50 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     inChannels: data.train.channels,
     ...cfg.modelOptions,
   });
-  preparePrecision(model, cfg); // channels-last weights when the recipe (or "auto") asks for them
-  const stepsPerEpoch = Math.floor(data.train.n / cfg.batchSize);
-  if (stepsPerEpoch < 1)
-    throw new Error(
-      `batchSize ${cfg.batchSize} is larger than the training split (${data.train.n} images). Lower --batch-size.`,
-    );
-  const opt: Optimization = buildOptimization(cfg, model, stepsPerEpoch);
-  const loader = new DataLoader(data.train, {
+  try {
+    preparePrecision(model, cfg); // channels-last weights when the recipe (or "auto") asks for them
+    const stepsPerEpoch = Math.floor(data.train.n / cfg.batchSize);
+    if (stepsPerEpoch < 1)
+      throw new Error(
+        `batchSize ${cfg.batchSize} is larger than the training split (${data.train.n} images). Lower --batch-size.`,
+      );
+    const opt = buildOptimization(cfg, model, stepsPerEpoch);
+    const base: Omit<Session, "metrics"> = {
+      cfg,
+      runDir,
+      checkpointFile,
+      data,
+      model,
+      opt,
+      loader: makeLoader(cfg, data),
+      stepsPerEpoch,
+      meta: { epoch: 0, nextBatch: 0, step: 0, bestValAccuracy: -1, bestEpoch: -1, optimizer: null, ema: null },
+      progress: opts.progress ?? new Progress(process.stderr, cfg.logEvery),
+      started: Date.now(),
+      finalValAccuracy: Number.NaN,
+    };
+    let s: Session;
+    try {
+      if (opts.resume) resumeFromCheckpoint(base);
+      else writeRunConfig(base);
+      // A fresh run starts its journal empty (a run killed before its first checkpoint left lines);
+      // a resumed one drops what was journaled after its checkpoint.
+      const metricsFile = path.join(runDir, "metrics.jsonl");
+      if (opts.resume) trimMetrics(metricsFile, base.meta);
+      s = { ...base, metrics: new MetricsLog(metricsFile, opts.resume ? "append" : "truncate") };
+    } catch (e) {
+      opt.dispose();
+      throw e;
+    }
+    return s;
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+}
+
+function makeLoader(cfg: TrainConfig, data: RunData): DataLoader {
+  return new DataLoader(data.train, {
     batchSize: cfg.batchSize,
     shuffle: true,
     seed: cfg.seed,
@@ -131,190 +217,270 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     augment: Object.fromEntries(Object.entries(cfg.augment).filter(([, v]) => v !== null)),
     numClasses: data.train.numClasses,
   });
+}
 
-  let meta: CheckpointMeta = {
-    epoch: 0,
-    nextBatch: 0,
-    step: 0,
-    bestValAccuracy: -1,
-    bestEpoch: -1,
-    optimizer: null,
-    ema: null,
-  };
-  if (opts.resume) {
-    const ck = loadCheckpoint(checkpointFile);
-    try {
-      model.loadStateDict(ck.model);
-      opt.loadState(ck.optimizer, ck.meta.optimizer, ck.ema, ck.meta.ema);
-      setRngState(ck.rng);
-      meta = ck.meta;
-    } finally {
-      disposeCheckpoint(ck);
-    }
-  } else {
-    writeJsonAtomic(path.join(runDir, "config.json"), {
-      recipe: cfg,
-      model: modelSpec(model),
-      parameters: model.numParameters(),
-      data: {
-        dataset: cfg.dataset,
-        train: data.train.n,
-        val: data.val.n,
-        numClasses: data.train.numClasses,
-        classNames: data.train.classNames,
-        imageShape: [data.train.channels, data.train.height, data.train.width],
-        mean: data.mean,
-        std: data.std,
-      },
-      seed: cfg.seed,
-      threads: cfg.threads ?? os.availableParallelism(),
-      versions: { budgetnet: packageVersion(), node: process.version, libtorch: native.buildInfo().torchVersion },
-      createdAt: new Date().toISOString(),
-    });
-  }
-
-  const metrics = new MetricsLog(path.join(runDir, "metrics.jsonl"));
-  const progress = opts.progress ?? new Progress(process.stderr, cfg.logEvery);
-  let stopRequested = false;
-  const onSigint = (): void => {
-    stopRequested = true;
-  };
-  if (opts.handleSignals ?? true) process.on("SIGINT", onSigint);
-
-  const saveCk = (): void => {
-    const rng = getRngState();
-    try {
-      const { state, meta: optMeta, emaState, emaMeta } = opt.state();
-      saveCheckpoint(checkpointFile, {
-        model: model.stateDict(),
-        optimizer: state,
-        ema: emaState,
-        rng,
-        meta: { ...meta, optimizer: optMeta, ema: emaMeta },
-      });
-    } finally {
-      rng.dispose();
-    }
-  };
-
-  const started = Date.now();
-  let finalValAccuracy = Number.NaN;
-  let status: TrainResult["status"] = "completed";
-  try {
-    model.train();
-    while (meta.epoch < cfg.epochs) {
-      const epoch = meta.epoch;
-      let seen = 0;
-      let correct = 0;
-      let lossSum = 0;
-      const epochStart = Date.now();
-      for (const batch of loader.batches(epoch, meta.nextBatch)) {
-        opt.setStep(meta.step);
-        const { lossValue, hits } = scope(() => {
-          const logits = forwardWithPrecision(model, batch.x, cfg);
-          const loss = crossEntropy(logits, batch.target, { labelSmoothing: cfg.labelSmoothing });
-          const lossValue = loss.item();
-          if (!Number.isFinite(lossValue)) return { lossValue, hits: 0 };
-          opt.zeroGrad();
-          loss.backward();
-          opt.step();
-          const hits = argmax(logits, 1).eq(batch.y).sum().item();
-          return { lossValue, hits };
-        });
-        const bs = batch.y.shape[0] as number;
-        batch.x.dispose();
-        batch.y.dispose();
-        batch.target.dispose();
-        if (!Number.isFinite(lossValue))
-          throw new TrainingDivergedError(
-            `the loss became ${lossValue} at epoch ${epoch + 1}, step ${batch.index + 1}. Training stopped; the last good checkpoint ` +
-              `(${fs.existsSync(checkpointFile) ? checkpointFile : "none yet: the run diverged in its first epoch"}) is kept. ` +
-              `Lower the learning rate (--lr) or clip gradients (--clip '{"norm":1}').`,
-          );
-        meta.step++;
-        meta.nextBatch = batch.index + 1;
-        seen += bs;
-        correct += hits;
-        lossSum += lossValue * bs;
-        const elapsed = (Date.now() - epochStart) / 1000;
-        const ips = seen / Math.max(elapsed, 1e-9);
-        const remainingSteps = (cfg.epochs - epoch) * stepsPerEpoch - meta.nextBatch;
-        progress.update({
-          epoch,
-          epochs: cfg.epochs,
-          step: meta.nextBatch,
-          steps: stepsPerEpoch,
-          loss: lossSum / seen,
-          accuracy: correct / seen,
-          imagesPerSec: ips,
-          etaSec: (remainingSteps * cfg.batchSize) / ips,
-        });
-        if (meta.step % cfg.logEvery === 0)
-          metrics.write({ type: "step", epoch, step: meta.step, loss: lossValue, lr: opt.lr(), imagesPerSec: ips });
-        await new Promise<void>((resolve) => setImmediate(resolve)); // lets Ctrl-C through
-        if (stopRequested || (opts.stopAfterSteps !== undefined && meta.step >= opts.stopAfterSteps)) {
-          saveCk();
-          status = "interrupted";
-          progress.line(
-            `stopped at epoch ${epoch + 1}, step ${meta.nextBatch}; checkpoint saved. Resume with --resume.`,
-          );
-          return result();
-        }
-      }
-      const val = opt.withEvalWeights(() =>
-        evaluate(model, data.val, { mean: data.mean, std: data.std, precision: cfg }),
-      );
-      finalValAccuracy = val.accuracy;
-      const seconds = (Date.now() - epochStart) / 1000;
-      metrics.write({
-        type: "epoch",
-        epoch,
-        trainLoss: lossSum / Math.max(seen, 1),
-        trainAccuracy: correct / Math.max(seen, 1),
-        valLoss: val.loss,
-        valAccuracy: val.accuracy,
-        lr: opt.lr(),
-        imagesPerSec: seen / seconds,
-        seconds,
-      });
-      progress.line(
-        `epoch ${epoch + 1}/${cfg.epochs}: train loss ${(lossSum / Math.max(seen, 1)).toFixed(4)} ` +
-          `acc ${((100 * correct) / Math.max(seen, 1)).toFixed(2)}%, val acc ${(100 * val.accuracy).toFixed(2)}%, ${seconds.toFixed(1)} s`,
-      );
-      if (val.accuracy > meta.bestValAccuracy) {
-        meta.bestValAccuracy = val.accuracy;
-        meta.bestEpoch = epoch;
-        opt.withEvalWeights(() =>
-          saveSafetensors(path.join(runDir, "best.safetensors"), model.stateDict(), modelMetadata(model, data)),
-        );
-      }
-      meta.epoch = epoch + 1;
-      meta.nextBatch = 0;
-      saveCk();
-    }
-    opt.withEvalWeights(() =>
-      saveSafetensors(path.join(runDir, "model.safetensors"), model.stateDict(), modelMetadata(model, data)),
+/** Refuses a resume whose settings differ from the run's own (the result would not be the run's). */
+function checkResumedSettings(runDir: string, cfg: TrainConfig): void {
+  const stored = readRunConfig(runDir).recipe;
+  const changed = configDifferences(stored, cfg).filter((d) => !RESUMABLE_CHANGES.has(d.field.split(".")[0]));
+  if (changed.length > 0)
+    throw new Error(
+      `--resume continues the run in ${runDir} exactly as it was configured, but these settings differ from its ` +
+        `config.json: ${changed.map((d) => `${d.field} (${d.stored} -> ${d.given})`).join(", ")}. ` +
+        "Drop them to resume, or start a new run (another --out) to change them.",
     );
-    return result();
-  } finally {
-    if (opts.handleSignals ?? true) process.off("SIGINT", onSigint);
-    metrics.close();
-    opt.dispose();
-    model.dispose();
-  }
+}
 
-  function result(): TrainResult {
-    return {
-      status,
-      runDir,
-      epochs: meta.epoch,
-      steps: meta.step,
-      bestValAccuracy: meta.bestValAccuracy,
-      bestEpoch: meta.bestEpoch,
-      finalValAccuracy,
-      trainSeconds: (Date.now() - started) / 1000,
-    };
+/** Leaf-by-leaf differences between two configs (absent and undefined are the same). */
+function configDifferences(a: unknown, b: unknown, prefix = ""): { field: string; stored: string; given: string }[] {
+  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+  if (isObj(a) && isObj(b)) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...keys].flatMap((k) => configDifferences(a[k], b[k], prefix ? `${prefix}.${k}` : k));
   }
+  const show = (v: unknown): string => (v === undefined ? "absent" : JSON.stringify(v));
+  return show(a) === show(b) ? [] : [{ field: prefix, stored: show(a), given: show(b) }];
+}
+
+function resumeFromCheckpoint(s: Omit<Session, "metrics">): void {
+  const ck = loadCheckpoint(s.checkpointFile);
+  try {
+    checkCheckpointFits(s.checkpointFile, ck, {
+      model: s.model,
+      epochs: s.cfg.epochs,
+      stepsPerEpoch: s.stepsPerEpoch,
+      optimizerKeepsState: optimizerKeepsState(s.cfg),
+    });
+    s.model.loadStateDict(ck.model);
+    s.opt.loadState(ck.optimizer, ck.meta.optimizer, ck.ema, ck.meta.ema);
+    setRngState(ck.rng);
+    s.meta = ck.meta;
+  } finally {
+    disposeCheckpoint(ck);
+  }
+}
+
+/** Whether the optimizer carries state between steps (momentum buffers, Adam moments). */
+function optimizerKeepsState(cfg: TrainConfig): boolean {
+  return cfg.optimizer.type !== "sgd" || cfg.optimizer.momentum > 0;
+}
+
+function writeRunConfig(s: Omit<Session, "metrics">): void {
+  const { cfg, data, model } = s;
+  writeJsonAtomic(path.join(s.runDir, "config.json"), {
+    recipe: cfg,
+    model: modelSpec(model),
+    parameters: model.numParameters(),
+    data: {
+      dataset: cfg.dataset,
+      train: data.train.n,
+      val: data.val.n,
+      numClasses: data.train.numClasses,
+      classNames: data.train.classNames,
+      imageShape: [data.train.channels, data.train.height, data.train.width],
+      mean: data.mean,
+      std: data.std,
+    },
+    seed: cfg.seed,
+    threads: cfg.threads ?? os.availableParallelism(),
+    versions: { budgetnet: packageVersion(), node: process.version, libtorch: native.buildInfo().torchVersion },
+    createdAt: new Date().toISOString(),
+  });
+}
+
+interface StopSignals {
+  /** The signal that asked the run to stop, if any. */
+  requested(): NodeJS.Signals | undefined;
+  dispose(): void;
+}
+
+/**
+ * SIGINT (Ctrl-C) and SIGTERM (job schedulers, `docker stop`) ask the run to stop after the
+ * current step with a checkpoint. A second signal while stopping ends the process at once (the
+ * checkpoint on disk is always whole: it is written by temp + rename).
+ */
+function watchStopSignals(enabled: boolean): StopSignals {
+  let got: NodeJS.Signals | undefined;
+  const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM"];
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (got !== undefined) {
+      for (const x of signals) process.off(x, onSignal);
+      process.kill(process.pid, sig);
+      return;
+    }
+    got = sig;
+  };
+  if (enabled) for (const x of signals) process.on(x, onSignal);
+  return {
+    requested: () => got,
+    dispose() {
+      if (enabled) for (const x of signals) process.off(x, onSignal);
+    },
+  };
+}
+
+async function runEpochs(s: Session, opts: TrainOptions, stop: StopSignals): Promise<TrainResult> {
+  s.model.train();
+  while (s.meta.epoch < s.cfg.epochs) {
+    const epoch = s.meta.epoch;
+    const stats = await trainEpoch(s, () => {
+      return (
+        stop.requested() !== undefined || (opts.stopAfterSteps !== undefined && s.meta.step >= opts.stopAfterSteps)
+      );
+    });
+    if (stats.stopped) {
+      saveTrainingCheckpoint(s);
+      const why = stop.requested() ?? "";
+      s.progress.line(
+        `stopped${why ? ` by ${why}` : ""} at epoch ${epoch + 1}, step ${s.meta.nextBatch}; checkpoint saved. Resume with --resume.`,
+      );
+      return result(s, "interrupted");
+    }
+    endEpoch(s, epoch, stats);
+  }
+  s.opt.withEvalWeights(() =>
+    saveSafetensors(path.join(s.runDir, "model.safetensors"), s.model.stateDict(), modelMetadata(s.model, s.data)),
+  );
+  return result(s, "completed");
+}
+
+interface EpochStats {
+  seen: number;
+  correct: number;
+  lossSum: number;
+  seconds: number;
+  stopped: boolean;
+}
+
+/** Runs the rest of the current epoch's steps, or until shouldStop() says so after a step. */
+async function trainEpoch(s: Session, shouldStop: () => boolean): Promise<EpochStats> {
+  const { cfg, meta } = s;
+  const epoch = meta.epoch;
+  const stats: EpochStats = { seen: 0, correct: 0, lossSum: 0, seconds: 0, stopped: false };
+  const epochStart = Date.now();
+  for (const batch of s.loader.batches(epoch, meta.nextBatch)) {
+    const { lossValue, hits, bs } = trainStep(s, batch);
+    if (!Number.isFinite(lossValue))
+      throw new TrainingDivergedError(
+        `the loss became ${lossValue} at epoch ${epoch + 1}, step ${batch.index + 1}. Training stopped; the last good checkpoint ` +
+          `(${fs.existsSync(s.checkpointFile) ? s.checkpointFile : "none yet: the run diverged in its first epoch"}) is kept. ` +
+          `Lower the learning rate (--lr) or clip gradients (--clip '{"norm":1}').`,
+      );
+    meta.step++;
+    meta.nextBatch = batch.index + 1;
+    stats.seen += bs;
+    stats.correct += hits;
+    stats.lossSum += lossValue * bs;
+    const ips = stats.seen / Math.max((Date.now() - epochStart) / 1000, 1e-9);
+    const remainingSteps = (cfg.epochs - epoch) * s.stepsPerEpoch - meta.nextBatch;
+    s.progress.update({
+      epoch,
+      epochs: cfg.epochs,
+      step: meta.nextBatch,
+      steps: s.stepsPerEpoch,
+      loss: stats.lossSum / stats.seen,
+      accuracy: stats.correct / stats.seen,
+      imagesPerSec: ips,
+      etaSec: (remainingSteps * cfg.batchSize) / ips,
+    });
+    if (meta.step % cfg.logEvery === 0)
+      s.metrics.write({ type: "step", epoch, step: meta.step, loss: lossValue, lr: s.opt.lr(), imagesPerSec: ips });
+    await new Promise<void>((resolve) => setImmediate(resolve)); // lets Ctrl-C through
+    if (shouldStop()) {
+      stats.stopped = true;
+      break;
+    }
+  }
+  stats.seconds = (Date.now() - epochStart) / 1000;
+  return stats;
+}
+
+/** One optimizer step on a batch (consumed: its tensors are freed). A non-finite loss takes no step. */
+function trainStep(s: Session, batch: Batch): { lossValue: number; hits: number; bs: number } {
+  s.opt.setStep(s.meta.step);
+  try {
+    const { lossValue, hits } = scope(() => {
+      const logits = forwardWithPrecision(s.model, batch.x, s.cfg);
+      const loss = crossEntropy(logits, batch.target, { labelSmoothing: s.cfg.labelSmoothing });
+      const lossValue = loss.item();
+      if (!Number.isFinite(lossValue)) return { lossValue, hits: 0 };
+      s.opt.zeroGrad();
+      loss.backward();
+      s.opt.step();
+      const hits = argmax(logits, 1).eq(batch.y).sum().item();
+      return { lossValue, hits };
+    });
+    return { lossValue, hits, bs: batch.y.shape[0] as number };
+  } finally {
+    batch.x.dispose();
+    batch.y.dispose();
+    batch.target.dispose();
+  }
+}
+
+/** Validation, the epoch's journal line, best weights when improved, and the checkpoint. */
+function endEpoch(s: Session, epoch: number, st: EpochStats): void {
+  const { cfg, data, meta } = s;
+  const val = s.opt.withEvalWeights(() =>
+    evaluate(s.model, data.val, { mean: data.mean, std: data.std, precision: cfg }),
+  );
+  s.finalValAccuracy = val.accuracy;
+  const trainLoss = st.lossSum / Math.max(st.seen, 1);
+  const trainAccuracy = st.correct / Math.max(st.seen, 1);
+  s.metrics.write({
+    type: "epoch",
+    epoch,
+    trainLoss,
+    trainAccuracy,
+    valLoss: val.loss,
+    valAccuracy: val.accuracy,
+    lr: s.opt.lr(),
+    imagesPerSec: st.seen / st.seconds,
+    seconds: st.seconds,
+  });
+  s.progress.line(
+    `epoch ${epoch + 1}/${cfg.epochs}: train loss ${trainLoss.toFixed(4)} acc ${(100 * trainAccuracy).toFixed(2)}%, ` +
+      `val acc ${(100 * val.accuracy).toFixed(2)}%, ${st.seconds.toFixed(1)} s`,
+  );
+  if (val.accuracy > meta.bestValAccuracy) {
+    meta.bestValAccuracy = val.accuracy;
+    meta.bestEpoch = epoch;
+    s.opt.withEvalWeights(() =>
+      saveSafetensors(path.join(s.runDir, "best.safetensors"), s.model.stateDict(), modelMetadata(s.model, data)),
+    );
+  }
+  meta.epoch = epoch + 1;
+  meta.nextBatch = 0;
+  saveTrainingCheckpoint(s);
+}
+
+function saveTrainingCheckpoint(s: Session): void {
+  const rng = getRngState();
+  try {
+    const { state, meta: optMeta, emaState, emaMeta } = s.opt.state();
+    saveCheckpoint(s.checkpointFile, {
+      model: s.model.stateDict(),
+      optimizer: state,
+      ema: emaState,
+      rng,
+      meta: { ...s.meta, optimizer: optMeta, ema: emaMeta },
+    });
+  } finally {
+    rng.dispose();
+  }
+}
+
+function result(s: Session, status: TrainResult["status"]): TrainResult {
+  return {
+    status,
+    runDir: s.runDir,
+    epochs: s.meta.epoch,
+    steps: s.meta.step,
+    bestValAccuracy: s.meta.bestValAccuracy,
+    bestEpoch: s.meta.bestEpoch,
+    finalValAccuracy: s.finalValAccuracy,
+    trainSeconds: (Date.now() - s.started) / 1000,
+  };
 }
 
 function packageVersion(): string {

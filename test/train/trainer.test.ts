@@ -6,6 +6,7 @@ import { loadSafetensors } from "../../src/export/safetensors";
 import { getModelEntry } from "../../src/models";
 import { maxAbsDiff } from "../../src/ops/math";
 import type { Tensor } from "../../src/tensor/tensor";
+import { disposeCheckpoint, loadCheckpoint } from "../../src/train/checkpoint";
 import { applyOverrides, listRecipes, loadRecipe, type TrainConfig } from "../../src/train/config";
 import { Progress, readMetrics } from "../../src/train/metrics";
 import { loadRunModel } from "../../src/train/run";
@@ -89,19 +90,28 @@ test("a short real run on a slice of Fashion-MNIST learns well above chance and 
 
 test("a NaN loss stops the run with a clear message and keeps the last good checkpoint", async () => {
   const dir = path.join(tempDir(), "nan");
-  const cfg = smallConfig({ epochs: "3" });
-  await train(cfg, { runDir: dir, handleSignals: false, stopAfterSteps: 8, progress: new Progress(quiet) });
-  const ck = path.join(dir, "checkpoint.safetensors");
-  const before = fs.readFileSync(ck);
-  const exploding = applyOverrides(cfg, { lr: "1e30", schedule: "constant" });
+  // The lr jumps to 1e29 after epoch 1: epoch 1 ends with a checkpoint, epoch 2 diverges.
+  const cfg = smallConfig({
+    epochs: "2",
+    "schedule.type": "multistep",
+    "schedule.per": "epoch",
+    "schedule.milestones": "[1]",
+    "schedule.gamma": "1e30",
+  });
   await assert.rejects(
-    train(exploding, { runDir: dir, resume: true, handleSignals: false, progress: new Progress(quiet) }),
+    train(cfg, { runDir: dir, handleSignals: false, progress: new Progress(quiet) }),
     (e: unknown) =>
       e instanceof TrainingDivergedError &&
-      /loss became (NaN|Infinity|-Infinity)/.test(e.message) &&
+      /loss became (NaN|Infinity|-Infinity) at epoch 2/.test(e.message) &&
       /checkpoint/.test(e.message),
   );
-  assert.deepEqual(fs.readFileSync(ck), before, "the last good checkpoint must be left as it was");
+  const ck = loadCheckpoint(path.join(dir, "checkpoint.safetensors"));
+  try {
+    assert.deepEqual([ck.meta.epoch, ck.meta.nextBatch], [1, 0], "the epoch-1 checkpoint is kept");
+    assert.ok(ck.meta.step > 0);
+  } finally {
+    disposeCheckpoint(ck);
+  }
 });
 
 test("a run folder that already holds a run is not overwritten without --resume", async () => {

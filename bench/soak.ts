@@ -1,0 +1,144 @@
+// `npm run bench -- soak [--steps N] [--cycles N] [--batch N] [--every N]`: does memory stay flat
+// over a long run? ResNet-20 trains N steps at batch 8 through the library (scope per step,
+// backward, SGD with momentum), then the model is compiled to the fused inference plan and
+// disposed N times. RSS, the caching allocator's reserved bytes and the live tensor count are
+// sampled along the way; the verdicts are the issue's: RSS at the end within 10% of RSS at the
+// first tenth of the steps, and within 50 MB over the compile cycles. bench/results/soak.json.
+import {
+  compileInference,
+  createModel,
+  crossEntropy,
+  liveTensors,
+  manualSeed,
+  memoryStats,
+  planAvailable,
+  randint,
+  randn,
+  scope,
+  setNumThreads,
+} from "../src";
+import { SGD } from "../src/train/sgd";
+import { writeResult } from "./results";
+
+interface Sample {
+  at: number;
+  rssMB: number;
+  reservedMB: number;
+  liveTensors: number;
+}
+
+function sample(at: number): Sample {
+  const m = memoryStats();
+  return {
+    at,
+    rssMB: m.rssBytes / 2 ** 20,
+    reservedMB: m.reservedBytes / 2 ** 20,
+    liveTensors: liveTensors(),
+  };
+}
+
+function flag(args: string[], name: string, fallback: number): number {
+  const i = args.indexOf(`--${name}`);
+  if (i < 0) return fallback;
+  const v = Number(args[i + 1]);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} takes a whole number >= 1. Received: ${args[i + 1]}`);
+  return v;
+}
+
+function soakTraining(steps: number, batch: number, every: number): Sample[] {
+  const model = createModel("resnet20", { numClasses: 10, inChannels: 3 });
+  const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
+  const samples: Sample[] = [];
+  const started = Date.now();
+  try {
+    for (let step = 1; step <= steps; step++) {
+      scope(() => {
+        const x = randn([batch, 3, 32, 32]);
+        const y = randint(0, 10, [batch]);
+        const loss = crossEntropy(model.forward(x), y);
+        opt.zeroGrad();
+        loss.backward();
+        opt.step();
+      });
+      if (step % every === 0 || step === 1) {
+        samples.push(sample(step));
+        const s = samples[samples.length - 1] as Sample;
+        console.log(
+          `train step ${step}: rss ${s.rssMB.toFixed(0)} MB, reserved ${s.reservedMB.toFixed(0)} MB, ` +
+            `live tensors ${s.liveTensors}, ${((Date.now() - started) / step).toFixed(1)} ms/step`,
+        );
+      }
+    }
+  } finally {
+    opt.dispose();
+    model.dispose();
+  }
+  return samples;
+}
+
+function soakCompile(cycles: number, every: number): Sample[] {
+  const model = createModel("resnet20", { numClasses: 10, inChannels: 3 });
+  model.eval();
+  const samples: Sample[] = [];
+  try {
+    for (let c = 1; c <= cycles; c++) {
+      const plan = compileInference(model, { inputShape: [8, 3, 32, 32], precision: "fp32", winograd: "never" });
+      scope(() => {
+        plan.forward(randn([8, 3, 32, 32]));
+      });
+      plan.dispose();
+      if (c % every === 0 || c === 1) {
+        samples.push(sample(c));
+        const s = samples[samples.length - 1] as Sample;
+        console.log(`compile cycle ${c}: rss ${s.rssMB.toFixed(0)} MB, live tensors ${s.liveTensors}`);
+      }
+    }
+  } finally {
+    model.dispose();
+  }
+  return samples;
+}
+
+/** The sample at or after `at` (the first one past it). */
+function at(samples: Sample[], step: number): Sample {
+  return samples.find((s) => s.at >= step) ?? (samples[samples.length - 1] as Sample);
+}
+
+export async function main(args: string[]): Promise<void> {
+  const steps = flag(args, "steps", 10_000);
+  const cycles = flag(args, "cycles", 1_000);
+  const batch = flag(args, "batch", 8);
+  const every = flag(args, "every", Math.max(1, Math.floor(steps / 20)));
+  setNumThreads(flag(args, "threads", 2));
+  manualSeed(0);
+  const training = soakTraining(steps, batch, every);
+  const reference = at(training, Math.floor(steps / 10));
+  const last = training[training.length - 1] as Sample;
+  const trainGrowth = last.rssMB / reference.rssMB - 1;
+  const compile = planAvailable() ? soakCompile(cycles, Math.max(1, Math.floor(cycles / 20))) : [];
+  const compileGrowthMB =
+    compile.length > 0 ? (compile[compile.length - 1] as Sample).rssMB - (compile[0] as Sample).rssMB : null;
+  const verdict = {
+    trainingRssWithin10Percent: trainGrowth <= 0.1,
+    compileRssWithin50MB: compileGrowthMB === null ? null : compileGrowthMB <= 50,
+  };
+  console.log(
+    `training: rss ${reference.rssMB.toFixed(0)} MB at step ${reference.at} -> ${last.rssMB.toFixed(0)} MB at step ` +
+      `${last.at} (${(100 * trainGrowth).toFixed(1)}%; floor <= 10%: ${verdict.trainingRssWithin10Percent ? "PASS" : "FAIL"})`,
+  );
+  if (compileGrowthMB !== null)
+    console.log(
+      `compile/dispose: rss grew ${compileGrowthMB.toFixed(1)} MB over ${cycles} cycles (floor <= 50 MB: ${verdict.compileRssWithin50MB ? "PASS" : "FAIL"})`,
+    );
+  writeResult("bench/results/soak.json", {
+    benchmark: "soak",
+    date: new Date().toISOString(),
+    allocator: process.env.BUDGETNET_ALLOCATOR ?? "caching",
+    config: { model: "resnet20", steps, batch, cycles },
+    training,
+    compile,
+    trainGrowth,
+    compileGrowthMB,
+    verdict,
+  });
+}
