@@ -19,6 +19,10 @@ const BENCHMARKS: Record<string, { module: string; description: string }> = {
       "the README demo (fashion-mnist-quick: train + test accuracy) against the same recipe in PyTorch eager",
   },
   onnx: { module: "./onnx", description: "inference latency and throughput: budgetnet against onnxruntime-node" },
+  faults: {
+    module: "./faults",
+    description: "kill -9 at random moments, a disk that fills at random offsets, two trainers, SIGTERM: nothing lost",
+  },
   soak: {
     module: "./soak",
     description:

@@ -14,6 +14,7 @@
 // goes back to the system, so shapes that never repeat cannot grow the process without bound.
 #include <c10/core/CPUAllocator.h>
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -167,6 +168,16 @@ Napi::Value AllocatorStats(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// glibc's heap figures: bytes in use (brk heap + mmapped chunks) and bytes free inside the heap.
+// A leak grows the first; fragmentation grows the second.
+Napi::Value MallocStats(const Napi::CallbackInfo& info) {
+  struct mallinfo2 mi = mallinfo2();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("inUseBytes", Napi::Number::New(info.Env(), (double)(mi.uordblks + mi.hblkhd)));
+  o.Set("freeBytes", Napi::Number::New(info.Env(), (double)mi.fordblks));
+  return o;
+}
+
 }  // namespace
 
 bool InstallCachingAllocator() {
@@ -180,6 +191,7 @@ bool InstallCachingAllocator() {
 void InitAllocator(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "emptyCache", EmptyCacheFn);
   Export(env, exports, "allocatorStats", AllocatorStats);
+  Export(env, exports, "mallocStats", MallocStats);
 }
 
 }  // namespace bn

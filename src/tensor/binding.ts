@@ -234,6 +234,8 @@ export interface NativeBinding {
   /** Frees the caching allocator's unused blocks; returns the bytes freed. */
   emptyCache(): number;
   allocatorStats(): { caching: boolean; reservedBytes: number; cachedBytes: number };
+  /** glibc heap: bytes in use and bytes free inside the heap (fragmentation). */
+  mallocStats(): { inUseBytes: number; freeBytes: number };
   setRngState(state: H): void;
   /** flock(fd, LOCK_EX | LOCK_NB): true when taken; released when fd closes or the process dies. */
   tryLockFile(fd: number): boolean;

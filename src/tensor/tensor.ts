@@ -185,11 +185,20 @@ export interface MemoryStats {
   cachedBytes: number;
   /** The process's resident set. */
   rssBytes: number;
+  /** glibc's heap: bytes in use (a leak grows this) and free inside the heap (fragmentation grows this). */
+  heapInUseBytes: number;
+  heapFreeBytes: number;
 }
 
 /** The caching allocator's figures and the process's resident memory (soak tests, leak hunts). */
 export function memoryStats(): MemoryStats {
-  return { ...native.allocatorStats(), rssBytes: process.memoryUsage.rss() };
+  const heap = native.mallocStats();
+  return {
+    ...native.allocatorStats(),
+    rssBytes: process.memoryUsage.rss(),
+    heapInUseBytes: heap.inUseBytes,
+    heapFreeBytes: heap.freeBytes,
+  };
 }
 
 /** Returns the caching allocator's unused blocks to the system; returns the bytes freed. */
