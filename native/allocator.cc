@@ -1,4 +1,4 @@
-// A caching CPU allocator for tensor memory (shared/DESIGN.md: new activations must land on
+// A caching CPU allocator for tensor memory (measured: new activations must land on
 // pages that are already mapped). Blocks of 64 KiB and more are kept in free lists by size
 // when freed and handed out again for the next request of that size, so a training loop whose
 // shapes repeat every step reuses the same memory and never faults fresh pages. Smaller
