@@ -1,4 +1,5 @@
-// `budgetnet models`: the registered architectures, as a table or JSON.
+// `budgetnet models`: the registered architectures, as a table or JSON (with every family's
+// declared option schema: type, default, range or choices, help; see src/models/options.ts).
 import { countParameters } from "../analysis/summary";
 import { createModel, listModels } from "../models";
 import type { CommandSpec } from "./args";
@@ -29,6 +30,7 @@ export const modelsCommand: CommandSpec = {
         source: m.source,
         large: m.large === true,
         defaults: m.defaults,
+        options: m.options.specs,
         ...(params === undefined ? {} : { params }),
       };
     });

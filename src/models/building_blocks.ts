@@ -1,8 +1,8 @@
 // Pieces shared by the efficient families (WRN, ResNeXt, DenseNet, MobileNets, EfficientNet):
 // conv-BN-activation, the channel rounding of the MobileNet/EfficientNet reference code, drop
 // path (stochastic depth) composed from rand + mul, He initialization, the inverted residual
-// block of MobileNet v2/v3 and EfficientNet, the CIFAR stride rule, and option readers that fail
-// with the model's name, the option and the accepted range.
+// block of MobileNet v2/v3 and EfficientNet and the CIFAR stride rule. Options are read by the
+// declared schemas of options.ts.
 import "../ops/methods";
 import { Sequential } from "../nn/containers";
 import { constant, kaimingNormal } from "../nn/init";
@@ -11,10 +11,7 @@ import { Module, type ModuleConfig } from "../nn/module";
 import { SqueezeExcite, type SqueezeExciteOptions } from "../nn/se";
 import { rand } from "../ops/creation";
 import { adaptiveAvgPool2d } from "../ops/nn";
-import { check, isInt } from "../ops/util";
-import { ArgumentError, describe } from "../tensor/errors";
 import type { Tensor } from "../tensor/tensor";
-import type { ModelOptions } from "./registry";
 
 export interface ConvBnActOptions {
   inChannels: number;
@@ -82,11 +79,21 @@ export function dropPath(x: Tensor, p: number, training: boolean): Tensor {
   return x.mul(mask);
 }
 
+export interface HeInitOptions {
+  /**
+   * Zero every Linear bias, as the reference code of WRN, ResNeXt, DenseNet, the MobileNets and
+   * EfficientNet does (default true). torchvision's ResNets keep PyTorch's default fc init (false).
+   */
+  zeroLinearBias?: boolean;
+}
+
 /**
- * He-normal (fan_out, ReLU gain) for every convolution, zero conv biases, BatchNorm 1/0 and a
- * zero classifier bias: the initialization of the reference implementations of these papers.
+ * The one He initialization (He et al. 2015) every family uses: kaiming-normal (fan_out, ReLU
+ * gain) for every convolution, zero conv biases, BatchNorm weight 1 and bias 0, and (unless
+ * zeroLinearBias is false) zero Linear biases. Only the convolutions draw random numbers, so the
+ * ResNets' former conv-only loop gives the same tensors for the same seed.
  */
-export function heInit(model: Module): void {
+export function heInit(model: Module, { zeroLinearBias = true }: HeInitOptions = {}): void {
   for (const [, m] of model.namedModules()) {
     if (m instanceof Conv2d) {
       kaimingNormal(m.weight, { mode: "fan_out", nonlinearity: "relu" });
@@ -94,7 +101,7 @@ export function heInit(model: Module): void {
     } else if (m instanceof BatchNorm2d) {
       if (m.weight) constant(m.weight, 1);
       if (m.bias) constant(m.bias, 0);
-    } else if (m instanceof Linear && m.bias) {
+    } else if (m instanceof Linear && m.bias && zeroLinearBias) {
       constant(m.bias, 0);
     }
   }
@@ -198,66 +205,4 @@ export function convHead(o: {
 /** Global average pool → flatten → head (shared by every MobileNet and EfficientNet). */
 export function poolAndClassify(x: Tensor, head: Module): Tensor {
   return head.forward(adaptiveAvgPool2d(x, 1).flatten(1));
-}
-
-// ---- option readers: "Family: what is wrong. Received: key=value" ----
-
-/** Fails on keys the family does not know (a typo would otherwise be silently ignored). */
-export function rejectUnknownOptions(options: ModelOptions, known: readonly string[], fn: string): void {
-  const allowed = new Set(["numClasses", "inChannels", ...known]);
-  for (const key of Object.keys(options))
-    if (!allowed.has(key) && options[key] !== undefined)
-      throw new ArgumentError(
-        `${fn}: unknown option "${key}". Known options: ${[...allowed].join(", ")}. Received: ${key}=${describe(options[key])}`,
-      );
-}
-
-export function intArg(options: ModelOptions, key: string, fn: string, min: number, fallback?: number): number {
-  const v = options[key] ?? fallback;
-  check(isInt(v) && v >= min, fn, `${key} must be an integer >= ${min}`, key, v);
-  return v as number;
-}
-
-/** A number in [min, max] (or [min, max) when maxExclusive). */
-export function numberArg(
-  options: ModelOptions,
-  key: string,
-  fn: string,
-  range: { min: number; max: number; maxExclusive?: boolean; minExclusive?: boolean },
-  fallback: number,
-): number {
-  const v = options[key] ?? fallback;
-  const ok =
-    typeof v === "number" &&
-    Number.isFinite(v) &&
-    (range.minExclusive ? v > range.min : v >= range.min) &&
-    (range.maxExclusive ? v < range.max : v <= range.max);
-  const lo = range.minExclusive ? "(" : "[";
-  const hi = range.maxExclusive ? ")" : "]";
-  check(ok, fn, `${key} must be a number in ${lo}${range.min}, ${range.max}${hi}`, key, v);
-  return v as number;
-}
-
-export function boolArg(options: ModelOptions, key: string, fn: string, fallback: boolean): boolean {
-  const v = options[key] ?? fallback;
-  check(typeof v === "boolean", fn, `${key} must be true or false`, key, v);
-  return v as boolean;
-}
-
-export function choiceArg<T extends string>(
-  options: ModelOptions,
-  key: string,
-  fn: string,
-  choices: readonly T[],
-  fallback: T,
-): T {
-  const v = options[key] ?? fallback;
-  check(
-    typeof v === "string" && (choices as readonly string[]).includes(v),
-    fn,
-    `${key} must be one of ${choices.map((c) => `"${c}"`).join(", ")}`,
-    key,
-    v,
-  );
-  return v as T;
 }

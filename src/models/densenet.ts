@@ -13,7 +13,8 @@ import { adaptiveAvgPool2d, avgPool2d, relu } from "../ops/nn";
 import { cat } from "../ops/shape";
 import { ArgumentError } from "../tensor/errors";
 import type { Tensor } from "../tensor/tensor";
-import { boolArg, heInit, intArg, numberArg, rejectUnknownOptions } from "./building_blocks";
+import { heInit } from "./building_blocks";
+import { defineOptions, readOptions } from "./options";
 import { type ModelOptions, registerModel } from "./registry";
 
 const FN = "DenseNet";
@@ -150,17 +151,23 @@ export class DenseNet extends Module {
   }
 }
 
+export const DENSENET_OPTIONS = defineOptions(FN, {
+  depth: { type: "int", min: 1, default: 100, help: "3N+4 (6N+4 with bottlenecks) for N layers per block" },
+  growthRate: { type: "int", min: 1, default: 12, help: "k: channels each dense layer adds" },
+  bottleneck: { type: "boolean", default: true, help: "1x1 conv to 4k before each 3x3 (the B of DenseNet-BC)" },
+  compression: {
+    type: "number",
+    min: 0,
+    max: 1,
+    minExclusive: true,
+    default: 0.5,
+    help: "θ: transitions keep floor(θ·m) of m channels (the C of DenseNet-BC)",
+  },
+  dropout: { type: "number", min: 0, max: 1, maxExclusive: true, default: 0, help: "dropout after each conv" },
+});
+
 export function createDenseNet(options: ModelOptions): DenseNet {
-  rejectUnknownOptions(options, ["depth", "growthRate", "bottleneck", "compression", "dropout"], FN);
-  return new DenseNet({
-    numClasses: intArg(options, "numClasses", FN, 1, 10),
-    inChannels: intArg(options, "inChannels", FN, 1, 3),
-    depth: intArg(options, "depth", FN, 1, 100),
-    growthRate: intArg(options, "growthRate", FN, 1, 12),
-    bottleneck: boolArg(options, "bottleneck", FN, true),
-    compression: numberArg(options, "compression", FN, { min: 0, max: 1, minExclusive: true }, 0.5),
-    dropout: numberArg(options, "dropout", FN, { min: 0, max: 1, maxExclusive: true }, 0),
-  });
+  return new DenseNet(readOptions(DENSENET_OPTIONS, options));
 }
 
 const SOURCE = "Huang et al., Densely Connected Convolutional Networks, CVPR 2017 (arXiv:1608.06993)";
@@ -179,6 +186,7 @@ for (const [name, depth, growthRate, bc, large, what] of VARIANTS)
     description: `${what}: ${bc ? "bottleneck layers, transitions with compression 0.5" : "3x3 layers, transitions without compression"}`,
     source: SOURCE,
     defaults: { depth, growthRate, bottleneck: bc, compression: bc ? 0.5 : 1 },
+    options: DENSENET_OPTIONS,
     create: createDenseNet,
     large,
   });

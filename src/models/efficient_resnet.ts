@@ -11,46 +11,46 @@
 // The paper's best model (96.04% on CIFAR-10): N=3, B=[4,4,3], C_1=64, F=3, K=1, P=8, SE after
 // the stem, no dropout → 4,697,742 parameters. The stem is conv3x3(C_1)-BN-ReLU, as in the paper.
 
-import { ArgumentError, describe } from "../tensor/errors";
-import { intOption, type ModelOptions, registerModel } from "./registry";
-import { boolOption, checkOptionKeys, doubling, perStage, ResNet, resnetConfig } from "./resnet_network";
+import { defineOptions, readOptions } from "./options";
+import { type ModelOptions, registerModel } from "./registry";
+import { doubling, RESNET_TAIL_OPTIONS, ResNet, resnetConfig } from "./resnet_network";
 
 const FAMILY = "efficient_resnet";
-const ALIASES = ["blocks", "channels", "convKernels", "skipKernels", "se"] as const;
+const { poolSize, imageSize, dropout, seReduction } = RESNET_TAIL_OPTIONS;
 
-function blocksOption(o: ModelOptions): number[] {
-  const b = o.blocks ?? o.layers;
-  if (!Array.isArray(b) || b.length === 0 || !b.every((n) => Number.isInteger(n) && (n as number) >= 1))
-    throw new ArgumentError(
-      `${FAMILY}: blocks (B) must be a non-empty list of block counts >= 1, one per residual layer. Received: blocks=${describe(b)}`,
-    );
-  return b as number[];
-}
+export const EFFICIENT_RESNET_OPTIONS = defineOptions(FAMILY, {
+  blocks: { type: "intList", min: 1, default: [4, 4, 3], help: "B: basic blocks per residual layer (N = its length)" },
+  channels: { type: "int", min: 1, default: 64, help: "C_1: channels of layer 1, doubling per layer" },
+  widths: { type: "intList", min: 1, help: "channels per layer (default: doubling from channels)" },
+  convKernels: { type: "intOrIntList", min: 1, default: 3, help: "F: conv kernel, one or one per layer (odd)" },
+  skipKernels: { type: "intOrIntList", min: 1, default: 1, help: "K: skip kernel, one or one per layer (odd)" },
+  poolSize: { ...poolSize, default: 8, help: "P: average-pool kernel before the fc; 0 = global" },
+  imageSize,
+  dropout,
+  se: { type: "boolean", default: true, help: "one squeeze-and-excitation gate after the stem" },
+  seReduction,
+  preact: { type: "boolean", default: false, help: "pre-activation blocks (BN-ReLU-conv; bare-conv stem)" },
+  finalNorm: { type: "boolean", default: false, help: "BN-ReLU after the last layer" },
+});
 
-/** The family's factory: the paper's symbols as options; anything ResNetConfig takes also works. */
-export function createEfficientResNet(o: ModelOptions): ResNet {
-  checkOptionKeys(FAMILY, o, ALIASES);
-  const blocks = blocksOption(o);
-  const n = blocks.length;
-  const channels = intOption(o, "channels", 1, 64);
-  const se = boolOption(FAMILY, o, "se", true);
-  const seReduction = intOption(o, "seReduction", 1, 16);
-  const withKernels: ModelOptions = {
+/** The family's factory: the paper's symbols as options. */
+export function createEfficientResNet(options: ModelOptions): ResNet {
+  const o = readOptions(EFFICIENT_RESNET_OPTIONS, options);
+  const tail = {
     ...o,
-    kernelSizes: perStage(FAMILY, "convKernels", o.convKernels ?? o.kernelSizes ?? 3, n),
-    skipKernelSizes: perStage(FAMILY, "skipKernels", o.skipKernels ?? o.skipKernelSizes ?? 1, n),
+    kernelSizes: o.convKernels,
+    skipKernelSizes: o.skipKernels,
     // the paper's SE sits after the stem only; seReduction sizes that gate
-    seReduction: 0,
-    seStemReduction: se ? seReduction : 0,
-    poolSize: o.poolSize ?? 8,
+    se: false,
+    seStemReduction: o.se ? o.seReduction : 0,
   };
-  const config = resnetConfig(FAMILY, withKernels, {
+  const config = resnetConfig(tail, {
     block: "basic",
-    preact: false,
-    layers: blocks,
-    widths: Array.isArray(o.widths) ? (o.widths as number[]) : doubling(channels, n),
-    stemWidth: channels,
-    finalNorm: false,
+    preact: o.preact,
+    layers: o.blocks,
+    widths: o.widths ?? doubling(o.channels, o.blocks.length),
+    stemWidth: o.channels,
+    finalNorm: o.finalNorm,
   });
   return new ResNet(config);
 }
@@ -63,5 +63,6 @@ registerModel({
   description: "Efficient ResNet: N=3, B=[4,4,3], C=64/128/256, F=3, K=1, P=8, SE after the stem (4.70M)",
   source: PAPER,
   defaults: { blocks: [4, 4, 3], channels: 64, convKernels: 3, skipKernels: 1, poolSize: 8, se: true, imageSize: 32 },
+  options: EFFICIENT_RESNET_OPTIONS,
   create: createEfficientResNet,
 });

@@ -20,18 +20,15 @@ import type { Tensor } from "../tensor/tensor";
 import {
   adaptStrides,
   ConvBnAct,
-  choiceArg,
   convHead,
   heInit,
   InvertedResidual,
-  intArg,
   makeDivisible,
-  numberArg,
   poolAndClassify,
-  rejectUnknownOptions,
   STRIDE_LAYOUTS,
   type StrideLayout,
 } from "./building_blocks";
+import { defineOptions, readOptions } from "./options";
 import { type ModelOptions, registerModel } from "./registry";
 
 const FN = "EfficientNet";
@@ -134,22 +131,29 @@ export class EfficientNet extends Module {
   }
 }
 
+const UNIT = { type: "number", min: 0, max: 1, maxExclusive: true } as const;
+export const EFFICIENTNET_OPTIONS = defineOptions(FN, {
+  widthCoefficient: { type: "number", min: 0, max: 8, minExclusive: true, default: 1, help: "w: channel multiplier" },
+  depthCoefficient: { type: "number", min: 0, max: 8, minExclusive: true, default: 1, help: "d: repeat multiplier" },
+  resolution: {
+    type: "int",
+    min: 32,
+    default: 224,
+    help: "r: the input size the scaling was designed for (recorded; no parameter depends on it)",
+  },
+  dropout: { ...UNIT, default: 0.2, help: "dropout before the classifier" },
+  dropPath: { ...UNIT, default: 0.2, help: "stochastic depth rate of the last block (drop connect)" },
+  strides: {
+    type: "choice",
+    choices: STRIDE_LAYOUTS,
+    default: "cifar",
+    help: '"cifar": the first stride-2 stage runs at stride 1; "imagenet": the paper\'s strides',
+  },
+});
+
 export function createEfficientNet(options: ModelOptions): EfficientNet {
-  rejectUnknownOptions(
-    options,
-    ["widthCoefficient", "depthCoefficient", "resolution", "dropout", "dropPath", "strides"],
-    FN,
-  );
-  return new EfficientNet({
-    numClasses: intArg(options, "numClasses", FN, 1, 10),
-    inChannels: intArg(options, "inChannels", FN, 1, 3),
-    widthCoefficient: numberArg(options, "widthCoefficient", FN, { min: 0, max: 8, minExclusive: true }, 1),
-    depthCoefficient: numberArg(options, "depthCoefficient", FN, { min: 0, max: 8, minExclusive: true }, 1),
-    resolution: intArg(options, "resolution", FN, 32, 224),
-    dropout: numberArg(options, "dropout", FN, { min: 0, max: 1, maxExclusive: true }, 0.2),
-    dropPath: numberArg(options, "dropPath", FN, { min: 0, max: 1, maxExclusive: true }, 0.2),
-    strides: choiceArg(options, "strides", FN, STRIDE_LAYOUTS, "cifar"),
-  });
+  const o = readOptions(EFFICIENTNET_OPTIONS, options);
+  return new EfficientNet({ ...o, strides: o.strides as StrideLayout });
 }
 
 const SOURCE = "Tan & Le, EfficientNet: Rethinking Model Scaling for CNNs, ICML 2019 (arXiv:1905.11946)";
@@ -169,6 +173,7 @@ for (const [name, widthCoefficient, depthCoefficient, resolution, dropout, large
       `scaled for ${resolution}x${resolution} inputs but accepts 32x32 (CIFAR strides by default); MBConv + SE + swish, stochastic depth 0.2`,
     source: SOURCE,
     defaults: { widthCoefficient, depthCoefficient, resolution, dropout },
+    options: EFFICIENTNET_OPTIONS,
     create: createEfficientNet,
     large,
   });

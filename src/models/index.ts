@@ -1,4 +1,5 @@
 // Importing this registers every model family. One import line per family file.
+export * from "./options";
 export * from "./registry";
 export * from "./resnet_cifar";
 import "./preact_resnet";

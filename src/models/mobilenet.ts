@@ -18,18 +18,15 @@ import type { Tensor } from "../tensor/tensor";
 import {
   adaptStrides,
   ConvBnAct,
-  choiceArg,
   convHead,
   heInit,
   InvertedResidual,
-  intArg,
   makeDivisible,
-  numberArg,
   poolAndClassify,
-  rejectUnknownOptions,
   STRIDE_LAYOUTS,
   type StrideLayout,
 } from "./building_blocks";
+import { defineOptions, readOptions } from "./options";
 import { type ModelOptions, registerModel } from "./registry";
 
 /** Options every MobileNet takes. */
@@ -43,17 +40,40 @@ export interface MobileNetOptions {
   dropout: number;
 }
 
-const MOBILENET_OPTIONS = ["widthMultiplier", "strides", "dropout"];
+/** The schema every MobileNet shares; v1 drops nothing before its classifier, v2 and v3 0.2. */
+function mobileNetOptions(owner: string, dropout: number) {
+  return defineOptions(owner, {
+    widthMultiplier: {
+      type: "number",
+      min: 0,
+      max: 4,
+      minExclusive: true,
+      default: 1,
+      help: "α: scales every layer's width",
+    },
+    strides: {
+      type: "choice",
+      choices: STRIDE_LAYOUTS,
+      default: "cifar",
+      help: '"cifar": stem and first stride-2 stage at stride 1 (32x32 → 4x4); "imagenet": the paper\'s strides',
+    },
+    dropout: {
+      type: "number",
+      min: 0,
+      max: 1,
+      maxExclusive: true,
+      default: dropout,
+      help: "dropout before the classifier",
+    },
+  });
+}
+const MOBILENET_V1_OPTIONS = mobileNetOptions("MobileNetV1", 0);
+const MOBILENET_V2_OPTIONS = mobileNetOptions("MobileNetV2", 0.2);
+const MOBILENET_V3_OPTIONS = mobileNetOptions("MobileNetV3", 0.2);
 
-function readOptions(options: ModelOptions, fn: string, dropout: number): MobileNetOptions {
-  rejectUnknownOptions(options, MOBILENET_OPTIONS, fn);
-  return {
-    numClasses: intArg(options, "numClasses", fn, 1, 10),
-    inChannels: intArg(options, "inChannels", fn, 1, 3),
-    widthMultiplier: numberArg(options, "widthMultiplier", fn, { min: 0, max: 4, minExclusive: true }, 1),
-    strides: choiceArg(options, "strides", fn, STRIDE_LAYOUTS, "cifar"),
-    dropout: numberArg(options, "dropout", fn, { min: 0, max: 1, maxExclusive: true }, dropout),
-  };
+function read(schema: typeof MOBILENET_V1_OPTIONS, options: ModelOptions): MobileNetOptions {
+  const o = readOptions(schema, options);
+  return { ...o, strides: o.strides as StrideLayout };
 }
 
 // ---------------------------------------------------------------- v1
@@ -316,12 +336,12 @@ export class MobileNetV3 extends Module {
   }
 }
 
-export const createMobileNetV1 = (options: ModelOptions) => new MobileNetV1(readOptions(options, "MobileNetV1", 0));
-export const createMobileNetV2 = (options: ModelOptions) => new MobileNetV2(readOptions(options, "MobileNetV2", 0.2));
+export const createMobileNetV1 = (options: ModelOptions) => new MobileNetV1(read(MOBILENET_V1_OPTIONS, options));
+export const createMobileNetV2 = (options: ModelOptions) => new MobileNetV2(read(MOBILENET_V2_OPTIONS, options));
 export const createMobileNetV3Small = (options: ModelOptions) =>
-  new MobileNetV3(readOptions(options, "MobileNetV3", 0.2), "small");
+  new MobileNetV3(read(MOBILENET_V3_OPTIONS, options), "small");
 export const createMobileNetV3Large = (options: ModelOptions) =>
-  new MobileNetV3(readOptions(options, "MobileNetV3", 0.2), "large");
+  new MobileNetV3(read(MOBILENET_V3_OPTIONS, options), "large");
 
 const STRIDES_NOTE = 'strides "cifar" (default: stem and first stride-2 stage at stride 1, 32x32 → 4x4) or "imagenet"';
 registerModel({
@@ -330,6 +350,7 @@ registerModel({
   description: `MobileNet v1 1.0 (4.2M params at 1000 classes): 13 depthwise separable layers; widthMultiplier; ${STRIDES_NOTE}`,
   source: "Howard et al., MobileNets, 2017 (arXiv:1704.04861)",
   defaults: {},
+  options: MOBILENET_V1_OPTIONS,
   create: createMobileNetV1,
 });
 registerModel({
@@ -338,6 +359,7 @@ registerModel({
   description: `MobileNet v2 1.0 (3.5M params at 1000 classes): inverted residuals, ReLU6, linear bottlenecks; widthMultiplier; ${STRIDES_NOTE}`,
   source: "Sandler et al., MobileNetV2: Inverted Residuals and Linear Bottlenecks, CVPR 2018 (arXiv:1801.04381)",
   defaults: {},
+  options: MOBILENET_V2_OPTIONS,
   create: createMobileNetV2,
 });
 registerModel({
@@ -346,6 +368,7 @@ registerModel({
   description: `MobileNet v3-Small 1.0 (2.5M params at 1000 classes as torchvision builds it): SE + h-swish; widthMultiplier; ${STRIDES_NOTE}`,
   source: "Howard et al., Searching for MobileNetV3, ICCV 2019 (arXiv:1905.02244)",
   defaults: {},
+  options: MOBILENET_V3_OPTIONS,
   create: createMobileNetV3Small,
 });
 registerModel({
@@ -354,5 +377,6 @@ registerModel({
   description: `MobileNet v3-Large 1.0 (5.5M params at 1000 classes): SE + h-swish; widthMultiplier; ${STRIDES_NOTE}`,
   source: "Howard et al., Searching for MobileNetV3, ICCV 2019 (arXiv:1905.02244)",
   defaults: {},
+  options: MOBILENET_V3_OPTIONS,
   create: createMobileNetV3Large,
 });

@@ -10,14 +10,14 @@
 //     that CIFAR-100 studies set against ResNet-164.
 //   preact_resnet18: kuangliu/pytorch-cifar's PreActResNet18: pre-activation basic blocks on
 //     64/128/256/512 planes, [2, 2, 2, 2], no BN-ReLU before the pool; 11,171,146 parameters.
-// Every variant takes seReduction (SE on every block, Hu et al. 2018): the se_* names use r = 16.
+// Every variant takes se and seReduction (SE on every block, Hu et al. 2018): the se_* names use r = 16.
 
 import { ArgumentError } from "../tensor/errors";
-import { intOption, type ModelEntry, type ModelOptions, registerModel } from "./registry";
-import { checkOptionKeys, doubling, ResNet, resnetConfig } from "./resnet_network";
+import { defineOptions, readOptions } from "./options";
+import { type ModelEntry, type ModelOptions, registerModel } from "./registry";
+import { doubling, RESNET_TAIL_OPTIONS, ResNet, resnetConfig } from "./resnet_network";
 
 const FAMILY = "preact_resnet";
-const ALIASES = ["depth", "baseWidth"] as const;
 
 /**
  * Blocks per stage of a 3-stage CIFAR ResNet of the given depth: 6n + 2 with basic blocks
@@ -33,23 +33,40 @@ export function cifarBlocksPerStage(depth: number, block: "basic" | "bottleneck"
   return n;
 }
 
+export const PREACT_RESNET_OPTIONS = defineOptions(
+  FAMILY,
+  {
+    block: { type: "choice", choices: ["basic", "bottleneck"], default: "bottleneck", help: "residual unit" },
+    preact: { type: "boolean", default: true, help: "pre-activation units (BN-ReLU-conv; bare-conv stem)" },
+    depth: {
+      type: "int",
+      min: 2,
+      default: 164,
+      help: "9n+2 with bottlenecks, 6n+2 with basic blocks (3 stages of n); unused when layers is given",
+    },
+    layers: { type: "intList", min: 1, help: "blocks per stage (default: 3 stages from depth)" },
+    baseWidth: { type: "int", min: 1, default: 16, help: "planes of the first stage, doubling per stage" },
+    widths: { type: "intList", min: 1, help: "planes per stage (default: doubling from baseWidth)" },
+    stemWidth: { type: "int", min: 1, help: "stem channels (default: the first stage's planes)" },
+    finalNorm: { type: "boolean", help: "BN-ReLU after the last stage (default: preact)" },
+    ...RESNET_TAIL_OPTIONS,
+  },
+  { legacySeReductionSwitch: true },
+);
+
 /** The family's factory: layers from `layers` or `depth`, widths from `widths` or `baseWidth`. */
-export function createPreActResNet(o: ModelOptions): ResNet {
-  checkOptionKeys(FAMILY, o, ALIASES);
-  const block = o.block === "basic" ? "basic" : "bottleneck";
-  const layers = Array.isArray(o.layers)
-    ? (o.layers as number[])
-    : new Array<number>(3).fill(cifarBlocksPerStage(intOption(o, "depth", 2, 164), block));
-  const baseWidth = intOption(o, "baseWidth", 1, 16);
-  const widths = Array.isArray(o.widths) ? (o.widths as number[]) : doubling(baseWidth, layers.length);
-  const preact = o.preact !== false;
-  const config = resnetConfig(FAMILY, o, {
+export function createPreActResNet(options: ModelOptions): ResNet {
+  const o = readOptions(PREACT_RESNET_OPTIONS, options);
+  const block = o.block;
+  const layers = o.layers ?? new Array<number>(3).fill(cifarBlocksPerStage(o.depth, block));
+  const widths = o.widths ?? doubling(o.baseWidth, layers.length);
+  const config = resnetConfig(o, {
     block,
-    preact,
+    preact: o.preact,
     layers,
     widths,
-    stemWidth: intOption(o, "stemWidth", 1, widths[0] ?? baseWidth),
-    finalNorm: preact,
+    stemWidth: o.stemWidth ?? widths[0] ?? o.baseWidth,
+    finalNorm: o.finalNorm ?? o.preact,
   });
   return new ResNet(config);
 }
@@ -59,7 +76,7 @@ const HE_2016 = "He et al. 2016, Identity Mappings in Deep Residual Networks";
 const SENET = "Hu et al. 2018, Squeeze-and-Excitation Networks";
 const KUANGLIU = "kuangliu/pytorch-cifar PreActResNet18 (after He et al. 2016)";
 
-const VARIANTS: Omit<ModelEntry, "family" | "create">[] = [
+const VARIANTS: Omit<ModelEntry, "family" | "create" | "options">[] = [
   {
     name: "resnet164",
     description: "ResNet-164, post-activation bottleneck, 18 blocks/stage, 16/32/64 planes x4",
@@ -95,26 +112,27 @@ const VARIANTS: Omit<ModelEntry, "family" | "create">[] = [
     name: "se_resnet164",
     description: "ResNet-164 with squeeze-and-excitation (r=16) in every block",
     source: `${HE_2015}; ${SENET}`,
-    defaults: { depth: 164, preact: false, seReduction: 16 },
+    defaults: { depth: 164, preact: false, se: true, seReduction: 16 },
   },
   {
     name: "se_preact_resnet164",
     description: "Pre-activation ResNet-164 with squeeze-and-excitation (r=16) in every block",
     source: `${HE_2016}; ${SENET}`,
-    defaults: { depth: 164, seReduction: 16 },
+    defaults: { depth: 164, se: true, seReduction: 16 },
   },
   {
     name: "se_resnet29",
     description: "Pre-activation ResNet-29 with squeeze-and-excitation (r=16) in every block",
     source: `${HE_2016}; ${SENET}`,
-    defaults: { depth: 29, seReduction: 16 },
+    defaults: { depth: 29, se: true, seReduction: 16 },
   },
   {
     name: "se_preact_resnet18",
     description: "PreActResNet18 with squeeze-and-excitation (r=16) in every block",
     source: `${KUANGLIU}; ${SENET}`,
-    defaults: { block: "basic", layers: [2, 2, 2, 2], baseWidth: 64, finalNorm: false, seReduction: 16 },
+    defaults: { block: "basic", layers: [2, 2, 2, 2], baseWidth: 64, finalNorm: false, se: true, seReduction: 16 },
   },
 ];
 
-for (const v of VARIANTS) registerModel({ ...v, family: FAMILY, create: createPreActResNet });
+for (const v of VARIANTS)
+  registerModel({ ...v, family: FAMILY, options: PREACT_RESNET_OPTIONS, create: createPreActResNet });

@@ -1,7 +1,9 @@
-// The model registry: every architecture registered by name with its family and source, built
-// by createModel(name, options). Family files call registerModel() at import time.
+// The model registry: every architecture registered by name with its family, source and option
+// schema, built by createModel(name, options), which validates the options against the schema
+// first. Family files call registerModel() at import time.
 import type { Module } from "../nn/module";
 import { ArgumentError } from "../tensor/errors";
+import { type OptionSchema, readOptions, upgradeLegacyOptions } from "./options";
 
 /** Options every factory takes; families add their own. */
 export interface ModelOptions {
@@ -20,6 +22,8 @@ export interface ModelEntry {
   source: string;
   /** Options this name fixes (merged under the caller's options). */
   defaults: ModelOptions;
+  /** Every option the family takes: type, default, range or choices, help (src/models/options.ts). */
+  options: OptionSchema;
   create(options: ModelOptions): Module;
   /** Too large to run in the fast test suite (checked by counts and shapes only). */
   large?: boolean;
@@ -33,14 +37,25 @@ export function registerModel(entry: ModelEntry): void {
   registry.set(entry.name, entry);
 }
 
-/** Builds a registered model. An unknown name fails with the list of known ones. */
+/**
+ * Builds a registered model. An unknown name fails with the list of known ones; an unknown
+ * option, or one of the wrong type or range, fails before anything is built. Legacy option forms
+ * of old saved configs are rewritten first (upgradeLegacyOptions), so the caller's old form
+ * overrides the name's defaults as it always did.
+ */
 export function createModel(name: string, options: ModelOptions = {}): Module {
   const entry = registry.get(name);
   if (entry === undefined)
     throw new ArgumentError(
       `createModel: unknown model "${name}". Known models: ${[...registry.keys()].sort().join(", ")}`,
     );
-  const merged: ModelOptions = { numClasses: 10, inChannels: 3, ...entry.defaults, ...options };
+  const merged: ModelOptions = {
+    numClasses: 10,
+    inChannels: 3,
+    ...entry.defaults,
+    ...upgradeLegacyOptions(entry.options, options),
+  };
+  readOptions(entry.options, merged);
   const model = entry.create(merged);
   specs.set(model, { name, options: merged });
   return model;
@@ -57,12 +72,4 @@ export function listModels(): ModelEntry[] {
 
 export function getModelEntry(name: string): ModelEntry | undefined {
   return registry.get(name);
-}
-
-/** Reads an integer option with a clear error; used by the family files. */
-export function intOption(options: ModelOptions, key: string, min: number, fallback?: number): number {
-  const v = options[key] ?? fallback;
-  if (typeof v !== "number" || !Number.isInteger(v) || v < min)
-    throw new ArgumentError(`${key} must be an integer >= ${min}. Received: ${key}=${String(v)}`);
-  return v;
 }

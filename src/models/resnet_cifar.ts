@@ -5,7 +5,6 @@
 // weights load into the same network written in PyTorch.
 
 import { Sequential } from "../nn/containers";
-import { kaimingNormal } from "../nn/init";
 import { BatchNorm2d, Conv2d, Linear, ReLU } from "../nn/layers";
 import { Module, type ModuleConfig } from "../nn/module";
 import { SqueezeExcite } from "../nn/se";
@@ -13,7 +12,9 @@ import { adaptiveAvgPool2d } from "../ops/nn";
 import { flatten, pad, slice } from "../ops/shape";
 import { ArgumentError } from "../tensor/errors";
 import type { Tensor } from "../tensor/tensor";
-import { intOption, type ModelOptions, registerModel } from "./registry";
+import { heInit } from "./building_blocks";
+import { defineOptions, readOptions } from "./options";
+import { type ModelOptions, registerModel } from "./registry";
 
 /**
  * Shortcut where the shape changes. "A": identity on every other pixel with the new channels
@@ -29,8 +30,10 @@ export interface ResNetCifarOptions {
   inChannels?: number;
   /** Default "B". */
   shortcut?: CifarShortcut;
-  /** Squeeze-and-excitation reduction r before each residual add (Hu et al. 2018); 0 = off. */
-  se?: number;
+  /** Squeeze-and-excitation before each residual add (Hu et al. 2018). Default false. */
+  se?: boolean;
+  /** The SE gate's reduction r (default 16). */
+  seReduction?: number;
   /** Channel multiplier on 16/32/64 (1 = the paper). */
   width?: number;
 }
@@ -70,7 +73,7 @@ export class CifarBasicBlock extends Module {
 
   constructor(inPlanes: number, planes: number, stride: number, shortcut: CifarShortcut, seReduction: number) {
     super();
-    this.config = { inPlanes, planes, stride, shortcut, se: seReduction };
+    this.config = { inPlanes, planes, stride, shortcut, seReduction };
     this.conv1 = this.registerModule(
       "conv1",
       new Conv2d({ inChannels: inPlanes, outChannels: planes, kernelSize: 3, stride, padding: 1, bias: false }),
@@ -123,10 +126,19 @@ export class ResNetCifar extends Module {
 
   constructor(opts: ResNetCifarOptions) {
     super();
-    const o = { numClasses: 10, inChannels: 3, shortcut: "B" as CifarShortcut, se: 0, width: 1, ...opts };
+    const o = {
+      numClasses: 10,
+      inChannels: 3,
+      shortcut: "B" as CifarShortcut,
+      se: false,
+      seReduction: 16,
+      width: 1,
+      ...opts,
+    };
     checkOptions(o);
     this.config = o;
     const blocks = (o.depth - 2) / 6;
+    const seReduction = o.se ? o.seReduction : 0;
     const widths = [16, 32, 64].map((c) => Math.max(1, Math.round(c * o.width))) as [number, number, number];
     this.conv1 = this.registerModule(
       "conv1",
@@ -137,17 +149,18 @@ export class ResNetCifar extends Module {
     const stage = (inPlanes: number, planes: number, stride: number): Sequential => {
       const layer = new Sequential();
       for (let j = 0; j < blocks; j++)
-        layer.append(new CifarBasicBlock(j === 0 ? inPlanes : planes, planes, j === 0 ? stride : 1, o.shortcut, o.se));
+        layer.append(
+          new CifarBasicBlock(j === 0 ? inPlanes : planes, planes, j === 0 ? stride : 1, o.shortcut, seReduction),
+        );
       return layer;
     };
     this.layer1 = this.registerModule("layer1", stage(widths[0], widths[0], 1));
     this.layer2 = this.registerModule("layer2", stage(widths[0], widths[1], 2));
     this.layer3 = this.registerModule("layer3", stage(widths[1], widths[2], 2));
     this.fc = this.registerModule("fc", new Linear({ inFeatures: widths[2], outFeatures: o.numClasses }));
-    // torchvision's init: Kaiming normal (fan_out, relu) on every convolution; BatchNorm starts
-    // at weight 1, bias 0 (its constructor's values); the fc keeps PyTorch's default.
-    for (const [, m] of this.namedModules())
-      if (m instanceof Conv2d) kaimingNormal(m.weight, { mode: "fan_out", nonlinearity: "relu" });
+    // torchvision's init: Kaiming normal (fan_out, relu) on every convolution; BatchNorm at
+    // weight 1, bias 0; the fc keeps PyTorch's default.
+    heInit(this, { zeroLinearBias: false });
   }
 
   forward(x: Tensor): Tensor {
@@ -172,9 +185,11 @@ function checkOptions(o: Required<ResNetCifarOptions>): void {
     );
   if (o.shortcut !== "A" && o.shortcut !== "B")
     throw new ArgumentError(`ResNetCifar: shortcut must be "A" or "B". Received: shortcut=${String(o.shortcut)}`);
-  if (!Number.isInteger(o.se) || o.se < 0)
+  if (typeof o.se !== "boolean")
+    throw new ArgumentError(`ResNetCifar: se must be true or false. Received: se=${String(o.se)}`);
+  if (!Number.isInteger(o.seReduction) || o.seReduction < 1)
     throw new ArgumentError(
-      `ResNetCifar: se must be a reduction ratio >= 1, or 0 for none. Received: se=${String(o.se)}`,
+      `ResNetCifar: seReduction must be an integer >= 1. Received: seReduction=${String(o.seReduction)}`,
     );
   if (typeof o.width !== "number" || !(o.width > 0) || !Number.isFinite(o.width))
     throw new ArgumentError(`ResNetCifar: width must be a positive number. Received: width=${String(o.width)}`);
@@ -183,16 +198,27 @@ function checkOptions(o: Required<ResNetCifarOptions>): void {
       throw new ArgumentError(`ResNetCifar: ${key} must be an integer >= 1. Received: ${key}=${String(o[key])}`);
 }
 
+export const RESNET_CIFAR_OPTIONS = defineOptions("ResNetCifar", {
+  depth: {
+    type: "int",
+    min: 8,
+    default: 20,
+    help: "6n+2 layers: n basic blocks per stage (20, 32, 44, 56, 110, 1202)",
+  },
+  shortcut: {
+    type: "choice",
+    choices: ["A", "B"],
+    default: "B",
+    help: "A: zero-padded identity (no parameters); B: 1x1 conv + BN where the shape changes",
+  },
+  se: { type: "boolean", default: false, help: "squeeze-and-excitation before each residual add" },
+  seReduction: { type: "int", min: 1, default: 16, help: "reduction r of the SE gates" },
+  width: { type: "number", min: 0, minExclusive: true, default: 1, help: "channel multiplier on 16/32/64" },
+});
+
 /** The registry's factory: options arrive merged (name defaults under the caller's). */
 export function resnetCifar(options: ModelOptions): ResNetCifar {
-  return new ResNetCifar({
-    depth: intOption(options, "depth", 8),
-    numClasses: intOption(options, "numClasses", 1, 10),
-    inChannels: intOption(options, "inChannels", 1, 3),
-    shortcut: (options.shortcut ?? "B") as CifarShortcut,
-    se: (options.se ?? 0) as number,
-    width: (options.width ?? 1) as number,
-  });
+  return new ResNetCifar(readOptions(RESNET_CIFAR_OPTIONS, options));
 }
 
 const SOURCE = "He et al. 2015, Deep Residual Learning for Image Recognition, sec. 4.2 (arXiv:1512.03385)";
@@ -203,6 +229,7 @@ for (const depth of [20, 32, 44, 56, 110, 1202])
     description: `CIFAR ResNet-${depth}: ${(depth - 2) / 6} basic blocks per stage at 16/32/64 channels`,
     source: SOURCE,
     defaults: { depth },
+    options: RESNET_CIFAR_OPTIONS,
     create: resnetCifar,
     large: depth > 110,
   });
@@ -212,6 +239,7 @@ for (const depth of [20, 56, 110])
     family: "resnet_cifar",
     description: `CIFAR ResNet-${depth} with squeeze-and-excitation (r=16) before each residual add`,
     source: `${SOURCE}; Hu et al. 2018, Squeeze-and-Excitation Networks (arXiv:1709.01507)`,
-    defaults: { depth, se: 16 },
+    defaults: { depth, se: true, seReduction: 16 },
+    options: RESNET_CIFAR_OPTIONS,
     create: resnetCifar,
   });

@@ -5,25 +5,38 @@
 //   resnet18: [2,2,2,2] basic, 64/128/256/512 → 11,173,962 parameters (10 classes)
 //   resnet34: [3,4,6,3] basic → 21,282,122;  resnet50: [3,4,6,3] bottleneck x4 → 23,520,842
 //   mini_resnet34: ResNet-34 at a quarter of the width (16/32/64/128), same 3x3 stride-1 stem.
-import { intOption, type ModelEntry, type ModelOptions, registerModel } from "./registry";
-import { checkOptionKeys, doubling, ResNet, resnetConfig } from "./resnet_network";
+import { defineOptions, readOptions } from "./options";
+import { type ModelEntry, type ModelOptions, registerModel } from "./registry";
+import { doubling, RESNET_TAIL_OPTIONS, ResNet, resnetConfig } from "./resnet_network";
 
 const FAMILY = "resnet_imagenet";
-const ALIASES = ["baseWidth"] as const;
+
+export const RESNET_IMAGENET_OPTIONS = defineOptions(
+  FAMILY,
+  {
+    block: { type: "choice", choices: ["basic", "bottleneck"], default: "basic", help: "residual unit" },
+    preact: { type: "boolean", default: false, help: "pre-activation units (BN-ReLU-conv; bare-conv stem)" },
+    layers: { type: "intList", min: 1, default: [2, 2, 2, 2], help: "blocks per stage" },
+    baseWidth: { type: "int", min: 1, default: 64, help: "planes of the first stage, doubling per stage" },
+    widths: { type: "intList", min: 1, help: "planes per stage (default: doubling from baseWidth)" },
+    stemWidth: { type: "int", min: 1, help: "stem channels (default: the first stage's planes)" },
+    finalNorm: { type: "boolean", default: false, help: "BN-ReLU after the last stage" },
+    ...RESNET_TAIL_OPTIONS,
+  },
+  { legacySeReductionSwitch: true },
+);
 
 /** The family's factory: `layers` and `block` pick the depth, `baseWidth` (or `widths`) the width. */
-export function createImageNetResNet(o: ModelOptions): ResNet {
-  checkOptionKeys(FAMILY, o, ALIASES);
-  const layers = Array.isArray(o.layers) ? (o.layers as number[]) : [2, 2, 2, 2];
-  const baseWidth = intOption(o, "baseWidth", 1, 64);
-  const widths = Array.isArray(o.widths) ? (o.widths as number[]) : doubling(baseWidth, layers.length);
-  const config = resnetConfig(FAMILY, o, {
-    block: o.block === "bottleneck" ? "bottleneck" : "basic",
-    preact: false,
-    layers,
+export function createImageNetResNet(options: ModelOptions): ResNet {
+  const o = readOptions(RESNET_IMAGENET_OPTIONS, options);
+  const widths = o.widths ?? doubling(o.baseWidth, o.layers.length);
+  const config = resnetConfig(o, {
+    block: o.block,
+    preact: o.preact,
+    layers: o.layers,
     widths,
-    stemWidth: intOption(o, "stemWidth", 1, widths[0] ?? baseWidth),
-    finalNorm: false,
+    stemWidth: o.stemWidth ?? widths[0] ?? o.baseWidth,
+    finalNorm: o.finalNorm,
   });
   return new ResNet(config);
 }
@@ -31,7 +44,7 @@ export function createImageNetResNet(o: ModelOptions): ResNet {
 const HE =
   "He et al. 2015, Deep Residual Learning for Image Recognition (Table 1), 32x32 stem as kuangliu/pytorch-cifar";
 
-const VARIANTS: Omit<ModelEntry, "family" | "create">[] = [
+const VARIANTS: Omit<ModelEntry, "family" | "create" | "options">[] = [
   {
     name: "resnet18",
     description: "ResNet-18 for 32x32 inputs (3x3 stride-1 stem, no max-pool), 64-512 planes",
@@ -60,8 +73,9 @@ const VARIANTS: Omit<ModelEntry, "family" | "create">[] = [
     name: "se_resnet18",
     description: "ResNet-18 for 32x32 inputs with squeeze-and-excitation (r=16) in every block",
     source: `${HE}; Hu et al. 2018, Squeeze-and-Excitation Networks`,
-    defaults: { layers: [2, 2, 2, 2], seReduction: 16 },
+    defaults: { layers: [2, 2, 2, 2], se: true, seReduction: 16 },
   },
 ];
 
-for (const v of VARIANTS) registerModel({ ...v, family: FAMILY, create: createImageNetResNet });
+for (const v of VARIANTS)
+  registerModel({ ...v, family: FAMILY, options: RESNET_IMAGENET_OPTIONS, create: createImageNetResNet });

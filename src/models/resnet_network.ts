@@ -5,15 +5,14 @@
 // The family files are argument sets over ResNetConfig.
 
 import type { Sequential } from "../nn/containers";
-import { kaimingNormal } from "../nn/init";
-import { BatchNorm2d, Conv2d, Dropout, Linear } from "../nn/layers";
+import { BatchNorm2d, type Conv2d, Dropout, Linear } from "../nn/layers";
 import { Module, type ModuleConfig } from "../nn/module";
 import { SqueezeExcite } from "../nn/se";
 import { adaptiveAvgPool2d, avgPool2d, reluInPlace } from "../ops/nn";
 import { check, isInt } from "../ops/util";
-import { ArgumentError, describe } from "../tensor/errors";
 import type { Tensor } from "../tensor/tensor";
-import type { ModelOptions } from "./registry";
+import { heInit } from "./building_blocks";
+import { type OptionSpecs, perStage } from "./options";
 import { type BlockKind, blockClass, checkKernel, convBN, makeStage } from "./resnet_blocks";
 
 export interface ResNetConfig {
@@ -181,7 +180,8 @@ export class ResNet extends Module {
       "fc",
       new Linear({ inFeatures: channels * pooled * pooled, outFeatures: c.numClasses }),
     );
-    initResNet(this);
+    // He et al. 2015's initialization as torchvision does it; the fc keeps PyTorch's default
+    heInit(this, { zeroLinearBias: false });
   }
 
   forward(x: Tensor): Tensor {
@@ -210,64 +210,52 @@ export class ResNet extends Module {
   }
 }
 
-/**
- * He et al. 2015's initialization, as torchvision does it: every convolution kaiming-normal
- * (fan_out, ReLU gain); BN weight 1 and bias 0 and the classifier keep their defaults.
- */
-function initResNet(model: Module): void {
-  for (const [, m] of model.namedModules())
-    if (m instanceof Conv2d) kaimingNormal(m.weight, { mode: "fan_out", nonlinearity: "relu" });
-}
+/** Options every family built on ResNetConfig takes unchanged (after its layout options). */
+export const RESNET_TAIL_OPTIONS = {
+  kernelSizes: {
+    type: "intOrIntList",
+    min: 1,
+    default: 3,
+    help: "kernel of the 3x3 convs, one or one per stage (odd)",
+  },
+  skipKernelSizes: {
+    type: "intOrIntList",
+    min: 1,
+    default: 1,
+    help: "kernel of the projection shortcuts, one or one per stage (odd)",
+  },
+  se: { type: "boolean", default: false, help: "squeeze-and-excitation on every block's residual branch" },
+  seReduction: { type: "int", min: 1, default: 16, help: "reduction r of the SE gates" },
+  seStemReduction: { type: "int", min: 0, default: 0, help: "reduction of one SE gate after the stem; 0 = none" },
+  poolSize: { type: "int", min: 0, default: 0, help: "average-pool kernel before the classifier; 0 = global" },
+  imageSize: {
+    type: "int",
+    min: 1,
+    default: 32,
+    help: "input height and width (sizes the classifier when poolSize > 0)",
+  },
+  dropout: {
+    type: "number",
+    min: 0,
+    max: 1,
+    maxExclusive: true,
+    default: 0,
+    help: "dropout after every block and before the classifier",
+  },
+} as const satisfies OptionSpecs;
 
-const CONFIG_KEYS: readonly (keyof ResNetConfig)[] = [
-  "numClasses",
-  "inChannels",
-  "block",
-  "preact",
-  "layers",
-  "widths",
-  "stemWidth",
-  "kernelSizes",
-  "skipKernelSizes",
-  "seReduction",
-  "seStemReduction",
-  "finalNorm",
-  "poolSize",
-  "imageSize",
-  "dropout",
-];
-
-/** Fails on option keys that neither ResNetConfig nor the family (its aliases) knows. */
-export function checkOptionKeys(family: string, options: ModelOptions, aliases: readonly string[]): void {
-  const known = new Set<string>([...CONFIG_KEYS, ...aliases]);
-  const unknown = Object.keys(options).filter((k) => !known.has(k) && options[k] !== undefined);
-  if (unknown.length > 0)
-    throw new ArgumentError(
-      `${family}: unknown option${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")}. Known options: ${[...known].sort().join(", ")}. Received: ${unknown.map((k) => `${k}=${describe(options[k])}`).join(", ")}`,
-    );
-}
-
-/** A number or a list of numbers, as a list of `n` (a number is repeated). */
-export function perStage(family: string, key: string, value: unknown, n: number): number[] {
-  if (typeof value === "number") return new Array<number>(n).fill(value);
-  if (Array.isArray(value) && value.every((v) => typeof v === "number")) return [...value];
-  throw new ArgumentError(
-    `${family}: ${key} must be a number or a list of numbers. Received: ${key}=${describe(value)}`,
-  );
-}
-
-export function boolOption(family: string, options: ModelOptions, key: string, fallback: boolean): boolean {
-  const v = options[key] ?? fallback;
-  if (typeof v !== "boolean")
-    throw new ArgumentError(`${family}: ${key} must be true or false. Received: ${key}=${describe(v)}`);
-  return v;
-}
-
-export function numberOption(family: string, options: ModelOptions, key: string, fallback: number): number {
-  const v = options[key] ?? fallback;
-  if (typeof v !== "number" || !Number.isFinite(v))
-    throw new ArgumentError(`${family}: ${key} must be a number. Received: ${key}=${describe(v)}`);
-  return v;
+/** The resolved values of RESNET_TAIL_OPTIONS plus numClasses and inChannels. */
+export interface ResNetTail {
+  numClasses: number;
+  inChannels: number;
+  kernelSizes: number | number[];
+  skipKernelSizes: number | number[];
+  se: boolean;
+  seReduction: number;
+  seStemReduction: number;
+  poolSize: number;
+  imageSize: number;
+  dropout: number;
 }
 
 /** Channels doubling per stage from `base` (the design rule of He et al. 2015). */
@@ -275,32 +263,22 @@ export function doubling(base: number, n: number): number[] {
   return Array.from({ length: n }, (_, i) => base * 2 ** i);
 }
 
-/**
- * A ResNetConfig from a family's resolved layers/widths plus the options any ResNet takes
- * (numClasses, inChannels, kernel sizes, SE, pooling, dropout).
- */
+/** A ResNetConfig from a family's layout plus the options any ResNet takes (already validated). */
 export function resnetConfig(
-  family: string,
-  o: ModelOptions,
+  o: ResNetTail,
   base: Pick<ResNetConfig, "block" | "preact" | "layers" | "widths" | "stemWidth" | "finalNorm">,
 ): ResNetConfig {
   const n = base.layers.length;
-  const block = o.block ?? base.block;
-  if (block !== "basic" && block !== "bottleneck")
-    throw new ArgumentError(`${family}: block must be "basic" or "bottleneck". Received: block=${describe(block)}`);
   return {
     ...base,
-    block,
-    numClasses: numberOption(family, o, "numClasses", 10),
-    inChannels: numberOption(family, o, "inChannels", 3),
-    preact: boolOption(family, o, "preact", base.preact),
-    finalNorm: boolOption(family, o, "finalNorm", base.finalNorm),
-    kernelSizes: perStage(family, "kernelSizes", o.kernelSizes ?? 3, n),
-    skipKernelSizes: perStage(family, "skipKernelSizes", o.skipKernelSizes ?? 1, n),
-    seReduction: numberOption(family, o, "seReduction", 0),
-    seStemReduction: numberOption(family, o, "seStemReduction", 0),
-    poolSize: numberOption(family, o, "poolSize", 0),
-    imageSize: numberOption(family, o, "imageSize", 32),
-    dropout: numberOption(family, o, "dropout", 0),
+    numClasses: o.numClasses,
+    inChannels: o.inChannels,
+    kernelSizes: perStage(o.kernelSizes, n),
+    skipKernelSizes: perStage(o.skipKernelSizes, n),
+    seReduction: o.se ? o.seReduction : 0,
+    seStemReduction: o.seStemReduction,
+    poolSize: o.poolSize,
+    imageSize: o.imageSize,
+    dropout: o.dropout,
   };
 }

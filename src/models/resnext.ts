@@ -13,7 +13,8 @@ import { SqueezeExcite } from "../nn/se";
 import { adaptiveAvgPool2d, relu } from "../ops/nn";
 import { ArgumentError } from "../tensor/errors";
 import type { Tensor } from "../tensor/tensor";
-import { boolArg, heInit, intArg, rejectUnknownOptions } from "./building_blocks";
+import { heInit } from "./building_blocks";
+import { defineOptions, readOptions } from "./options";
 import { type ModelOptions, registerModel } from "./registry";
 
 const FN = "ResNeXt";
@@ -138,18 +139,17 @@ export class ResNeXt extends Module {
   }
 }
 
+export const RESNEXT_OPTIONS = defineOptions(FN, {
+  depth: { type: "int", min: 1, default: 29, help: "9N+2 for N blocks per stage (ResNeXt-29: N = 3)" },
+  cardinality: { type: "int", min: 1, default: 8, help: "C: groups of the 3x3 conv" },
+  bottleneckWidth: { type: "int", min: 1, default: 64, help: "d: channels per group in the first stage" },
+  baseChannels: { type: "int", min: 1, default: 64, help: "stem width; stages output 4x, 8x, 16x this" },
+  se: { type: "boolean", default: false, help: "squeeze-and-excitation before each residual add" },
+  seReduction: { type: "int", min: 1, default: 16, help: "reduction r of the SE gates" },
+});
+
 export function createResNeXt(options: ModelOptions): ResNeXt {
-  rejectUnknownOptions(options, ["depth", "cardinality", "bottleneckWidth", "baseChannels", "se", "seReduction"], FN);
-  return new ResNeXt({
-    numClasses: intArg(options, "numClasses", FN, 1, 10),
-    inChannels: intArg(options, "inChannels", FN, 1, 3),
-    depth: intArg(options, "depth", FN, 1, 29),
-    cardinality: intArg(options, "cardinality", FN, 1, 8),
-    bottleneckWidth: intArg(options, "bottleneckWidth", FN, 1, 64),
-    baseChannels: intArg(options, "baseChannels", FN, 1, 64),
-    se: boolArg(options, "se", FN, false),
-    seReduction: intArg(options, "seReduction", FN, 1, 16),
-  });
+  return new ResNeXt(readOptions(RESNEXT_OPTIONS, options));
 }
 
 const SOURCE = "Xie et al., Aggregated Residual Transformations for Deep Neural Networks, CVPR 2017 (arXiv:1611.05431)";
@@ -176,6 +176,7 @@ for (const [name, cardinality, bottleneckWidth, baseChannels, large, what] of VA
     description: `${what}: grouped-conv bottlenecks, 1x1+BN projection shortcuts, option se`,
     source: SOURCE,
     defaults: { depth: 29, cardinality, bottleneckWidth, baseChannels },
+    options: RESNEXT_OPTIONS,
     create: createResNeXt,
     large,
   });

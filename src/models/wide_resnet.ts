@@ -13,7 +13,8 @@ import { Module, type ModuleConfig } from "../nn/module";
 import { adaptiveAvgPool2d, relu } from "../ops/nn";
 import { ArgumentError } from "../tensor/errors";
 import type { Tensor } from "../tensor/tensor";
-import { choiceArg, heInit, intArg, numberArg, rejectUnknownOptions } from "./building_blocks";
+import { heInit } from "./building_blocks";
+import { defineOptions, readOptions } from "./options";
 import { type ModelOptions, registerModel } from "./registry";
 
 const FN = "WideResNet";
@@ -142,16 +143,28 @@ export class WideResNet extends Module {
   }
 }
 
+export const WIDE_RESNET_OPTIONS = defineOptions(FN, {
+  depth: { type: "int", min: 1, default: 28, help: "n in WRN-n-k: 6N+4 for N blocks per group" },
+  widenFactor: { type: "int", min: 1, default: 10, help: "k in WRN-n-k: group widths 16k, 32k, 64k" },
+  dropout: {
+    type: "number",
+    min: 0,
+    max: 1,
+    maxExclusive: true,
+    default: 0,
+    help: "dropout between the convs of each block (0.3 in the paper on CIFAR)",
+  },
+  blockType: {
+    type: "choice",
+    choices: Object.keys(WRN_BLOCK_TYPES) as WrnBlockType[],
+    default: "3,3",
+    help: "kernel sizes of a block's convs, the paper's B(3,3), B(3,1,3), ...",
+  },
+});
+
 export function createWideResNet(options: ModelOptions): WideResNet {
-  rejectUnknownOptions(options, ["depth", "widenFactor", "dropout", "blockType"], FN);
-  return new WideResNet({
-    numClasses: intArg(options, "numClasses", FN, 1, 10),
-    inChannels: intArg(options, "inChannels", FN, 1, 3),
-    depth: intArg(options, "depth", FN, 1, 28),
-    widenFactor: intArg(options, "widenFactor", FN, 1, 10),
-    dropout: numberArg(options, "dropout", FN, { min: 0, max: 1, maxExclusive: true }, 0),
-    blockType: choiceArg(options, "blockType", FN, Object.keys(WRN_BLOCK_TYPES) as WrnBlockType[], "3,3"),
-  });
+  const o = readOptions(WIDE_RESNET_OPTIONS, options);
+  return new WideResNet({ ...o, blockType: o.blockType as WrnBlockType });
 }
 
 const SOURCE = "Zagoruyko & Komodakis, Wide Residual Networks, BMVC 2016 (arXiv:1605.07146)";
@@ -174,6 +187,7 @@ for (const [name, depth, widenFactor, large, what] of VARIANTS)
     description: `${what}: pre-activation B(3,3) blocks, 1x1 projection shortcuts, options dropout and blockType`,
     source: SOURCE,
     defaults: { depth, widenFactor },
+    options: WIDE_RESNET_OPTIONS,
     create: createWideResNet,
     large,
   });

@@ -6,12 +6,12 @@ import * as path from "node:path";
 import { test } from "node:test";
 import { createModel, type ModelOptions, manualSeed, noGrad, randn, saveSafetensors, scope } from "../../src";
 import type { Module } from "../../src/nn";
-import { checkNoLeaks, havePyTorch, runPython, tempDir } from "../helpers";
+import { checkNoLeaks, peerSkip, runPython, tempDir } from "../helpers";
 
 checkNoLeaks();
 
 const PEER = path.resolve(__dirname, "../../../test/peers/resnet_cifar.py");
-const skip = havePyTorch() ? false : "PyTorch (python3-torch) is not installed";
+const skip = peerSkip();
 const dir = tempDir();
 
 /** Moves BN running statistics off their initial 0/1 so the eval-mode comparison covers them. */

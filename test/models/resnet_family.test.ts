@@ -202,14 +202,15 @@ test("efficient_resnet rejects impossible configurations with the option's name 
   const bad: [ModelOptions, RegExp][] = [
     [{ poolSize: 16 }, /poolSize must not exceed the last stage's 8x8 feature map.*Received: poolSize=16/],
     [{ imageSize: 28 }, /poolSize must not exceed the last stage's 7x7/],
-    [{ convKernels: 0 }, /kernelSizes must be a positive odd integer.*Received: kernelSizes=0/],
+    [{ convKernels: 0 }, /convKernels must be an integer >= 1 or a non-empty list of them.*Received: convKernels=0/],
     [{ convKernels: [3, 4, 3] }, /positive odd integer.*Received: kernelSizes=4/],
     [{ convKernels: [3, 3] }, /kernelSizes must have one entry per stage \(3, as layers has\)/],
     [{ skipKernels: [1, 1, 1, 1] }, /skipKernelSizes must have one entry per stage/],
-    [{ blocks: [4, 0, 3] }, /blocks \(B\) must be a non-empty list/],
-    [{ blocks: [] }, /blocks \(B\) must be a non-empty list/],
-    [{ dropout: 1 }, /dropout must be in \[0, 1\)/],
-    [{ chanels: 32 }, /unknown option chanels\. Known options: .*channels/],
+    [{ blocks: [4, 0, 3] }, /blocks must be a non-empty list of integers >= 1/],
+    [{ blocks: [] }, /blocks must be a non-empty list of integers >= 1/],
+    [{ dropout: 1 }, /dropout must be a number in \[0, 1\)/],
+    [{ convKernels: 2 }, /kernelSizes must be a positive odd integer.*Received: kernelSizes=2/],
+    [{ chanels: 32 }, /unknown option "chanels"\. Known options: .*channels/],
   ];
   for (const [options, message] of bad) assert.throws(() => createModel("efficient_resnet", options), message);
 });
@@ -230,5 +231,5 @@ test("pre-activation depths must be 9n+2 with bottlenecks, 6n+2 with basic block
   );
   assert.throws(() => createModel("resnet29", { block: "basic", depth: 29 }), /depth must be 6n \+ 2 for basic blocks/);
   assert.equal(params("resnet29", { depth: 47 }), closedForm({ ...BOTTLE_PRE, layers: [5, 5, 5] }));
-  assert.throws(() => createModel("resnet18", { block: "wide" }), /block must be "basic" or "bottleneck"/);
+  assert.throws(() => createModel("resnet18", { block: "wide" }), /block must be one of "basic", "bottleneck"/);
 });
