@@ -13,9 +13,10 @@ import { spawnSync } from "node:child_process";
 import * as os from "node:os";
 import * as path from "node:path";
 import { bestSetting } from "../src/perf/choices";
+import { type BenchOptions, parseBenchArgs, UsageError } from "./args";
 import type { CpuConfig, CpuMeasurement, CpuSetting, ProfileRow } from "./cpu_budgetnet";
-import { median } from "./engine_budgetnet";
 import { writeResult } from "./results";
+import { median } from "./stats";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const PYTHON = process.env.BUDGETNET_PYTHON ?? "/usr/bin/python3";
@@ -34,38 +35,34 @@ const ITERS: Record<string, { train: number; infer: number }> = {
   preact_resnet164: { train: 3, infer: 6 },
 };
 
-interface Options {
-  models: string[];
-  rounds: number;
-  quick: boolean;
-  sweep: boolean;
-  profile: boolean;
-  out: string | undefined;
-}
+const FLAGS = {
+  models: {
+    type: "string",
+    valueName: "a,b",
+    default: MODELS.join(","),
+    description: "comma-separated nets to measure",
+  },
+  rounds: { type: "integer", valueName: "N", min: 1, default: 3, description: "interleaved rounds, 1 with --quick" },
+  quick: { type: "boolean", description: "one short round, nothing written unless --out" },
+  sweep: { type: "boolean", description: "budgetnet's four precision x layout combinations instead" },
+  profile: { type: "boolean", description: "budgetnet and PyTorch-best once each under the operator profiler" },
+  out: {
+    type: "string",
+    valueName: "FILE",
+    description: "where to write the record (default bench/results/cpu*.json)",
+  },
+} as const;
 
-function parseArgs(args: string[]): Options {
-  const o: Options = { models: MODELS, rounds: 3, quick: false, sweep: false, profile: false, out: undefined };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === "--quick") o.quick = true;
-    else if (a === "--profile") o.profile = true;
-    else if (a === "--sweep") o.sweep = true;
-    else if (a === "--rounds") o.rounds = Number(args[++i]);
-    else if (a === "--out") o.out = args[++i];
-    else if (a === "--models") o.models = (args[++i] ?? "").split(",").filter((m) => m !== "");
-    else
-      throw new Error(
-        `cpu benchmark: unknown argument. Received: ${a}. Known: --models a,b --rounds N --quick --sweep --profile --out FILE`,
-      );
-  }
-  if (!Number.isInteger(o.rounds) || o.rounds < 1)
-    throw new Error(`cpu benchmark: --rounds must be an integer >= 1. Received: rounds=${o.rounds}`);
-  const unknown = o.models.filter((m) => ITERS[m] === undefined);
-  if (unknown.length > 0 || o.models.length === 0)
-    throw new Error(
-      `cpu benchmark: --models takes names from ${MODELS.join(", ")}. Received: models=${o.models.join(",")}`,
-    );
-  return o;
+type Options = Omit<BenchOptions<typeof FLAGS>, "models"> & { models: string[] };
+
+function parseOptions(args: string[]): Options | undefined {
+  const o = parseBenchArgs("cpu", FLAGS, args);
+  if (o === undefined) return undefined;
+  const models = o.models.split(",").filter((m) => m !== "");
+  const unknown = models.filter((m) => ITERS[m] === undefined);
+  if (unknown.length > 0 || models.length === 0)
+    throw new UsageError(`--models takes names from ${MODELS.join(", ")}. Received: models=${models.join(",")}`);
+  return { ...o, models };
 }
 
 function spawnJson(cmd: string, args: string[], what: string): CpuMeasurement {
@@ -273,7 +270,8 @@ function compare(opts: Options): Record<string, unknown> {
 }
 
 export async function main(args: string[]): Promise<void> {
-  const opts = parseArgs(args);
+  const opts = parseOptions(args);
+  if (opts === undefined) return;
   const loadStart = os.loadavg();
   const kind = opts.profile ? "cpu-profile" : opts.sweep ? "cpu-sweep" : "cpu";
   const models = opts.profile ? profileCompare(opts) : opts.sweep ? sweep(opts) : compare(opts);

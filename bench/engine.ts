@@ -5,14 +5,15 @@
 // same libtorch. Each measurement is its own process; the three alternate round by round (in a
 // rotating order) because these machines are shared and noisy, and medians are reported.
 //
-//   npm run bench -- engine [--rounds N] [--quick] [--out FILE]
+//   npm run bench -- engine [--rounds N] [--quick] [--diagnose] [--out FILE]
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { type BenchOptions, parseBenchArgs } from "./args";
 import type { EngineConfig, EngineMeasurement } from "./engine_budgetnet";
-import { median } from "./engine_budgetnet";
 import { writeResult } from "./results";
+import { median, ratio, spread } from "./stats";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const PYTHON = process.env.BUDGETNET_PYTHON ?? "/usr/bin/python3";
@@ -67,40 +68,60 @@ function cpuModel(): string {
   return os.cpus()[0]?.model ?? "unknown";
 }
 
-function parseArgs(args: string[]): { rounds: number; quick: boolean; diagnose: boolean; out: string | undefined } {
-  let rounds = 5;
-  let quick = false;
-  let diagnose = false;
-  let out: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === "--quick") quick = true;
-    else if (a === "--diagnose") diagnose = true;
-    else if (a === "--rounds") rounds = Number(args[++i]);
-    else if (a === "--out") out = args[++i];
-    else
-      throw new Error(
-        `engine benchmark: unknown argument. Received: ${a}. Known: --rounds N, --quick, --diagnose, --out FILE`,
-      );
-  }
-  if (!Number.isInteger(rounds) || rounds < 1)
-    throw new Error(`engine benchmark: --rounds must be an integer >= 1. Received: rounds=${rounds}`);
-  return { rounds, quick, diagnose, out };
+const FLAGS = {
+  rounds: {
+    type: "integer",
+    valueName: "N",
+    min: 1,
+    default: 5,
+    description: "rounds of the three measurements, 1 with --quick",
+  },
+  quick: { type: "boolean", description: "one short round, nothing written unless --out" },
+  diagnose: {
+    type: "boolean",
+    description: "also run budgetnet freeing the handles' native wrappers between steps",
+  },
+  out: {
+    type: "string",
+    valueName: "FILE",
+    description: "where to write the record (default bench/results/engine.json)",
+  },
+} as const;
+
+type Phase = "train" | "infer";
+const PHASES = ["train", "infer"] as const;
+type Runs = Record<Variant, EngineMeasurement[]>;
+
+/** One invocation, from its flags: what runs, how often, and where the record goes. */
+interface Settings {
+  cfg: EngineConfig;
+  rounds: number;
+  variants: Variant[];
+  quick: boolean;
+  diagnose: boolean;
+  out: string | undefined;
 }
 
-const fmt = (n: number): string => n.toFixed(0).padStart(9);
-const ratio = (a: number, b: number): number => Math.round((a / b) * 1000) / 1000;
-
-export async function main(args: string[]): Promise<void> {
-  const opts = parseArgs(args);
+function settings(opts: BenchOptions<typeof FLAGS>): Settings {
   const cfg: EngineConfig = opts.quick
     ? { ...CONFIG, trainWarmup: 1, trainIters: 3, inferWarmup: 1, inferIters: 3 }
     : CONFIG;
-  const rounds = opts.quick ? 1 : opts.rounds;
-  const loadStart = os.loadavg();
-  // --diagnose adds a run that frees the handles' native wrappers between steps (outside the timing).
-  const variants: Variant[] = opts.diagnose ? [...VARIANTS, "budgetnet-gc-between-steps"] : VARIANTS;
-  const runs = Object.fromEntries(variants.map((v) => [v, []])) as unknown as Record<Variant, EngineMeasurement[]>;
+  return {
+    cfg,
+    rounds: opts.quick ? 1 : opts.rounds,
+    // --diagnose adds a run that frees the handles' native wrappers between steps (outside the timing).
+    variants: opts.diagnose ? [...VARIANTS, "budgetnet-gc-between-steps"] : VARIANTS,
+    quick: opts.quick,
+    diagnose: opts.diagnose,
+    out: opts.out ?? (opts.quick ? undefined : path.join(ROOT, "bench", "results", "engine.json")),
+  };
+}
+
+const fmt = (n: number): string => n.toFixed(0).padStart(9);
+
+/** Every variant `rounds` times, each in its own process, the order rotating round by round. */
+function measureRounds({ variants, cfg, rounds }: Settings): Runs {
+  const runs = Object.fromEntries(variants.map((v) => [v, []])) as unknown as Runs;
   for (let r = 0; r < rounds; r++) {
     // Rotate the order so no variant always runs first (after a pause) or last.
     const order = variants.map((_, i) => variants[(i + r) % variants.length] as Variant);
@@ -116,103 +137,118 @@ export async function main(args: string[]): Promise<void> {
   for (const v of variants)
     if (runs[v][0]?.params !== 272_474 && cfg.model === "resnet20")
       throw new Error(`engine benchmark: ${v} built a model with ${runs[v][0]?.params} parameters, not 272,474`);
+  return runs;
+}
 
-  const med = (v: Variant, phase: "train" | "infer") => median(runs[v].map((m) => m[phase].imagesPerSecMedian));
+/** Median images/s of one variant in one phase. */
+const medianIps = (runs: Runs, v: Variant, phase: Phase): number =>
+  median(runs[v].map((m) => m[phase].imagesPerSecMedian));
+
+function throughput(runs: Runs) {
+  const phase = (p: Phase) => ({
+    budgetnet: medianIps(runs, "budgetnet", p),
+    budgetnetUntuned: medianIps(runs, "budgetnet-untuned", p),
+    pytorch: medianIps(runs, "pytorch", p),
+  });
+  return { train: phase("train"), infer: phase("infer") };
+}
+type Throughput = ReturnType<typeof throughput>;
+
+/** Per-iteration process CPU time or page faults: less sensitive to other processes than wall time. */
+function perIteration(runs: Runs, variants: Variant[], key: "cpuMsPerIter" | "minorFaultsPerIter") {
+  return Object.fromEntries(
+    PHASES.map((phase) => [
+      phase,
+      Object.fromEntries(variants.map((v) => [v, median(runs[v].map((m) => m[phase][key]))])),
+    ]),
+  ) as Record<Phase, Record<Variant, number>>;
+}
+
+function ratiosOf(runs: Runs, t: Throughput, cpuMsPerIter: Record<Phase, Record<Variant, number>>) {
   // Paired ratios: the two measurements of one round ran back to back under similar load.
-  const paired = (a: Variant, b: Variant, phase: "train" | "infer") =>
+  const paired = (a: Variant, b: Variant, phase: Phase) =>
     median(
       runs[a].map((m, i) => m[phase].imagesPerSecMedian / (runs[b][i] as EngineMeasurement)[phase].imagesPerSecMedian),
     );
-  const imagesPerSec = {
-    train: {
-      budgetnet: med("budgetnet", "train"),
-      budgetnetUntuned: med("budgetnet-untuned", "train"),
-      pytorch: med("pytorch", "train"),
-    },
-    infer: {
-      budgetnet: med("budgetnet", "infer"),
-      budgetnetUntuned: med("budgetnet-untuned", "infer"),
-      pytorch: med("pytorch", "infer"),
-    },
-  };
-  // Per-iteration process CPU time and page faults: less sensitive to other processes than wall time.
-  const perIter = (key: "cpuMsPerIter" | "minorFaultsPerIter") =>
-    Object.fromEntries(
-      (["train", "infer"] as const).map((phase) => [
-        phase,
-        Object.fromEntries(variants.map((v) => [v, median(runs[v].map((m) => m[phase][key]))])),
-      ]),
-    ) as Record<"train" | "infer", Record<Variant, number>>;
-  const cpuMsPerIter = perIter("cpuMsPerIter");
-  const minorFaultsPerIter = perIter("minorFaultsPerIter");
-  const ratios = {
-    trainVsPytorch: ratio(imagesPerSec.train.budgetnet, imagesPerSec.train.pytorch),
-    inferVsPytorch: ratio(imagesPerSec.infer.budgetnet, imagesPerSec.infer.pytorch),
-    trainTunedVsUntuned: ratio(imagesPerSec.train.budgetnet, imagesPerSec.train.budgetnetUntuned),
-    inferTunedVsUntuned: ratio(imagesPerSec.infer.budgetnet, imagesPerSec.infer.budgetnetUntuned),
+  return {
+    trainVsPytorch: ratio(t.train.budgetnet, t.train.pytorch),
+    inferVsPytorch: ratio(t.infer.budgetnet, t.infer.pytorch),
+    trainTunedVsUntuned: ratio(t.train.budgetnet, t.train.budgetnetUntuned),
+    inferTunedVsUntuned: ratio(t.infer.budgetnet, t.infer.budgetnetUntuned),
     pairedTrainVsPytorch: ratio(paired("budgetnet", "pytorch", "train"), 1),
     pairedInferVsPytorch: ratio(paired("budgetnet", "pytorch", "infer"), 1),
-    untunedTrainVsPytorch: ratio(imagesPerSec.train.budgetnetUntuned, imagesPerSec.train.pytorch),
-    untunedInferVsPytorch: ratio(imagesPerSec.infer.budgetnetUntuned, imagesPerSec.infer.pytorch),
+    untunedTrainVsPytorch: ratio(t.train.budgetnetUntuned, t.train.pytorch),
+    untunedInferVsPytorch: ratio(t.infer.budgetnetUntuned, t.infer.pytorch),
     /** PyTorch's CPU time per iteration over budgetnet's (above 1: budgetnet spends less CPU). */
     cpuTimeTrainVsPytorch: ratio(cpuMsPerIter.train.pytorch, cpuMsPerIter.train.budgetnet),
     cpuTimeInferVsPytorch: ratio(cpuMsPerIter.infer.pytorch, cpuMsPerIter.infer.budgetnet),
   };
+}
+
+/** Medians, ratios, the floor's verdict and how noisy the rounds were. */
+function summarize(runs: Runs, variants: Variant[]) {
+  const imagesPerSec = throughput(runs);
+  const cpuMsPerIter = perIteration(runs, variants, "cpuMsPerIter");
+  const minorFaultsPerIter = perIteration(runs, variants, "minorFaultsPerIter");
+  const ratios = ratiosOf(runs, imagesPerSec, cpuMsPerIter);
   // Both the ratio of medians and the median of per-round paired ratios must clear the floor.
   const pass =
     Math.min(ratios.trainVsPytorch, ratios.pairedTrainVsPytorch) >= FLOOR &&
     Math.min(ratios.inferVsPytorch, ratios.pairedInferVsPytorch) >= FLOOR;
   // Largest max/min spread of one variant's throughput across rounds: above 1.25 the machine was
   // busy with other work and the ratios say little.
-  const spread = Math.max(
-    ...variants.flatMap((v) =>
-      (["train", "infer"] as const).map((ph) => {
-        const xs = runs[v].map((m) => m[ph].imagesPerSecMedian);
-        return Math.max(...xs) / Math.min(...xs);
-      }),
-    ),
+  const roundSpread = Math.max(
+    ...variants.flatMap((v) => PHASES.map((ph) => spread(runs[v].map((m) => m[ph].imagesPerSecMedian)))),
   );
+  return { imagesPerSec, cpuMsPerIter, minorFaultsPerIter, ratios, pass, roundSpread };
+}
+type Summary = ReturnType<typeof summarize>;
 
-  const t = imagesPerSec;
+function printTable(s: Summary, { cfg, rounds, variants }: Settings): void {
+  const t = s.imagesPerSec;
   console.log(`\nCIFAR ResNet-20, batch ${cfg.batch}, ${cfg.threads} threads, median of ${rounds} rounds (images/s)`);
   console.log("            budgetnet  untuned   PyTorch   bn/PT  untuned/PT  tuned/untuned");
-  for (const phase of ["train", "infer"] as const) {
+  for (const phase of PHASES) {
     const p = phase === "train" ? "Train" : "Infer";
     console.log(
       `${(phase === "train" ? "training" : "inference").padEnd(10)}${fmt(t[phase].budgetnet)}${fmt(t[phase].budgetnetUntuned)}${fmt(t[phase].pytorch)}` +
-        `   ${ratios[`${phase}VsPytorch`].toFixed(3)}       ${ratios[`untuned${p}VsPytorch`].toFixed(3)}          ${ratios[`${phase}TunedVsUntuned`].toFixed(3)}`,
+        `   ${s.ratios[`${phase}VsPytorch`].toFixed(3)}       ${s.ratios[`untuned${p}VsPytorch`].toFixed(3)}          ${s.ratios[`${phase}TunedVsUntuned`].toFixed(3)}`,
     );
   }
   console.log(
-    `paired per-round ratios bn/PT: training ${ratios.pairedTrainVsPytorch.toFixed(3)}, inference ${ratios.pairedInferVsPytorch.toFixed(3)}`,
+    `paired per-round ratios bn/PT: training ${s.ratios.pairedTrainVsPytorch.toFixed(3)}, inference ${s.ratios.pairedInferVsPytorch.toFixed(3)}`,
   );
   for (const [label, table] of [
-    ["CPU ms / iteration", cpuMsPerIter],
-    ["minor page faults / iteration", minorFaultsPerIter],
+    ["CPU ms / iteration", s.cpuMsPerIter],
+    ["minor page faults / iteration", s.minorFaultsPerIter],
   ] as const)
     console.log(
-      `${label}: ${(["train", "infer"] as const)
-        .map((ph) => `${ph} ${variants.map((v) => `${v} ${table[ph][v].toFixed(1)}`).join(", ")}`)
-        .join("; ")}`,
+      `${label}: ${PHASES.map((ph) => `${ph} ${variants.map((v) => `${v} ${table[ph][v].toFixed(1)}`).join(", ")}`).join("; ")}`,
     );
-  if (opts.diagnose) {
-    const gc = (phase: "train" | "infer") => med("budgetnet-gc-between-steps", phase);
+}
+
+function printVerdict(s: Summary, runs: Runs, diagnose: boolean): void {
+  if (diagnose) {
+    const gc = (phase: Phase) => medianIps(runs, "budgetnet-gc-between-steps", phase);
     console.log(
-      `diagnostic, handles' native wrappers freed between steps: training ${gc("train").toFixed(0)} img/s (${ratio(gc("train"), imagesPerSec.train.pytorch).toFixed(3)} of PyTorch), inference ${gc("infer").toFixed(0)} img/s (${ratio(gc("infer"), imagesPerSec.infer.pytorch).toFixed(3)} of PyTorch)`,
+      `diagnostic, handles' native wrappers freed between steps: training ${gc("train").toFixed(0)} img/s (${ratio(gc("train"), s.imagesPerSec.train.pytorch).toFixed(3)} of PyTorch), inference ${gc("infer").toFixed(0)} img/s (${ratio(gc("infer"), s.imagesPerSec.infer.pytorch).toFixed(3)} of PyTorch)`,
     );
   }
-  console.log(`floor ${FLOOR} on both ratios (median and paired): ${pass ? "PASS" : "FAIL"}`);
-  if (spread > 1.25)
+  console.log(`floor ${FLOOR} on both ratios (median and paired): ${s.pass ? "PASS" : "FAIL"}`);
+  if (s.roundSpread > 1.25)
     console.log(
-      `warning: throughput varied ${spread.toFixed(1)}x between rounds; the machine was busy, rerun when idle`,
+      `warning: throughput varied ${s.roundSpread.toFixed(1)}x between rounds; the machine was busy, rerun when idle`,
     );
+}
 
+/** The JSON record: settings, machine, versions, every summary figure and every raw run. */
+function record(s: Summary, runs: Runs, { cfg, rounds, quick, diagnose }: Settings, loadStart: number[]) {
   const bn = runs.budgetnet[0] as EngineMeasurement;
   const pt = runs.pytorch[0] as EngineMeasurement;
-  const result = {
+  return {
     benchmark: "engine",
     timestamp: new Date().toISOString(),
-    quick: opts.quick,
+    quick,
     config: cfg,
     rounds,
     machine: {
@@ -229,18 +265,34 @@ export async function main(args: string[]): Promise<void> {
       pytorch: pt.info.torchVersion,
       python: pt.info.python,
     },
-    imagesPerSec,
-    imagesPerSecGcBetweenSteps: opts.diagnose
-      ? { train: med("budgetnet-gc-between-steps", "train"), infer: med("budgetnet-gc-between-steps", "infer") }
+    imagesPerSec: s.imagesPerSec,
+    imagesPerSecGcBetweenSteps: diagnose
+      ? {
+          train: medianIps(runs, "budgetnet-gc-between-steps", "train"),
+          infer: medianIps(runs, "budgetnet-gc-between-steps", "infer"),
+        }
       : undefined,
-    cpuMsPerIter,
-    minorFaultsPerIter,
-    ratios,
-    floor: { ratio: FLOOR, pass, roundSpread: Math.round(spread * 100) / 100, reliable: spread <= 1.25 },
+    cpuMsPerIter: s.cpuMsPerIter,
+    minorFaultsPerIter: s.minorFaultsPerIter,
+    ratios: s.ratios,
+    floor: {
+      ratio: FLOOR,
+      pass: s.pass,
+      roundSpread: Math.round(s.roundSpread * 100) / 100,
+      reliable: s.roundSpread <= 1.25,
+    },
     runs,
   };
-  const out = opts.out ?? (opts.quick ? undefined : path.join(ROOT, "bench", "results", "engine.json"));
-  if (out !== undefined) {
-    writeResult(out, result);
-  }
+}
+
+export async function main(args: string[]): Promise<void> {
+  const opts = parseBenchArgs("engine", FLAGS, args);
+  if (opts === undefined) return;
+  const run = settings(opts);
+  const loadStart = os.loadavg();
+  const runs = measureRounds(run);
+  const summary = summarize(runs, run.variants);
+  printTable(summary, run);
+  printVerdict(summary, runs, run.diagnose);
+  if (run.out !== undefined) writeResult(run.out, record(summary, runs, run, loadStart));
 }

@@ -19,6 +19,7 @@ import {
   setNumThreads,
   type Tensor,
 } from "../src";
+import { median } from "./stats";
 
 export interface EngineConfig {
   model: string;
@@ -72,12 +73,6 @@ export function phaseTiming(t: Timed, batch: number): PhaseTiming {
     cpuMsPerIter: t.cpuMs / n,
     minorFaultsPerIter: t.minorFaults / n,
   };
-}
-
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
 /** SGD with momentum and weight decay, PyTorch's update rule (torch.optim.SGD, dampening 0). */

@@ -1,6 +1,8 @@
 // `npm run bench -- fashion-mnist`: the README demo (recipe fashion-mnist-quick: train, then test
 // accuracy) against the same recipe in PyTorch eager (bench/peers/fashion_mnist.py), in one run,
 // one after the other on the same threads. Writes bench/results/fashion-mnist.json.
+//
+//   npm run bench -- fashion-mnist [--threads N] [--epochs N]
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -10,6 +12,7 @@ import { applyOverrides, loadRecipe, recipesDir } from "../src/train/config";
 import { evaluate } from "../src/train/evaluate";
 import { loadRunModel } from "../src/train/run";
 import { train } from "../src/train/trainer";
+import { parseBenchArgs } from "./args";
 import { writeResult } from "./results";
 
 const PYTHON = process.env.BUDGETNET_PYTHON ?? "/usr/bin/python3";
@@ -80,10 +83,15 @@ function runPyTorch(threads: number, epochs: number | undefined): Side {
   };
 }
 
+const FLAGS = {
+  threads: { type: "integer", valueName: "N", min: 1, default: 2, description: "threads of both sides" },
+  epochs: { type: "integer", valueName: "N", min: 1, description: "epochs instead of the recipe's" },
+} as const;
+
 export async function main(args: string[]): Promise<void> {
-  const threads = Number(args[args.indexOf("--threads") + 1] ?? 0) || 2;
-  const epochsArg = args.indexOf("--epochs");
-  const epochs = epochsArg >= 0 ? Number(args[epochsArg + 1]) : undefined;
+  const opts = parseBenchArgs("fashion-mnist", FLAGS, args);
+  if (opts === undefined) return;
+  const { threads, epochs } = opts;
   process.env.BUDGETNET_PLAIN = "1";
   console.log(
     `fashion-mnist-quick, ${threads} threads${epochs ? `, ${epochs} epochs` : ""}: budgetnet first, then PyTorch eager`,

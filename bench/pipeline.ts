@@ -3,6 +3,8 @@
 // with batches from the DataLoader (shuffle, crop with padding 2, flip, normalization, prepared
 // on the loader's native thread one batch ahead) against the same step fed one pre-made batch
 // again and again. Rounds alternate; medians of ms per step. Writes bench/results/pipeline.json.
+//
+//   npm run bench -- pipeline [--steps N] [--rounds N]
 import * as os from "node:os";
 import * as path from "node:path";
 import { DataLoader } from "../src/data/loader";
@@ -14,19 +16,19 @@ import { applyOverrides, loadRecipe } from "../src/train/config";
 import { forwardWithPrecision, preparePrecision } from "../src/train/precision";
 import { buildOptimization } from "../src/train/setup";
 import { prepareData } from "../src/train/trainer";
+import { parseBenchArgs } from "./args";
 import { writeResult } from "./results";
+import { median } from "./stats";
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] as number;
-}
+const FLAGS = {
+  steps: { type: "integer", valueName: "N", min: 1, default: 40, description: "timed training steps per measurement" },
+  rounds: { type: "integer", valueName: "N", min: 1, default: 3, description: "rounds, each timing both feeds" },
+} as const;
+const THREADS = 2;
 
-export async function main(args: string[]): Promise<void> {
-  const steps = Number(args[args.indexOf("--steps") + 1] ?? 0) || 40;
-  const rounds = Number(args[args.indexOf("--rounds") + 1] ?? 0) || 3;
-  const threads = 2;
-  setNumThreads(threads);
-  const cfg = applyOverrides(loadRecipe("fashion-mnist-quick"), { threads: String(threads) });
+/** The demo's model, optimizer and training step, and its augmenting loader. */
+function setUp() {
+  const cfg = applyOverrides(loadRecipe("fashion-mnist-quick"), { threads: String(THREADS) });
   const data = prepareData(cfg);
   const model = createModel(cfg.model, { numClasses: 10, inChannels: 1 });
   preparePrecision(model, cfg);
@@ -49,41 +51,54 @@ export async function main(args: string[]): Promise<void> {
       opt.step();
       loss.item();
     });
+  return { cfg, model, opt, loader, step };
+}
+type Demo = ReturnType<typeof setUp>;
+
+/** Milliseconds per step over `steps` steps fed by the loader, after two warm-up steps. */
+function timeLoader({ loader, step }: Demo, epoch: number, steps: number): number {
+  let n = 0;
+  let t0 = 0;
+  for (const b of loader.batches(epoch)) {
+    if (n === 2) t0 = performance.now(); // after warm-up
+    step(b.x, b.target);
+    b.x.dispose();
+    b.y.dispose();
+    b.target.dispose();
+    if (++n === steps + 2) break;
+  }
+  return (performance.now() - t0) / steps;
+}
+
+/** Milliseconds per step over `steps` steps on one pre-made batch: no data work at all. */
+function timeFixed({ step }: Demo, x: Tensor, target: Tensor, steps: number): number {
+  for (let i = 0; i < 2; i++) step(x, target);
+  const t0 = performance.now();
+  for (let i = 0; i < steps; i++) step(x, target);
+  return (performance.now() - t0) / steps;
+}
+
+export async function main(args: string[]): Promise<void> {
+  const opts = parseBenchArgs("pipeline", FLAGS, args);
+  if (opts === undefined) return;
+  const { steps, rounds } = opts;
+  setNumThreads(THREADS);
+  const demo = setUp();
   // One pre-made batch, reused: the step with no data work at all.
-  const first = loader.batches(99)[Symbol.iterator]().next().value as { x: Tensor; y: Tensor; target: Tensor };
+  const first = demo.loader.batches(99)[Symbol.iterator]().next().value as { x: Tensor; y: Tensor; target: Tensor };
   const fixedX = keep(first.x);
   const fixedT = keep(first.target);
   first.y.dispose();
-
-  const timeLoader = (epoch: number): number => {
-    let n = 0;
-    let t0 = 0;
-    for (const b of loader.batches(epoch)) {
-      if (n === 2) t0 = performance.now(); // after warm-up
-      step(b.x, b.target);
-      b.x.dispose();
-      b.y.dispose();
-      b.target.dispose();
-      if (++n === steps + 2) break;
-    }
-    return (performance.now() - t0) / steps;
-  };
-  const timeFixed = (): number => {
-    for (let i = 0; i < 2; i++) step(fixedX, fixedT);
-    const t0 = performance.now();
-    for (let i = 0; i < steps; i++) step(fixedX, fixedT);
-    return (performance.now() - t0) / steps;
-  };
 
   const withLoader: number[] = [];
   const premade: number[] = [];
   for (let r = 0; r < rounds; r++) {
     if (r % 2 === 0) {
-      withLoader.push(timeLoader(r));
-      premade.push(timeFixed());
+      withLoader.push(timeLoader(demo, r, steps));
+      premade.push(timeFixed(demo, fixedX, fixedT, steps));
     } else {
-      premade.push(timeFixed());
-      withLoader.push(timeLoader(r));
+      premade.push(timeFixed(demo, fixedX, fixedT, steps));
+      withLoader.push(timeLoader(demo, r, steps));
     }
     console.log(
       `round ${r + 1}: loader ${withLoader[r]!.toFixed(1)} ms/step, pre-made ${premade[r]!.toFixed(1)} ms/step`,
@@ -96,21 +111,21 @@ export async function main(args: string[]): Promise<void> {
   const out = path.join(__dirname, "..", "..", "bench", "results", "pipeline.json");
   const record = {
     benchmark: "pipeline",
-    recipe: cfg.name,
+    recipe: demo.cfg.name,
     steps,
     rounds,
-    threads,
+    threads: THREADS,
     machine: { cpu: os.cpus()[0]?.model ?? "unknown", cores: os.availableParallelism(), loadavg: os.loadavg() },
     msPerStepWithLoader: withLoader,
     msPerStepPremade: premade,
     ratio,
     pass: ratio <= 1.05,
-    loaderWaitMs: loader.stats,
+    loaderWaitMs: demo.loader.stats,
     timestamp: new Date().toISOString(),
   };
   writeResult(out, record);
   fixedX.dispose();
   fixedT.dispose();
-  opt.dispose();
-  model.dispose();
+  demo.opt.dispose();
+  demo.model.dispose();
 }

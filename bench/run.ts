@@ -1,5 +1,8 @@
 // `npm run bench -- NAME [args]`: runs one benchmark from bench/. Each module exports
 // main(args) and is loaded only when asked for, so one benchmark's imports do not slow another.
+// Their flags are read by bench/args.ts; a bad one ends the run with its message and status 2.
+import { UsageError } from "./args";
+
 const BENCHMARKS: Record<string, { module: string; description: string }> = {
   cpu: {
     module: "./cpu",
@@ -35,15 +38,16 @@ interface BenchModule {
 }
 
 function listKnown(): string {
+  const width = Math.max(...Object.keys(BENCHMARKS).map((name) => name.length));
   return Object.entries(BENCHMARKS)
-    .map(([name, b]) => `  ${name.padEnd(10)} ${b.description}`)
+    .map(([name, b]) => `  ${name.padEnd(width)} ${b.description}`)
     .join("\n");
 }
 
 async function run(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h") {
-    console.log(`usage: npm run bench -- NAME [args]\nbenchmarks:\n${listKnown()}`);
+    console.log(`usage: npm run bench -- NAME [args]   (NAME --help lists its flags)\nbenchmarks:\n${listKnown()}`);
     return name === undefined ? 1 : 0;
   }
   const entry = BENCHMARKS[name];
@@ -52,7 +56,14 @@ async function run(argv: string[]): Promise<number> {
     return 1;
   }
   const mod = require(entry.module) as BenchModule;
-  await mod.main(rest);
+  try {
+    await mod.main(rest);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    // a flag the benchmark does not know or a value it cannot take: the message says which
+    console.error(`${name} benchmark: ${err.message}\nits flags: npm run bench -- ${name} --help`);
+    return 2;
+  }
   return 0;
 }
 

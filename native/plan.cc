@@ -142,6 +142,83 @@ class Pool {
   std::unordered_map<void*, size_t> sizes_;
 };
 
+// The state of one compilation: the program being built, the pool its buffers come from, the
+// value each node has produced so far and, per value, the last node that reads it.
+class Builder {
+ public:
+  Builder(Program& program, std::vector<int> lastReaders)
+      : prog(program), vals(lastReaders.size()), lastUse(std::move(lastReaders)), pool_(program) {}
+
+  Program& prog;
+  std::vector<PlanValue> vals;
+  const std::vector<int> lastUse;
+
+  void AddStep(dnnl::primitive prim, std::unordered_map<int, memory> args) {
+    prog.steps.push_back({std::move(prim), std::move(args)});
+  }
+
+  PlanValue Alloc(const memory::desc& d) {
+    PlanValue v;
+    v.size = d.get_size();
+    v.buf = pool_.get(v.size);
+    v.mem = memory(d, Engine(), v.buf);
+    return v;
+  }
+
+  // value v in layout d: itself, or a reordered copy made by a step (back to the pool after the node)
+  memory As(int v, const memory::desc& d) {
+    if (vals[v].mem.get_desc() == d) return vals[v].mem;
+    PlanValue t = Alloc(d);
+    temps_.push_back(t.buf);
+    AddStep(dnnl::reorder(vals[v].mem, t.mem), {{DNNL_ARG_FROM, vals[v].mem}, {DNNL_ARG_TO, t.mem}});
+    return t.mem;
+  }
+
+  // a float32 tensor (plain layout `user`) copied once into the program's own memory in layout `want`
+  memory Prepare(const memory::desc& user, const at::Tensor& t, const memory::desc& want) {
+    memory from(user, Engine(), t.data_ptr());
+    memory to(want, Engine());
+    dnnl::reorder(from, to).execute(Stream(), from, to);
+    Stream().wait();
+    prog.keep.push_back(to);
+    return to;
+  }
+
+  // the output buffer of node i: the input's own buffer when i is its last reader (in place), else a new one
+  PlanValue ReuseOrAlloc(int v, size_t i, const memory::desc& d) {
+    if (v >= 0 && vals[v].buf != nullptr && lastUse[v] == static_cast<int>(i) && vals[v].mem.get_desc() == d) {
+      PlanValue out = vals[v];
+      vals[v].buf = nullptr;  // ownership moves to the output
+      return out;
+    }
+    return Alloc(d);
+  }
+
+  // the output of node i whose sum post-op adds into it: the summand v's own buffer when i reads it
+  // last, else a copy of v made by a step
+  PlanValue SumTarget(int v, size_t i, const memory::desc& d) {
+    PlanValue out = ReuseOrAlloc(v, i, d);
+    if (out.mem.get_data_handle() != vals[v].mem.get_data_handle())
+      AddStep(dnnl::reorder(vals[v].mem, out.mem), {{DNNL_ARG_FROM, vals[v].mem}, {DNNL_ARG_TO, out.mem}});
+    return out;
+  }
+
+  // after node i: its reordered copies, and the values it was the last to read, go back to the pool
+  void EndNode(const Node& n, size_t i) {
+    for (void* t : temps_) pool_.put(t);
+    temps_.clear();
+    for (int v : {n.in, n.b, n.sum})
+      if (v >= 0 && lastUse[v] == static_cast<int>(i) && vals[v].buf != nullptr) {
+        pool_.put(vals[v].buf);
+        vals[v].buf = nullptr;
+      }
+  }
+
+ private:
+  Pool pool_;
+  std::vector<void*> temps_;
+};
+
 class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
  public:
   static Napi::FunctionReference constructor;
@@ -190,68 +267,17 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
     return v.IsNumber() ? v.As<Napi::Number>().Int32Value() : -1;
   }
 
+  static at::Tensor FloatTensor(const Napi::Value& v) {
+    return Napi::ObjectWrap<TensorHandle>::Unwrap(v.As<Napi::Object>())->tensor.to(at::kFloat).contiguous();
+  }
+
   void Parse(const Napi::CallbackInfo& info) {
     if (info.Length() < 4 || !info[0].IsArray() || !info[1].IsArray() || !info[2].IsString() || !info[3].IsString())
       throw std::invalid_argument("InferencePlan(nodes, outputs, dtype, winograd): wrong arguments");
-    std::string dtype = info[2].As<Napi::String>();
-    if (dtype == "float32")
-      dtype_ = dt::f32;
-    else if (dtype == "bfloat16")
-      dtype_ = dt::bf16;
-    else
-      throw std::invalid_argument("dtype must be 'float32' or 'bfloat16'. Received: " + dtype);
-    winograd_ = info[3].As<Napi::String>();
-    if (winograd_ != "auto" && winograd_ != "never" && winograd_ != "always")
-      throw std::invalid_argument("winograd must be 'auto', 'never' or 'always'. Received: " + winograd_);
+    ParseSettings(info[2].As<Napi::String>(), info[3].As<Napi::String>());
     Napi::Array arr = info[0].As<Napi::Array>();
     for (uint32_t i = 0; i < arr.Length(); ++i) {
-      Napi::Object o = arr.Get(i).As<Napi::Object>();
-      Node n;
-      std::string op = o.Get("op").As<Napi::String>();
-      n.in = Id(o, "in");
-      n.b = Id(o, "b");
-      n.out = Id(o, "out");
-      n.sum = Id(o, "sum");
-      if (o.Get("sub").IsString()) n.sub = o.Get("sub").As<Napi::String>();
-      if (o.Get("post").IsArray()) {
-        Napi::Array p = o.Get("post").As<Napi::Array>();
-        for (uint32_t j = 0; j < p.Length(); ++j) n.post.push_back(p.Get(j).As<Napi::String>());
-      }
-      if (op == "conv") {
-        n.kind = Kind::Conv;
-        if (!TensorHandle::Is(o.Get("weight"))) throw std::invalid_argument("conv node without a weight tensor");
-        n.weight = Napi::ObjectWrap<TensorHandle>::Unwrap(o.Get("weight").As<Napi::Object>())->tensor.to(at::kFloat).contiguous();
-        if (TensorHandle::Is(o.Get("bias")))
-          n.bias = Napi::ObjectWrap<TensorHandle>::Unwrap(o.Get("bias").As<Napi::Object>())->tensor.to(at::kFloat).contiguous();
-        n.stride = Ints(o, "stride");
-        n.padding = Ints(o, "padding");
-        n.dilation = Ints(o, "dilation");
-        n.groups = o.Get("groups").As<Napi::Number>().Int64Value();
-        if (n.weight.dim() != 4 || n.stride.size() != 2 || n.padding.size() != 2 || n.dilation.size() != 2)
-          throw std::invalid_argument("conv node: 4-D weight and 2 strides, paddings and dilations expected");
-      } else if (op == "batchnorm") {
-        n.kind = Kind::BatchNorm;
-        auto get = [&](const char* key) {
-          if (!TensorHandle::Is(o.Get(key))) throw std::invalid_argument(std::string("batchnorm node without ") + key);
-          return Napi::ObjectWrap<TensorHandle>::Unwrap(o.Get(key).As<Napi::Object>())->tensor.to(at::kFloat).contiguous();
-        };
-        n.mean = get("mean");
-        n.var = get("var");
-        n.weight = TensorHandle::Is(o.Get("weight")) ? get("weight") : at::ones_like(n.mean);
-        n.bias = TensorHandle::Is(o.Get("bias")) ? get("bias") : at::zeros_like(n.mean);
-        n.eps = o.Get("eps").As<Napi::Number>().FloatValue();
-      } else if (op == "eltwise") {
-        n.kind = Kind::Eltwise;
-      } else if (op == "binary") {
-        n.kind = Kind::Binary;
-      } else if (op == "pool") {
-        n.kind = Kind::Pool;
-        n.kernel = Ints(o, "kernel");
-        n.stride = Ints(o, "stride");
-        n.padding = Ints(o, "padding");
-      } else {
-        throw std::invalid_argument("unknown plan op '" + op + "'");
-      }
+      Node n = ParseNode(arr.Get(i).As<Napi::Object>());
       if (n.in < 0 || n.in >= numValues_ || n.out != numValues_)
         throw std::invalid_argument("plan node " + std::to_string(i) + " reads an undefined value or writes out of order");
       numValues_++;
@@ -263,6 +289,75 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
       if (v < 0 || v >= numValues_) throw std::invalid_argument("plan output names an undefined value");
       outputs_.push_back(v);
     }
+  }
+
+  void ParseSettings(const std::string& dtype, const std::string& winograd) {
+    if (dtype == "float32")
+      dtype_ = dt::f32;
+    else if (dtype == "bfloat16")
+      dtype_ = dt::bf16;
+    else
+      throw std::invalid_argument("dtype must be 'float32' or 'bfloat16'. Received: " + dtype);
+    winograd_ = winograd;
+    if (winograd_ != "auto" && winograd_ != "never" && winograd_ != "always")
+      throw std::invalid_argument("winograd must be 'auto', 'never' or 'always'. Received: " + winograd_);
+  }
+
+  static Node ParseNode(const Napi::Object& o) {
+    Node n;
+    std::string op = o.Get("op").As<Napi::String>();
+    n.in = Id(o, "in");
+    n.b = Id(o, "b");
+    n.out = Id(o, "out");
+    n.sum = Id(o, "sum");
+    if (o.Get("sub").IsString()) n.sub = o.Get("sub").As<Napi::String>();
+    if (o.Get("post").IsArray()) {
+      Napi::Array p = o.Get("post").As<Napi::Array>();
+      for (uint32_t j = 0; j < p.Length(); ++j) n.post.push_back(p.Get(j).As<Napi::String>());
+    }
+    if (op == "conv") {
+      ParseConv(o, n);
+    } else if (op == "batchnorm") {
+      ParseBatchNorm(o, n);
+    } else if (op == "eltwise") {
+      n.kind = Kind::Eltwise;
+    } else if (op == "binary") {
+      n.kind = Kind::Binary;
+    } else if (op == "pool") {
+      n.kind = Kind::Pool;
+      n.kernel = Ints(o, "kernel");
+      n.stride = Ints(o, "stride");
+      n.padding = Ints(o, "padding");
+    } else {
+      throw std::invalid_argument("unknown plan op '" + op + "'");
+    }
+    return n;
+  }
+
+  static void ParseConv(const Napi::Object& o, Node& n) {
+    n.kind = Kind::Conv;
+    if (!TensorHandle::Is(o.Get("weight"))) throw std::invalid_argument("conv node without a weight tensor");
+    n.weight = FloatTensor(o.Get("weight"));
+    if (TensorHandle::Is(o.Get("bias"))) n.bias = FloatTensor(o.Get("bias"));
+    n.stride = Ints(o, "stride");
+    n.padding = Ints(o, "padding");
+    n.dilation = Ints(o, "dilation");
+    n.groups = o.Get("groups").As<Napi::Number>().Int64Value();
+    if (n.weight.dim() != 4 || n.stride.size() != 2 || n.padding.size() != 2 || n.dilation.size() != 2)
+      throw std::invalid_argument("conv node: 4-D weight and 2 strides, paddings and dilations expected");
+  }
+
+  static void ParseBatchNorm(const Napi::Object& o, Node& n) {
+    n.kind = Kind::BatchNorm;
+    auto get = [&](const char* key) {
+      if (!TensorHandle::Is(o.Get(key))) throw std::invalid_argument(std::string("batchnorm node without ") + key);
+      return FloatTensor(o.Get(key));
+    };
+    n.mean = get("mean");
+    n.var = get("var");
+    n.weight = TensorHandle::Is(o.Get("weight")) ? get("weight") : at::ones_like(n.mean);
+    n.bias = TensorHandle::Is(o.Get("bias")) ? get("bias") : at::zeros_like(n.mean);
+    n.eps = o.Get("eps").As<Napi::Number>().FloatValue();
   }
 
   static std::string Desc(const memory::desc& d) {
@@ -295,12 +390,8 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
     return best;
   }
 
-  std::unique_ptr<Program> Compile(const std::vector<int64_t>& dims) {
-    auto prog = std::make_unique<Program>();
-    prog->inputDims = dims;
-    Pool pool(*prog);
-    dnnl::engine& eng = Engine();
-    std::vector<PlanValue> vals(numValues_);
+  // per value: the index of the last node that reads it; the plan's outputs outlive every node
+  std::vector<int> LastUses() const {
     std::vector<int> lastUse(numValues_, -1);
     for (size_t i = 0; i < nodes_.size(); ++i) {
       const Node& n = nodes_[i];
@@ -308,235 +399,257 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
         if (v >= 0) lastUse[v] = static_cast<int>(i);
     }
     for (int v : outputs_) lastUse[v] = static_cast<int>(nodes_.size()) + 1;
-    prog->input = memory({dims, dt::f32, tag::nchw}, eng, DNNL_MEMORY_NONE);
-    vals[0].mem = prog->input;
+    return lastUse;
+  }
 
-    auto alloc = [&](const memory::desc& d) -> PlanValue {
-      PlanValue v;
-      v.size = d.get_size();
-      v.buf = pool.get(v.size);
-      v.mem = memory(d, eng, v.buf);
-      return v;
-    };
-    // value v in layout d: itself, or a reordered copy made by a step (temp returned to the pool by the caller)
-    auto as = [&](int v, const memory::desc& d, std::vector<void*>& temps) -> memory {
-      if (vals[v].mem.get_desc() == d) return vals[v].mem;
-      PlanValue t = alloc(d);
-      temps.push_back(t.buf);
-      prog->steps.push_back({dnnl::reorder(vals[v].mem, t.mem), {{DNNL_ARG_FROM, vals[v].mem}, {DNNL_ARG_TO, t.mem}}});
-      return t.mem;
-    };
-    // a float32 tensor (plain layout `user`) copied once into the program's own memory in layout `want`
-    auto prepare = [&](const memory::desc& user, const at::Tensor& t, const memory::desc& want) -> memory {
-      memory from(user, eng, t.data_ptr());
-      memory to(want, eng);
-      dnnl::reorder(from, to).execute(Stream(), from, to);
-      Stream().wait();
-      prog->keep.push_back(to);
-      return to;
-    };
-    // the output buffer of node i: the input's own buffer when i is its last reader (in place), else a new one
-    auto reuseOrAlloc = [&](int v, size_t i, const memory::desc& d) -> PlanValue {
-      if (v >= 0 && vals[v].buf != nullptr && lastUse[v] == static_cast<int>(i) && vals[v].mem.get_desc() == d) {
-        PlanValue out = vals[v];
-        vals[v].buf = nullptr;  // ownership moves to the output
-        return out;
-      }
-      return alloc(d);
-    };
-
+  // The program for one input shape: one Compile<Kind> per node (convolutions pick direct or
+  // Winograd in ChooseConv), buffers from the Builder's pool, then the exports.
+  std::unique_ptr<Program> Compile(const std::vector<int64_t>& dims) {
+    auto prog = std::make_unique<Program>();
+    prog->inputDims = dims;
+    Builder b(*prog, LastUses());
+    prog->input = memory({dims, dt::f32, tag::nchw}, Engine(), DNNL_MEMORY_NONE);
+    b.vals[0].mem = prog->input;
     for (size_t i = 0; i < nodes_.size(); ++i) {
       const Node& n = nodes_[i];
-      std::vector<void*> temps;
-      memory::desc src = vals[n.in].mem.get_desc();
-      memory::dims sd = src.dims();
-      if (n.kind == Kind::Conv) {
-        auto w = n.weight.sizes();
-        int64_t oc = w[0], kh = w[2], kw = w[3];
-        if (sd.size() != 4 || sd[1] != w[1] * n.groups)
-          throw std::invalid_argument("plan conv: input channels do not match the weight");
-        auto outDim = [&](int64_t in, int64_t k, int j) {
-          return (in + 2 * n.padding[j] - n.dilation[j] * (k - 1) - 1) / n.stride[j] + 1;
-        };
-        memory::dims od = {sd[0], oc, outDim(sd[2], kh, 0), outDim(sd[3], kw, 1)};
-        memory::dims wd = n.groups == 1 ? memory::dims{oc, w[1], kh, kw}
-                                        : memory::dims{n.groups, oc / n.groups, w[1], kh, kw};
-        dnnl::post_ops po;
-        AppendPostOps(po, n.post);
-        dnnl::primitive_attr attr;
-        attr.set_post_ops(po);
-        memory::desc bmd = n.bias.defined() ? memory::desc({oc}, dt::f32, tag::a) : memory::desc();
-        memory::dims dil = {n.dilation[0] - 1, n.dilation[1] - 1};
-        auto makePd = [&](dnnl::algorithm alg) {
-          // float32: activations stay in 16-channel blocks (Winograd's layout) wherever the channels allow, so
-          // direct and Winograd convolutions pass them on without reorders; bfloat16: oneDNN's choice (nhwc)
-          auto act = [&](const memory::dims& d) {
-            return memory::desc(d, dtype_, dtype_ == dt::f32 && d[1] % 16 == 0 ? tag::nChw16c : tag::any);
-          };
-          memory::desc anyIn = act(sd), anyW(wd, dtype_, tag::any), anyOut = act(od);
-          auto d = n.bias.defined()
-                       ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, alg, anyIn, anyW, bmd, anyOut,
-                                                         {n.stride[0], n.stride[1]}, dil, {n.padding[0], n.padding[1]},
-                                                         {n.padding[0], n.padding[1]})
-                       : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, alg, anyIn, anyW, anyOut,
-                                                         {n.stride[0], n.stride[1]}, dil, {n.padding[0], n.padding[1]},
-                                                         {n.padding[0], n.padding[1]});
-          return dnnl::convolution_forward::primitive_desc(d, attr, eng);
-        };
-        dnnl::convolution_forward::primitive_desc pd = makePd(dnnl::algorithm::convolution_direct);
-        std::string algName = "direct";
-        bool winoShape = dtype_ == dt::f32 && kh == 3 && kw == 3 && n.stride[0] == 1 && n.stride[1] == 1 &&
-                         n.dilation[0] == 1 && n.dilation[1] == 1 && n.groups == 1;
-        if (winoShape && winograd_ != "never") {
-          dnnl::convolution_forward::primitive_desc wpd;
-          bool have = false;
-          try {
-            wpd = makePd(dnnl::algorithm::convolution_winograd);
-            have = true;
-          } catch (const dnnl::error&) {
-          }
-          if (have) {
-            bool use = winograd_ == "always";
-            if (winograd_ == "auto") {
-              std::string key = std::to_string(sd[0]) + "x" + std::to_string(sd[1]) + "x" + std::to_string(sd[2]) + "x" +
-                                std::to_string(sd[3]) + "->" + std::to_string(oc) + ":" + std::to_string(n.post.size());
-              auto it = tuned_.find(key);
-              if (it == tuned_.end()) {
-                // measure both on scratch buffers (contents do not matter for speed)
-                auto trial = [&](const dnnl::convolution_forward::primitive_desc& p) {
-                  std::vector<void*> bufs;
-                  auto mk = [&](const memory::desc& d) {
-                    void* q = nullptr;
-                    if (posix_memalign(&q, 64, std::max<size_t>(d.get_size(), 64)) != 0) throw std::bad_alloc();
-                    std::memset(q, 0, d.get_size());
-                    bufs.push_back(q);
-                    return memory(d, eng, q);
-                  };
-                  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, mk(p.src_desc())},
-                                                          {DNNL_ARG_WEIGHTS, mk(p.weights_desc())},
-                                                          {DNNL_ARG_DST, mk(p.dst_desc())}};
-                  if (n.bias.defined()) args[DNNL_ARG_BIAS] = mk(p.bias_desc());
-                  double ms = TimeMs(dnnl::convolution_forward(p), args, 3);
-                  for (void* q : bufs) std::free(q);
-                  return ms;
-                };
-                double tw = trial(wpd), td = trial(pd);
-                it = tuned_.emplace(key, tw < td ? dnnl::algorithm::convolution_winograd
-                                                 : dnnl::algorithm::convolution_direct).first;
-              }
-              use = it->second == dnnl::algorithm::convolution_winograd;
-            }
-            if (use) {
-              pd = wpd;
-              algName = "winograd";
-            }
-          }
-        }
-        prog->choices.push_back(algName + " " + pd.impl_info_str());
-        // weights: plain OIHW float32 -> the primitive's layout and type, once
-        memory wMem = prepare({wd, dt::f32, n.groups == 1 ? tag::oihw : tag::goihw}, n.weight, pd.weights_desc());
-        memory bMem = n.bias.defined() ? prepare(bmd, n.bias, pd.bias_desc()) : memory();
-        memory srcMem = as(n.in, pd.src_desc(), temps);
-        PlanValue out;
-        if (n.sum >= 0) {
-          out = reuseOrAlloc(n.sum, i, pd.dst_desc());
-          if (out.mem.get_data_handle() != vals[n.sum].mem.get_data_handle())
-            prog->steps.push_back(
-                {dnnl::reorder(vals[n.sum].mem, out.mem), {{DNNL_ARG_FROM, vals[n.sum].mem}, {DNNL_ARG_TO, out.mem}}});
-        } else {
-          out = alloc(pd.dst_desc());
-        }
-        std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, srcMem}, {DNNL_ARG_WEIGHTS, wMem}, {DNNL_ARG_DST, out.mem}};
-        if (n.bias.defined()) args[DNNL_ARG_BIAS] = bMem;
-        prog->steps.push_back({dnnl::convolution_forward(pd), std::move(args)});
-        vals[n.out] = out;
-      } else if (n.kind == Kind::Eltwise) {
-        // one primitive per elementary function (hard-sigmoid is two), the later ones in place
-        PlanValue out;
-        memory from = vals[n.in].mem;
-        bool first = true;
-        for (const Act& act : Activation(n.sub)) {
-          dnnl::eltwise_forward::primitive_desc pd(
-              dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, act.alg, src, act.alpha, act.beta), eng);
-          if (first) out = reuseOrAlloc(n.in, i, pd.dst_desc());
-          prog->steps.push_back({dnnl::eltwise_forward(pd), {{DNNL_ARG_SRC, from}, {DNNL_ARG_DST, out.mem}}});
-          from = out.mem;
-          first = false;
-        }
-        vals[n.out] = out;
-      } else if (n.kind == Kind::Binary) {
-        dnnl::algorithm alg;
-        if (n.sub == "add")
-          alg = dnnl::algorithm::binary_add;
-        else if (n.sub == "mul")
-          alg = dnnl::algorithm::binary_mul;
-        else
-          throw std::invalid_argument("plan binary: unknown kind '" + n.sub + "'");
-        memory::desc bd = vals[n.b].mem.get_desc();
-        memory bMem = bd.dims() == sd ? as(n.b, src, temps) : vals[n.b].mem;
-        dnnl::post_ops po;
-        AppendPostOps(po, n.post);
-        dnnl::primitive_attr attr;
-        attr.set_post_ops(po);
-        dnnl::binary::primitive_desc pd(dnnl::binary::desc(alg, src, bMem.get_desc(), src), attr, eng);
-        PlanValue out = reuseOrAlloc(n.in, i, pd.dst_desc());
-        prog->steps.push_back(
-            {dnnl::binary(pd), {{DNNL_ARG_SRC_0, vals[n.in].mem}, {DNNL_ARG_SRC_1, bMem}, {DNNL_ARG_DST, out.mem}}});
-        vals[n.out] = out;
-      } else if (n.kind == Kind::BatchNorm) {
-        if (sd.size() != 4 || sd[1] != n.mean.numel())
-          throw std::invalid_argument("plan batchnorm: input channels do not match the statistics");
-        bool relu = n.post.size() == 1 && n.post[0] == "relu";
-        auto flags = dnnl::normalization_flags::use_global_stats | dnnl::normalization_flags::use_scale |
-                     dnnl::normalization_flags::use_shift;
-        if (relu) flags = flags | dnnl::normalization_flags::fuse_norm_relu;
-        dnnl::batch_normalization_forward::primitive_desc pd(
-            dnnl::batch_normalization_forward::desc(dnnl::prop_kind::forward_inference, src, n.eps, flags), eng);
-        auto param = [&](const at::Tensor& t) {
-          memory::desc d({t.numel()}, dt::f32, tag::a);
-          return prepare(d, t, d);
-        };
-        PlanValue out = reuseOrAlloc(n.in, i, pd.dst_desc());
-        prog->steps.push_back({dnnl::batch_normalization_forward(pd),
-                               {{DNNL_ARG_SRC, vals[n.in].mem},
-                                {DNNL_ARG_MEAN, param(n.mean)},
-                                {DNNL_ARG_VARIANCE, param(n.var)},
-                                {DNNL_ARG_SCALE, param(n.weight)},
-                                {DNNL_ARG_SHIFT, param(n.bias)},
-                                {DNNL_ARG_DST, out.mem}}});
-        vals[n.out] = out;
-      } else {  // Pool
-        std::vector<int64_t> k = n.kernel, st = n.stride, pad = n.padding;
-        if (n.sub == "global") {
-          k = {sd[2], sd[3]};
-          st = {1, 1};
-          pad = {0, 0};
-        }
-        memory::dims od = {sd[0], sd[1], (sd[2] + 2 * pad[0] - k[0]) / st[0] + 1, (sd[3] + 2 * pad[1] - k[1]) / st[1] + 1};
-        auto alg = n.sub == "avg_exclude" ? dnnl::algorithm::pooling_avg_exclude_padding
-                                          : dnnl::algorithm::pooling_avg_include_padding;
-        dnnl::pooling_forward::primitive_desc pd(
-            dnnl::pooling_forward::desc(dnnl::prop_kind::forward_inference, alg, src, memory::desc(od, dtype_, tag::any),
-                                        {st[0], st[1]}, {k[0], k[1]}, {pad[0], pad[1]}, {pad[0], pad[1]}),
-            eng);
-        PlanValue out = alloc(pd.dst_desc());
-        prog->steps.push_back({dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, vals[n.in].mem}, {DNNL_ARG_DST, out.mem}}});
-        vals[n.out] = out;
+      switch (n.kind) {
+        case Kind::Conv:
+          b.vals[n.out] = CompileConv(b, n, i);
+          break;
+        case Kind::Eltwise:
+          b.vals[n.out] = CompileEltwise(b, n, i);
+          break;
+        case Kind::Binary:
+          b.vals[n.out] = CompileBinary(b, n, i);
+          break;
+        case Kind::BatchNorm:
+          b.vals[n.out] = CompileBatchNorm(b, n, i);
+          break;
+        case Kind::Pool:
+          b.vals[n.out] = CompilePool(b, n);
+          break;
       }
-      for (void* t : temps) pool.put(t);
-      for (int v : {n.in, n.b, n.sum})
-        if (v >= 0 && lastUse[v] == static_cast<int>(i) && vals[v].buf != nullptr) {
-          pool.put(vals[v].buf);
-          vals[v].buf = nullptr;
-        }
+      b.EndNode(n, i);
     }
-    for (int v : outputs_) {
-      memory::dims d = vals[v].mem.get_desc().dims();
-      memory user({d, dt::f32, d.size() == 4 ? tag::nchw : d.size() == 2 ? tag::ab : tag::a}, eng, DNNL_MEMORY_NONE);
-      prog->exports.push_back({vals[v].mem, user, dnnl::reorder(vals[v].mem, user)});
-      prog->exportDims.push_back(std::vector<int64_t>(d.begin(), d.end()));
-    }
+    AddExports(b);
     return prog;
+  }
+
+  // per output value: a plain float32 memory whose handle run() points at a new tensor, and the
+  // reorder into it, made once here
+  void AddExports(Builder& b) const {
+    for (int v : outputs_) {
+      memory::dims d = b.vals[v].mem.get_desc().dims();
+      memory user({d, dt::f32, d.size() == 4 ? tag::nchw : d.size() == 2 ? tag::ab : tag::a}, Engine(),
+                  DNNL_MEMORY_NONE);
+      b.prog.exports.push_back({b.vals[v].mem, user, dnnl::reorder(b.vals[v].mem, user)});
+      b.prog.exportDims.push_back(std::vector<int64_t>(d.begin(), d.end()));
+    }
+  }
+
+  // A convolution's dimensions: input, output, weights (grouped: [groups, oc / groups, ic / groups,
+  // kh, kw]), and its bias (an empty desc without one).
+  struct ConvShape {
+    memory::dims src, dst, weights;
+    memory::desc bias;
+  };
+  using ConvPd = dnnl::convolution_forward::primitive_desc;
+
+  static ConvShape ConvShapes(const Node& n, const memory::dims& sd) {
+    auto w = n.weight.sizes();
+    int64_t oc = w[0], kh = w[2], kw = w[3];
+    if (sd.size() != 4 || sd[1] != w[1] * n.groups)
+      throw std::invalid_argument("plan conv: input channels do not match the weight");
+    auto outDim = [&](int64_t in, int64_t k, int j) {
+      return (in + 2 * n.padding[j] - n.dilation[j] * (k - 1) - 1) / n.stride[j] + 1;
+    };
+    ConvShape s;
+    s.src = sd;
+    s.dst = {sd[0], oc, outDim(sd[2], kh, 0), outDim(sd[3], kw, 1)};
+    s.weights = n.groups == 1 ? memory::dims{oc, w[1], kh, kw} : memory::dims{n.groups, oc / n.groups, w[1], kh, kw};
+    if (n.bias.defined()) s.bias = memory::desc({oc}, dt::f32, tag::a);
+    return s;
+  }
+
+  // The convolution with its post-ops, by algorithm alg. float32: activations stay in 16-channel
+  // blocks (Winograd's layout) wherever the channels allow, so direct and Winograd convolutions
+  // pass them on without reorders; bfloat16: oneDNN's choice (nhwc).
+  ConvPd ConvPrimitive(const Node& n, const ConvShape& s, dnnl::algorithm alg) const {
+    dnnl::post_ops po;
+    AppendPostOps(po, n.post);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(po);
+    auto act = [&](const memory::dims& d) {
+      return memory::desc(d, dtype_, dtype_ == dt::f32 && d[1] % 16 == 0 ? tag::nChw16c : tag::any);
+    };
+    memory::desc anyIn = act(s.src), anyW(s.weights, dtype_, tag::any), anyOut = act(s.dst);
+    memory::dims stride = {n.stride[0], n.stride[1]}, pad = {n.padding[0], n.padding[1]};
+    memory::dims dil = {n.dilation[0] - 1, n.dilation[1] - 1};
+    auto prop = dnnl::prop_kind::forward_inference;
+    auto d = n.bias.defined()
+                 ? dnnl::convolution_forward::desc(prop, alg, anyIn, anyW, s.bias, anyOut, stride, dil, pad, pad)
+                 : dnnl::convolution_forward::desc(prop, alg, anyIn, anyW, anyOut, stride, dil, pad, pad);
+    return ConvPd(d, attr, Engine());
+  }
+
+  // oneDNN's Winograd covers float32 3x3 convolutions with stride 1, no dilation and no groups
+  bool WinogradShape(const Node& n) const {
+    return dtype_ == dt::f32 && n.weight.size(2) == 3 && n.weight.size(3) == 3 && n.stride[0] == 1 &&
+           n.stride[1] == 1 && n.dilation[0] == 1 && n.dilation[1] == 1 && n.groups == 1;
+  }
+
+  // Direct, or Winograd where the winograd setting allows it, oneDNN implements it for this shape
+  // and ("auto") it measured faster. Returns the primitive and the algorithm's name.
+  std::pair<ConvPd, std::string> ChooseConv(const Node& n, const ConvShape& s) {
+    ConvPd direct = ConvPrimitive(n, s, dnnl::algorithm::convolution_direct);
+    if (winograd_ == "never" || !WinogradShape(n)) return {direct, "direct"};
+    ConvPd wino;
+    try {
+      wino = ConvPrimitive(n, s, dnnl::algorithm::convolution_winograd);
+    } catch (const dnnl::error&) {
+      return {direct, "direct"};  // no Winograd implementation for this shape on this machine
+    }
+    if (winograd_ == "always" || WinogradFaster(n, s, wino, direct)) return {wino, "winograd"};
+    return {direct, "direct"};
+  }
+
+  // The Winograd tuner: times both algorithms once per convolution shape (input dims, output
+  // channels, number of post-ops) and keeps the answer for every later program of this plan.
+  bool WinogradFaster(const Node& n, const ConvShape& s, const ConvPd& wino, const ConvPd& direct) {
+    const memory::dims& sd = s.src;
+    std::string key = std::to_string(sd[0]) + "x" + std::to_string(sd[1]) + "x" + std::to_string(sd[2]) + "x" +
+                      std::to_string(sd[3]) + "->" + std::to_string(s.dst[1]) + ":" + std::to_string(n.post.size());
+    auto it = tuned_.find(key);
+    if (it == tuned_.end()) {
+      bool bias = n.bias.defined();
+      double tw = TrialMs(wino, bias), td = TrialMs(direct, bias);
+      it = tuned_.emplace(key, tw < td ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct)
+               .first;
+    }
+    return it->second == dnnl::algorithm::convolution_winograd;
+  }
+
+  // the best of three runs of convolution p on zeroed scratch buffers (contents do not matter for speed)
+  static double TrialMs(const ConvPd& p, bool bias) {
+    std::vector<void*> bufs;
+    auto scratch = [&](const memory::desc& d) {
+      void* q = nullptr;
+      if (posix_memalign(&q, 64, std::max<size_t>(d.get_size(), 64)) != 0) throw std::bad_alloc();
+      std::memset(q, 0, d.get_size());
+      bufs.push_back(q);
+      return memory(d, Engine(), q);
+    };
+    std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, scratch(p.src_desc())},
+                                            {DNNL_ARG_WEIGHTS, scratch(p.weights_desc())},
+                                            {DNNL_ARG_DST, scratch(p.dst_desc())}};
+    if (bias) args[DNNL_ARG_BIAS] = scratch(p.bias_desc());
+    double ms = TimeMs(dnnl::convolution_forward(p), args, 3);
+    for (void* q : bufs) std::free(q);
+    return ms;
+  }
+
+  // a convolution with its post-ops (ReLU, a residual sum); weights reordered into its layout once
+  PlanValue CompileConv(Builder& b, const Node& n, size_t i) {
+    ConvShape s = ConvShapes(n, b.vals[n.in].mem.get_desc().dims());
+    auto [pd, algName] = ChooseConv(n, s);
+    b.prog.choices.push_back(algName + " " + pd.impl_info_str());
+    // weights: plain OIHW float32 -> the primitive's layout and type, once
+    memory wMem = b.Prepare({s.weights, dt::f32, n.groups == 1 ? tag::oihw : tag::goihw}, n.weight, pd.weights_desc());
+    memory bMem = n.bias.defined() ? b.Prepare(s.bias, n.bias, pd.bias_desc()) : memory();
+    memory srcMem = b.As(n.in, pd.src_desc());
+    PlanValue out = n.sum >= 0 ? b.SumTarget(n.sum, i, pd.dst_desc()) : b.Alloc(pd.dst_desc());
+    std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, srcMem}, {DNNL_ARG_WEIGHTS, wMem}, {DNNL_ARG_DST, out.mem}};
+    if (n.bias.defined()) args[DNNL_ARG_BIAS] = bMem;
+    b.AddStep(dnnl::convolution_forward(pd), std::move(args));
+    return out;
+  }
+
+  // one primitive per elementary function (hard-sigmoid is two), the later ones in place
+  PlanValue CompileEltwise(Builder& b, const Node& n, size_t i) {
+    memory::desc src = b.vals[n.in].mem.get_desc();
+    PlanValue out;
+    memory from = b.vals[n.in].mem;
+    bool first = true;
+    for (const Act& act : Activation(n.sub)) {
+      dnnl::eltwise_forward::primitive_desc pd(
+          dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, act.alg, src, act.alpha, act.beta), Engine());
+      if (first) out = b.ReuseOrAlloc(n.in, i, pd.dst_desc());
+      b.AddStep(dnnl::eltwise_forward(pd), {{DNNL_ARG_SRC, from}, {DNNL_ARG_DST, out.mem}});
+      from = out.mem;
+      first = false;
+    }
+    return out;
+  }
+
+  // add or mul of two values, the second of the same shape (reordered to the first's layout) or
+  // broadcast (an SE gate [N, C, 1, 1]), with post-ops
+  PlanValue CompileBinary(Builder& b, const Node& n, size_t i) {
+    dnnl::algorithm alg;
+    if (n.sub == "add")
+      alg = dnnl::algorithm::binary_add;
+    else if (n.sub == "mul")
+      alg = dnnl::algorithm::binary_mul;
+    else
+      throw std::invalid_argument("plan binary: unknown kind '" + n.sub + "'");
+    memory::desc src = b.vals[n.in].mem.get_desc();
+    memory::desc bd = b.vals[n.b].mem.get_desc();
+    memory bMem = bd.dims() == src.dims() ? b.As(n.b, src) : b.vals[n.b].mem;
+    dnnl::post_ops po;
+    AppendPostOps(po, n.post);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(po);
+    dnnl::binary::primitive_desc pd(dnnl::binary::desc(alg, src, bMem.get_desc(), src), attr, Engine());
+    PlanValue out = b.ReuseOrAlloc(n.in, i, pd.dst_desc());
+    b.AddStep(dnnl::binary(pd), {{DNNL_ARG_SRC_0, b.vals[n.in].mem}, {DNNL_ARG_SRC_1, bMem}, {DNNL_ARG_DST, out.mem}});
+    return out;
+  }
+
+  // a BatchNorm that follows no convolution (so it was not folded), a following ReLU fused
+  PlanValue CompileBatchNorm(Builder& b, const Node& n, size_t i) {
+    memory::desc src = b.vals[n.in].mem.get_desc();
+    memory::dims sd = src.dims();
+    if (sd.size() != 4 || sd[1] != n.mean.numel())
+      throw std::invalid_argument("plan batchnorm: input channels do not match the statistics");
+    bool relu = n.post.size() == 1 && n.post[0] == "relu";
+    auto flags = dnnl::normalization_flags::use_global_stats | dnnl::normalization_flags::use_scale |
+                 dnnl::normalization_flags::use_shift;
+    if (relu) flags = flags | dnnl::normalization_flags::fuse_norm_relu;
+    dnnl::batch_normalization_forward::primitive_desc pd(
+        dnnl::batch_normalization_forward::desc(dnnl::prop_kind::forward_inference, src, n.eps, flags), Engine());
+    auto param = [&](const at::Tensor& t) {
+      memory::desc d({t.numel()}, dt::f32, tag::a);
+      return b.Prepare(d, t, d);
+    };
+    PlanValue out = b.ReuseOrAlloc(n.in, i, pd.dst_desc());
+    b.AddStep(dnnl::batch_normalization_forward(pd), {{DNNL_ARG_SRC, b.vals[n.in].mem},
+                                                      {DNNL_ARG_MEAN, param(n.mean)},
+                                                      {DNNL_ARG_VARIANCE, param(n.var)},
+                                                      {DNNL_ARG_SCALE, param(n.weight)},
+                                                      {DNNL_ARG_SHIFT, param(n.bias)},
+                                                      {DNNL_ARG_DST, out.mem}});
+    return out;
+  }
+
+  // average pooling, padding counted or not, or global (the kernel is the whole image)
+  PlanValue CompilePool(Builder& b, const Node& n) {
+    memory::desc src = b.vals[n.in].mem.get_desc();
+    memory::dims sd = src.dims();
+    std::vector<int64_t> k = n.kernel, st = n.stride, pad = n.padding;
+    if (n.sub == "global") {
+      k = {sd[2], sd[3]};
+      st = {1, 1};
+      pad = {0, 0};
+    }
+    memory::dims od = {sd[0], sd[1], (sd[2] + 2 * pad[0] - k[0]) / st[0] + 1, (sd[3] + 2 * pad[1] - k[1]) / st[1] + 1};
+    auto alg = n.sub == "avg_exclude" ? dnnl::algorithm::pooling_avg_exclude_padding
+                                      : dnnl::algorithm::pooling_avg_include_padding;
+    dnnl::pooling_forward::primitive_desc pd(
+        dnnl::pooling_forward::desc(dnnl::prop_kind::forward_inference, alg, src, memory::desc(od, dtype_, tag::any),
+                                    {st[0], st[1]}, {k[0], k[1]}, {pad[0], pad[1]}, {pad[0], pad[1]}),
+        Engine());
+    PlanValue out = b.Alloc(pd.dst_desc());
+    b.AddStep(dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, b.vals[n.in].mem}, {DNNL_ARG_DST, out.mem}});
+    return out;
   }
 
   // run(x) -> [TensorHandle] (float32, contiguous, one per output value)
@@ -548,52 +661,12 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
       if (x.dim() != 4 || !x.is_floating_point() || !x.device().is_cpu())
         throw std::invalid_argument("the plan takes a 4-D floating-point CPU tensor [N, C, H, W]");
       at::Tensor x32 = x.to(at::kFloat).contiguous();
-      std::vector<int64_t> dims(x32.sizes().begin(), x32.sizes().end());
-      auto it = programs_.find(dims);
-      if (it == programs_.end()) {
-        if (programs_.size() >= 8) {
-          programs_.clear();
-          last_ = nullptr;
-        }
-        it = programs_.emplace(dims, Compile(dims)).first;
-      }
-      Program& p = *it->second;
-      last_ = &p;
+      Program& p = ProgramFor(std::vector<int64_t>(x32.sizes().begin(), x32.sizes().end()));
       p.input.set_data_handle(x32.data_ptr());
+      // run(x, true): per-step wall times instead of outputs, for finding where a plan spends its time
+      if (!a.missing(1) && a.boolean(1)) return StepTimes(info.Env(), p);
       dnnl::stream& s = Stream();
-      bool timed = !a.missing(1) && a.boolean(1);
-      std::vector<double> ms;
-      for (auto& st : p.steps) {
-        auto t0 = std::chrono::steady_clock::now();
-        st.prim.execute(s, st.args);
-        if (timed) {
-          s.wait();
-          ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-        }
-      }
-      if (timed) {
-        // run(x, true): per-step wall times instead of outputs, for finding where a plan spends its time
-        Napi::Array rows = Napi::Array::New(info.Env(), ms.size());
-        for (size_t i = 0; i < ms.size(); ++i) {
-          Napi::Object o = Napi::Object::New(info.Env());
-          const char* kinds[] = {"undef", "reorder", "shuffle", "concat", "sum", "convolution", "deconvolution",
-                                 "eltwise", "softmax", "pooling", "lrn", "batch_normalization", "layer_normalization",
-                                 "inner_product", "rnn", "gemm", "binary", "logsoftmax", "matmul", "resampling",
-                                 "pooling_v2", "reduction", "prelu", "softmax_v2", "layer_normalization_v2"};
-          int k = static_cast<int>(p.steps[i].prim.get_kind());
-          std::string name = k >= 0 && k < 25 ? kinds[k] : "other";
-          std::string src = p.steps[i].args.count(DNNL_ARG_SRC) ? " " + Desc(p.steps[i].args.at(DNNL_ARG_SRC).get_desc()) : "";
-          std::string dst = p.steps[i].args.count(DNNL_ARG_DST) ? " -> " + Desc(p.steps[i].args.at(DNNL_ARG_DST).get_desc()) : "";
-          if (name == "reorder") {
-            src = " " + Desc(p.steps[i].args.at(DNNL_ARG_FROM).get_desc());
-            dst = " -> " + Desc(p.steps[i].args.at(DNNL_ARG_TO).get_desc());
-          }
-          o.Set("step", name + src + dst);
-          o.Set("ms", ms[i]);
-          rows.Set(static_cast<uint32_t>(i), o);
-        }
-        return rows;
-      }
+      for (auto& st : p.steps) st.prim.execute(s, st.args);
       Napi::Array out = Napi::Array::New(info.Env(), p.exports.size());
       for (size_t i = 0; i < p.exports.size(); ++i) {
         at::Tensor t = at::empty(p.exportDims[i], at::kFloat);
@@ -605,6 +678,54 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
       s.wait();
       return out;
     });
+  }
+
+  // the program compiled for this input shape (at most 8 are kept; a ninth starts the cache over)
+  Program& ProgramFor(const std::vector<int64_t>& dims) {
+    auto it = programs_.find(dims);
+    if (it == programs_.end()) {
+      if (programs_.size() >= 8) {
+        programs_.clear();
+        last_ = nullptr;
+      }
+      it = programs_.emplace(dims, Compile(dims)).first;
+    }
+    last_ = it->second.get();
+    return *last_;
+  }
+
+  // runs every step of p, waiting after each: [{step: "convolution [dims] f32 blocked16 -> ...", ms}]
+  static Napi::Value StepTimes(Napi::Env env, Program& p) {
+    dnnl::stream& s = Stream();
+    std::vector<double> ms;
+    for (auto& st : p.steps) {
+      auto t0 = std::chrono::steady_clock::now();
+      st.prim.execute(s, st.args);
+      s.wait();
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    Napi::Array rows = Napi::Array::New(env, ms.size());
+    for (size_t i = 0; i < ms.size(); ++i) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("step", StepName(p.steps[i]));
+      o.Set("ms", ms[i]);
+      rows.Set(static_cast<uint32_t>(i), o);
+    }
+    return rows;
+  }
+
+  // the primitive's kind with its source and destination: "reorder [3,3,32,32] f32 nchw -> [...] f32 blocked16"
+  static std::string StepName(const Step& st) {
+    const char* kinds[] = {"undef", "reorder", "shuffle", "concat", "sum", "convolution", "deconvolution",
+                           "eltwise", "softmax", "pooling", "lrn", "batch_normalization", "layer_normalization",
+                           "inner_product", "rnn", "gemm", "binary", "logsoftmax", "matmul", "resampling",
+                           "pooling_v2", "reduction", "prelu", "softmax_v2", "layer_normalization_v2"};
+    int k = static_cast<int>(st.prim.get_kind());
+    std::string name = k >= 0 && k < 25 ? kinds[k] : "other";
+    // a reorder's DNNL_ARG_FROM and DNNL_ARG_TO are DNNL_ARG_SRC and DNNL_ARG_DST by other names
+    std::string src = st.args.count(DNNL_ARG_SRC) ? " " + Desc(st.args.at(DNNL_ARG_SRC).get_desc()) : "";
+    std::string dst = st.args.count(DNNL_ARG_DST) ? " -> " + Desc(st.args.at(DNNL_ARG_DST).get_desc()) : "";
+    return name + src + dst;
   }
 
   // dispose(): frees the programs (buffers, reordered weights) and the weight copies now instead of

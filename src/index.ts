@@ -9,6 +9,7 @@ export * from "./models";
 export * as nn from "./nn";
 export * from "./ops";
 export { type CompiledInference, compileInference, type PlanOptions, planAvailable } from "./perf/plan";
+// The raw addon, for tests and benchmarks that call it directly; library code goes through ops.
 export { type DType, native } from "./tensor/binding";
 export { ArgumentError, NativeOpError } from "./tensor/errors";
 export { keep, scope } from "./tensor/scope";

@@ -3,10 +3,12 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { test } from "node:test";
-import { havePyTorch } from "./helpers";
+import { peerSkip, requirePyTorch } from "./helpers";
 
-test("examples/pytorch_interchange: budgetnet → PyTorch and PyTorch → budgetnet give the same logits", (t) => {
-  if (!havePyTorch()) return t.skip("python3-torch is not installed");
+const skip = peerSkip();
+
+test("examples/pytorch_interchange: budgetnet → PyTorch and PyTorch → budgetnet give the same logits", { skip }, () => {
+  requirePyTorch();
   const script = path.resolve(__dirname, "../../examples/pytorch_interchange/roundtrip.js");
   const r = spawnSync(process.execPath, [script], {
     encoding: "utf8",

@@ -2,23 +2,20 @@
 // machine, at budgetnet's CPU settings (Conv+BN folded, c10::InferenceMode, and the model's
 // measured precision and layout from src/perf/choices.ts unless overridden), or, where the addon
 // has it, the fused oneDNN plan (src/perf/plan.ts) with its precision timed per batch size.
+import { median } from "../analysis/stats";
 import { createModel, getModelEntry, type ModelOptions } from "../models";
+import type { Module } from "../nn/module";
 import { randn } from "../ops/creation";
 import { castModel } from "../perf/cast";
 import { toChannelsLast, toChannelsLastInput } from "../perf/channels_last";
 import { bestSetting } from "../perf/choices";
 import { foldBatchNorm } from "../perf/fold";
 import { inferenceMode } from "../perf/inference";
+import type { CompiledInference } from "../perf/plan";
 import { keep, scope } from "../tensor/scope";
 import { getNumThreads, type Tensor } from "../tensor/tensor";
-import { type CommandSpec, UsageError } from "./args";
+import { type CommandSpec, type ParsedArgs, UsageError } from "./args";
 import { compileForEngine, ENGINE_FLAG } from "./engine";
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-}
 
 function timeBatches(net: { forward(x: Tensor): Tensor }, x: Tensor, warmup: number, iters: number): number[] {
   const step = () => inferenceMode(() => scope(() => void net.forward(x)));
@@ -30,6 +27,131 @@ function timeBatches(net: { forward(x: Tensor): Tensor }, x: Tensor, warmup: num
     ms.push(performance.now() - t0);
   }
   return ms;
+}
+
+/** What one `budgetnet bench` measures, from its flags and the model's measured best setting. */
+interface BenchSettings {
+  size: number;
+  iters: number;
+  precision: "fp32" | "bf16" | "auto";
+  engine: string;
+  /** libtorch path: bfloat16 weights and input, channels-last layout */
+  bf16: boolean;
+  channelsLast: boolean;
+}
+
+function readSettings(args: ParsedArgs, name: string): BenchSettings {
+  const size = args.flags["image-size"] as number;
+  const iters = args.flags.iters as number;
+  const precisionFlag = args.flags.precision as string;
+  const layoutFlag = args.flags.layout as string;
+  if (!["fp32", "bf16", "auto"].includes(precisionFlag))
+    throw new UsageError(`--precision must be fp32, bf16 or auto. Received: --precision=${precisionFlag}`);
+  if (!["contiguous", "channels-last", "auto"].includes(layoutFlag))
+    throw new UsageError(`--layout must be contiguous, channels-last or auto. Received: --layout=${layoutFlag}`);
+  if (iters < 1) throw new UsageError(`--iters must be >= 1. Received: --iters=${iters}`);
+  const best = bestSetting(name, "infer");
+  return {
+    size,
+    iters,
+    precision: precisionFlag as BenchSettings["precision"],
+    engine: args.flags.engine as string,
+    bf16: precisionFlag === "auto" ? best.precision === "bf16" : precisionFlag === "bf16",
+    channelsLast: layoutFlag === "auto" ? best.channelsLast : layoutFlag === "channels-last",
+  };
+}
+
+/** Median ms per batch of the compiled plan, which is disposed after. */
+function timePlan(compiled: CompiledInference, shape: number[], iterations: number): number {
+  const x = keep(randn(shape));
+  try {
+    return median(timeBatches(compiled, x, 3, iterations));
+  } finally {
+    x.dispose();
+    compiled.dispose();
+  }
+}
+
+/** Median ms per batch of a BatchNorm-folded copy of the model, in the settings' precision and layout. */
+function timeFolded(model: Module, s: BenchSettings, shape: number[], iterations: number) {
+  const folded = foldBatchNorm(model, { inputShape: [2, 3, s.size, s.size] });
+  const net = folded.model;
+  if (s.channelsLast) toChannelsLast(net);
+  // The folded copy is inference-only: bf16 is explicit bfloat16 weights and input, cast once.
+  if (s.bf16) castModel(net, "bfloat16");
+  const x = keep(
+    scope(() => {
+      const r = randn(shape, { dtype: s.bf16 ? "bfloat16" : "float32" });
+      return s.channelsLast ? toChannelsLastInput(r) : r;
+    }),
+  );
+  try {
+    return { ms: median(timeBatches(net, x, 3, iterations)), pairs: folded.pairs };
+  } finally {
+    x.dispose();
+    net.dispose();
+  }
+}
+
+/** Latency at batch 1 and throughput at batch 256, each on the plan where --engine gives one. */
+function measure(model: Module, s: BenchSettings) {
+  const results: Record<string, number> = {};
+  const plans: Record<string, unknown> = {};
+  let pairs: unknown[] = [];
+  let engineUsed = "libtorch";
+  for (const [batch, key] of [
+    [1, "latency"],
+    [256, "throughput"],
+  ] as const) {
+    const iterations = batch === 1 ? s.iters * 5 : s.iters;
+    const shape = [batch, 3, s.size, s.size];
+    // the fused plan, compiled for this batch size (precision timed when "auto")
+    const plan = compileForEngine(s.engine, model, { inputShape: shape, precision: s.precision });
+    let ms: number;
+    if (plan.compiled) {
+      engineUsed = "plan";
+      plans[key] = { ...plan.compiled.summary, timings: plan.compiled.timings };
+      ms = timePlan(plan.compiled, shape, iterations);
+    } else {
+      if (plan.note !== undefined && s.engine === "auto") plans[key] = { fallback: plan.note };
+      ({ ms, pairs } = timeFolded(model, s, shape, iterations));
+    }
+    if (key === "latency") results.latencyMsBatch1 = ms;
+    else results.imagesPerSecBatch256 = (batch / ms) * 1000;
+  }
+  return { results, plans, pairs, engineUsed };
+}
+
+function report(name: string, s: BenchSettings, m: ReturnType<typeof measure>, json: boolean): void {
+  const { results, plans, pairs } = m;
+  const planned = (k: string) => (plans[k] as { precision?: string } | undefined)?.precision;
+  const settings =
+    m.engineUsed === "plan"
+      ? {
+          engine: "plan",
+          precision: `${planned("latency")}/${planned("throughput")}`,
+          plans,
+          threads: getNumThreads(),
+        }
+      : {
+          engine: "libtorch",
+          precision: s.bf16 ? "bf16" : "fp32",
+          layout: s.channelsLast ? "channels-last" : "contiguous",
+          foldedBatchNorms: pairs.length,
+          threads: getNumThreads(),
+          ...(Object.keys(plans).length > 0 ? { plans } : {}),
+        };
+  const how =
+    m.engineUsed === "plan"
+      ? `fused oneDNN plan, ${settings.precision} (batch 1/256)`
+      : `libtorch, ${settings.precision}, ${(settings as { layout: string }).layout}, ${pairs.length} BatchNorms folded`;
+  if (json) process.stdout.write(`${JSON.stringify({ model: name, imageSize: s.size, ...settings, ...results })}\n`);
+  else
+    process.stdout.write(
+      `${name} ${s.size}x${s.size}, ${how}, ${settings.threads} threads\n` +
+        `  latency, batch 1:      ${(results.latencyMsBatch1 as number).toFixed(2)} ms (median)\n` +
+        `  throughput, batch 256: ${(results.imagesPerSecBatch256 as number).toFixed(0)} images/s (median batch)\n`,
+    );
 }
 
 export const benchCommand: CommandSpec = {
@@ -51,104 +173,17 @@ export const benchCommand: CommandSpec = {
   },
   run(args) {
     const name = args.positionals[0] as string;
-    const size = args.flags["image-size"] as number;
-    const iters = args.flags.iters as number;
-    const precisionFlag = args.flags.precision as string;
-    const layoutFlag = args.flags.layout as string;
-    if (!["fp32", "bf16", "auto"].includes(precisionFlag))
-      throw new UsageError(`--precision must be fp32, bf16 or auto. Received: --precision=${precisionFlag}`);
-    if (!["contiguous", "channels-last", "auto"].includes(layoutFlag))
-      throw new UsageError(`--layout must be contiguous, channels-last or auto. Received: --layout=${layoutFlag}`);
-    if (iters < 1) throw new UsageError(`--iters must be >= 1. Received: --iters=${iters}`);
-    const best = bestSetting(name, "infer");
-    const bf16 = precisionFlag === "auto" ? best.precision === "bf16" : precisionFlag === "bf16";
-    const channelsLast = layoutFlag === "auto" ? best.channelsLast : layoutFlag === "channels-last";
+    const s = readSettings(args, name);
     const options: ModelOptions = {};
-    if (getModelEntry(name)?.defaults.imageSize !== undefined) options.imageSize = size;
+    if (getModelEntry(name)?.defaults.imageSize !== undefined) options.imageSize = s.size;
     const model = createModel(name, options);
-    const results: Record<string, number> = {};
-    const plans: Record<string, unknown> = {};
-    let pairs: unknown[] = [];
-    let engineUsed = "libtorch";
+    let measured: ReturnType<typeof measure>;
     try {
-      for (const [batch, key] of [
-        [1, "latency"],
-        [256, "throughput"],
-      ] as const) {
-        const iterations = batch === 1 ? iters * 5 : iters;
-        // the fused plan, compiled for this batch size (precision timed when "auto")
-        const plan = compileForEngine(args.flags.engine as string, model, {
-          inputShape: [batch, 3, size, size],
-          precision: precisionFlag as "fp32" | "bf16" | "auto",
-        });
-        let ms: number;
-        if (plan.compiled) {
-          engineUsed = "plan";
-          const compiled = plan.compiled;
-          plans[key] = { ...compiled.summary, timings: compiled.timings };
-          const x = keep(randn([batch, 3, size, size]));
-          try {
-            ms = median(timeBatches(compiled, x, 3, iterations));
-          } finally {
-            x.dispose();
-            compiled.dispose();
-          }
-        } else {
-          if (plan.note !== undefined && args.flags.engine === "auto") plans[key] = { fallback: plan.note };
-          const folded = foldBatchNorm(model, { inputShape: [2, 3, size, size] });
-          pairs = folded.pairs;
-          const net = folded.model;
-          if (channelsLast) toChannelsLast(net);
-          // The folded copy is inference-only: bf16 is explicit bfloat16 weights and input, cast once.
-          if (bf16) castModel(net, "bfloat16");
-          const x = keep(
-            scope(() => {
-              const r = randn([batch, 3, size, size], { dtype: bf16 ? "bfloat16" : "float32" });
-              return channelsLast ? toChannelsLastInput(r) : r;
-            }),
-          );
-          try {
-            ms = median(timeBatches(net, x, 3, iterations));
-          } finally {
-            x.dispose();
-            net.dispose();
-          }
-        }
-        if (key === "latency") results.latencyMsBatch1 = ms;
-        else results.imagesPerSecBatch256 = (batch / ms) * 1000;
-      }
+      measured = measure(model, s);
     } finally {
       model.dispose();
     }
-    const planned = (k: string) => (plans[k] as { precision?: string } | undefined)?.precision;
-    const settings =
-      engineUsed === "plan"
-        ? {
-            engine: "plan",
-            precision: `${planned("latency")}/${planned("throughput")}`,
-            plans,
-            threads: getNumThreads(),
-          }
-        : {
-            engine: "libtorch",
-            precision: bf16 ? "bf16" : "fp32",
-            layout: channelsLast ? "channels-last" : "contiguous",
-            foldedBatchNorms: pairs.length,
-            threads: getNumThreads(),
-            ...(Object.keys(plans).length > 0 ? { plans } : {}),
-          };
-    const how =
-      engineUsed === "plan"
-        ? `fused oneDNN plan, ${settings.precision} (batch 1/256)`
-        : `libtorch, ${settings.precision}, ${(settings as { layout: string }).layout}, ${pairs.length} BatchNorms folded`;
-    if (args.flags.json)
-      process.stdout.write(`${JSON.stringify({ model: name, imageSize: size, ...settings, ...results })}\n`);
-    else
-      process.stdout.write(
-        `${name} ${size}x${size}, ${how}, ${settings.threads} threads\n` +
-          `  latency, batch 1:      ${(results.latencyMsBatch1 as number).toFixed(2)} ms (median)\n` +
-          `  throughput, batch 256: ${(results.imagesPerSecBatch256 as number).toFixed(0)} images/s (median batch)\n`,
-      );
+    report(name, s, measured, args.flags.json === true);
     return 0;
   },
 };

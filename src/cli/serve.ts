@@ -8,6 +8,7 @@ import type { AddressInfo } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { saveOnnx } from "../export/onnx";
+import { packageRoot } from "../paths";
 import { loadRunModel, type WeightsChoice } from "../train/run";
 import { type CommandSpec, UsageError } from "./args";
 
@@ -51,13 +52,6 @@ export function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || /^127(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/.test(host);
 }
 
-/** The repository (or installed package) root: the folder holding examples/web. */
-function packageRoot(): string {
-  for (let dir = __dirname, i = 0; i < 6; i++, dir = path.dirname(dir))
-    if (fs.existsSync(path.join(dir, "examples", "web", "index.html"))) return dir;
-  throw new Error(`examples/web/index.html was not found above ${__dirname}; reinstall budgetnet.`);
-}
-
 function ortDistDir(): string {
   try {
     return path.dirname(require.resolve("onnxruntime-web/ort-wasm-simd-threaded.wasm"));
@@ -70,6 +64,8 @@ function ortDistDir(): string {
 function routeTable(modelFile: string): Map<string, string> {
   const routes = new Map<string, string>();
   const web = path.join(packageRoot(), "examples", "web");
+  if (!fs.existsSync(path.join(web, "index.html")))
+    throw new Error(`${web}/index.html was not found; reinstall budgetnet.`);
   for (const entry of fs.readdirSync(web, { withFileTypes: true }))
     if (entry.isFile() && /^[\w-]+(\.[\w-]+)+$/.test(entry.name))
       routes.set(`/${entry.name}`, path.join(web, entry.name));

@@ -4,10 +4,10 @@
 import { performance } from "node:perf_hooks";
 import { tensor } from "../ops/creation";
 import { oneHot, to } from "../ops/shape";
-import { type NativeBatchJob, native } from "../tensor/binding";
 import { ArgumentError } from "../tensor/errors";
+import { augmentBatch, type BatchJob } from "../tensor/native_calls";
 import { keep, scope } from "../tensor/scope";
-import { Tensor } from "../tensor/tensor";
+import type { Tensor } from "../tensor/tensor";
 import { type AugmentOptions, applyMix, checkAugment, sampleMix, sampleParams } from "./augment";
 import type { ImageDataset } from "./dataset";
 import { CounterRng, Stream } from "./rng";
@@ -52,7 +52,7 @@ export interface LoaderState {
 }
 
 interface Pending {
-  job: NativeBatchJob;
+  job: BatchJob;
   indices: Int32Array;
   epoch: number;
   batch: number;
@@ -147,7 +147,7 @@ export class DataLoader {
       ds.height,
       ds.width,
     );
-    const job = native.augmentBatch(
+    const job = augmentBatch(
       ds.images,
       [ds.n, ds.channels, ds.height, ds.width],
       indices,
@@ -196,7 +196,7 @@ export class DataLoader {
         const current = pending as Pending;
         pending = undefined;
         const t0 = performance.now();
-        const images = new Tensor(current.job.take());
+        const images = current.job.take();
         this.stats.waitMs += performance.now() - t0;
         this.stats.batches++;
         let batch: Batch;

@@ -5,9 +5,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import { tensor } from "../ops/creation";
-import type { DType } from "../tensor/binding";
 import { ArgumentError, describe } from "../tensor/errors";
-import { Tensor } from "../tensor/tensor";
+import { type DType, Tensor } from "../tensor/tensor";
 import { writeFileAtomic } from "./atomic";
 
 /** A file that is not a valid safetensors file, or one budgetnet cannot read. */

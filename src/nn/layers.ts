@@ -301,17 +301,6 @@ export class Identity extends Stateless {
     return x;
   }
 }
-export class LeakyReLU extends Module {
-  constructor(readonly negativeSlope = 0.01) {
-    super();
-  }
-  forward(x: Tensor): Tensor {
-    return F.leakyRelu(x, this.negativeSlope);
-  }
-  toConfig(): ModuleConfig {
-    return { negativeSlope: this.negativeSlope };
-  }
-}
 
 export class Flatten extends Module {
   constructor(

@@ -8,8 +8,6 @@ type Operand = Tensor | number;
 
 export const addInPlace = (x: Tensor, y: Operand): void =>
   native.add_(handleOf(x, "add_", "x"), operand(y, "add_", "y"));
-export const subInPlace = (x: Tensor, y: Operand): void =>
-  native.sub_(handleOf(x, "sub_", "x"), operand(y, "sub_", "y"));
 export const mulInPlace = (x: Tensor, y: Operand): void =>
   native.mul_(handleOf(x, "mul_", "x"), operand(y, "mul_", "y"));
 export const divInPlace = (x: Tensor, y: Operand): void =>
@@ -35,7 +33,6 @@ export const fillInPlace = (x: Tensor, value: number): void => native.fill_(hand
 export const zeroInPlace = (x: Tensor): void => native.zero_(handleOf(x, "zero_", "x"));
 export const clampInPlace = (x: Tensor, min?: number, max?: number): void =>
   native.clamp_(handleOf(x, "clamp_", "x"), min, max);
-export const sqrtInPlace = (x: Tensor): void => native.sqrt_(handleOf(x, "sqrt_", "x"));
 /** Fills x from U(low, high) with libtorch's generator (manualSeed applies). */
 export const uniformInPlace = (x: Tensor, low: number, high: number): void =>
   native.uniform_(handleOf(x, "uniform_", "x"), low, high);

@@ -5,10 +5,24 @@ import { check, handleOf, operand, optHandle, wrap } from "./util";
 
 type Operand = Tensor | number | boolean;
 
-function binary(name: "add" | "sub" | "mul" | "div" | "pow" | "remainder" | "maximum" | "minimum") {
-  return (a: Operand, b: Operand): Tensor => wrap(native[name](operand(a, name, "a"), operand(b, name, "b")));
-}
-function compare(name: "eq" | "ne" | "lt" | "le" | "gt" | "ge" | "logicalAnd" | "logicalOr") {
+type BinaryName =
+  | "sub"
+  | "mul"
+  | "div"
+  | "pow"
+  | "remainder"
+  | "maximum"
+  | "minimum"
+  | "eq"
+  | "ne"
+  | "lt"
+  | "le"
+  | "gt"
+  | "ge"
+  | "logicalAnd"
+  | "logicalOr";
+/** An elementwise op of two operands, broadcast; either may be a JS number. */
+function binary(name: BinaryName) {
   return (a: Operand, b: Operand): Tensor => wrap(native[name](operand(a, name, "a"), operand(b, name, "b")));
 }
 type UnaryName =
@@ -47,14 +61,14 @@ export function add(a: Operand, b: Operand, alpha = 1): Tensor {
   return wrap(native.addAlpha(handleOf(a, "add", "a"), operand(b, "add", "b"), alpha));
 }
 
-export const eq = compare("eq");
-export const ne = compare("ne");
-export const lt = compare("lt");
-export const le = compare("le");
-export const gt = compare("gt");
-export const ge = compare("ge");
-export const logicalAnd = compare("logicalAnd");
-export const logicalOr = compare("logicalOr");
+export const eq = binary("eq");
+export const ne = binary("ne");
+export const lt = binary("lt");
+export const le = binary("le");
+export const gt = binary("gt");
+export const ge = binary("ge");
+export const logicalAnd = binary("logicalAnd");
+export const logicalOr = binary("logicalOr");
 
 export const neg = unary("neg");
 export const abs = unary("abs");

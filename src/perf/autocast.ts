@@ -3,8 +3,8 @@
 // them), while the ops on autocast's float32 list (losses, softmax, norms of sums) stay in
 // float32. Parameters stay float32 masters; the bfloat16 copies autocast makes of them are
 // cached for one region and dropped when the outermost region closes.
-import { native } from "../tensor/binding";
 import { ArgumentError } from "../tensor/errors";
+import { autocastEnter, autocastExit, autocastState as nativeAutocastState } from "../tensor/native_calls";
 
 export type AutocastDtype = "bfloat16";
 
@@ -30,12 +30,12 @@ export function autocast<T>(fn: () => T, opts: AutocastOptions = {}): T {
   if (dtype !== "bfloat16")
     throw new ArgumentError(`autocast: CPU autocast supports dtype "bfloat16" only. Received: dtype=${String(dtype)}`);
   if (typeof fn !== "function") throw new ArgumentError(`autocast: fn must be a function. Received: fn=${String(fn)}`);
-  const prev = native.autocastEnter(opts.enabled ?? true, dtype);
+  const prev = autocastEnter(opts.enabled ?? true, dtype);
   let result: T;
   try {
     result = fn();
   } finally {
-    native.autocastExit(prev.enabled, prev.dtype);
+    autocastExit(prev);
   }
   if (result instanceof Promise)
     throw new ArgumentError(
@@ -46,5 +46,5 @@ export function autocast<T>(fn: () => T, opts: AutocastOptions = {}): T {
 
 /** Whether CPU autocast is on for the ops called now, and its dtype. */
 export function autocastState(): AutocastState {
-  return native.autocastState();
+  return nativeAutocastState();
 }

@@ -4,8 +4,8 @@
 // per-forward weight casts autocast makes (its cache lives for one region only).
 import type { Module } from "../nn/module";
 import { to } from "../ops/shape";
-import { native } from "../tensor/binding";
 import { ArgumentError } from "../tensor/errors";
+import { setData } from "../tensor/native_calls";
 import { scope } from "../tensor/scope";
 
 const FLOATS = new Set(["float32", "float64", "bfloat16", "float16"]);
@@ -22,7 +22,7 @@ export function castModel(model: Module, dtype: "bfloat16" | "float32"): number 
   for (const [, t] of [...model.namedParameters(), ...model.namedBuffers()]) {
     const d = t.dtype;
     if (!FLOATS.has(d) || d === dtype) continue;
-    scope(() => native.setData(t.live(), to(t, dtype).live(), true));
+    scope(() => setData(t, to(t, dtype), true));
     n++;
   }
   return n;

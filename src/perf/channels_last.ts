@@ -4,8 +4,8 @@
 // end and the reorders disappear. Which models gain is measured, not assumed (src/perf/choices.ts).
 import type { Module } from "../nn/module";
 import { contiguous, isContiguous } from "../ops/shape";
-import { native } from "../tensor/binding";
 import { ArgumentError } from "../tensor/errors";
+import { setData } from "../tensor/native_calls";
 import { scope } from "../tensor/scope";
 import type { MemoryFormat, Tensor } from "../tensor/tensor";
 
@@ -18,10 +18,10 @@ function relayout(model: Module, format: MemoryFormat, fn: string): number {
     if (t.rank !== 4 || isContiguous(t, format)) continue;
     // set_data swaps the storage under the same tensor: the optimizer's and the module's
     // references, requiresGrad and the parameter's name all stay.
-    scope(() => native.setData(t.live(), contiguous(t, format).live()));
+    scope(() => setData(t, contiguous(t, format)));
     const g = t.grad;
     if (g !== undefined) {
-      scope(() => native.setData(g.live(), contiguous(g, format).live()));
+      scope(() => setData(g, contiguous(g, format)));
       g.dispose();
     }
     changed++;

@@ -13,11 +13,10 @@ import { copyInPlace } from "../ops/inplace";
 import { abs, maxAbsDiff } from "../ops/math";
 import * as F from "../ops/nn";
 import { max } from "../ops/reduce";
-import type { NativeHandle } from "../tensor/binding";
 import { ArgumentError } from "../tensor/errors";
 import { keep, scope } from "../tensor/scope";
-import { getRngState, noGrad, setRngState, type Tensor } from "../tensor/tensor";
-import { handleArgs, INFO_FUNCTIONS, traceNative } from "./trace";
+import { getRngState, type NativeHandle, noGrad, setRngState, type Tensor } from "../tensor/tensor";
+import { handleArgs, INFO_FUNCTIONS, traceNative } from "../tensor/trace";
 
 export interface FoldOptions {
   /** Shape of the probe batch used to find the pairs. Default [2, 3, 32, 32] (CIFAR). */

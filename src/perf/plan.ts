@@ -13,12 +13,19 @@ import { randn } from "../ops/creation";
 import { abs, isfinite, logicalNot, maxAbsDiff } from "../ops/math";
 import { max, sum } from "../ops/reduce";
 import { wrap } from "../ops/util";
-import { type NativeHandle, native } from "../tensor/binding";
 import { ArgumentError } from "../tensor/errors";
+import {
+  type NativeInferencePlan,
+  newInferencePlan,
+  type InferencePlanNode as PlanNode,
+  planAvailable,
+} from "../tensor/native_calls";
 import { scope } from "../tensor/scope";
-import { noGrad, type Tensor } from "../tensor/tensor";
+import { type NativeHandle, noGrad, type Tensor } from "../tensor/tensor";
+import { callNative, INFO_FUNCTIONS, isNativeHandle as isHandle, type NativeCall, traceNative } from "../tensor/trace";
 import { foldBatchNorm } from "./fold";
-import { INFO_FUNCTIONS, type NativeCall, traceNative } from "./trace";
+
+export { planAvailable };
 
 export interface PlanOptions {
   /** Probe batch shape [N, C, H, W] for the trace and the check. Default [2, 3, 32, 32]. */
@@ -36,40 +43,6 @@ export interface PlanOptions {
   /** Winograd for 3x3 stride-1 float32 convolutions: "auto" (default, timed per shape), "never", "always". */
   winograd?: "auto" | "never" | "always";
 }
-
-interface PlanNode {
-  op: "conv" | "eltwise" | "binary" | "pool" | "batchnorm";
-  in: number;
-  out: number;
-  b?: number;
-  sub?: string;
-  post?: string[];
-  sum?: number;
-  weight?: NativeHandle;
-  bias?: NativeHandle | null;
-  stride?: number[];
-  padding?: number[];
-  dilation?: number[];
-  groups?: number;
-  kernel?: number[];
-  mean?: NativeHandle;
-  var?: NativeHandle;
-  eps?: number;
-}
-
-interface NativePlan {
-  run(x: NativeHandle): NativeHandle[];
-  choices(): string[];
-  /** Frees the programs and weight copies now (V8 would finalize the object only when it sees fit). */
-  dispose(): void;
-}
-
-/** Whether this build of the addon has the oneDNN plan (Debian's libdnnl-dev at build time). */
-export function planAvailable(): boolean {
-  return (native.buildInfo() as { dnnl?: boolean }).dnnl === true;
-}
-
-const isHandle = (v: unknown): v is NativeHandle => v instanceof native.TensorHandle;
 
 /** Activations the plan runs (oneDNN eltwise, or a post-op of the convolution before them). */
 const ACTIVATIONS = new Set(["relu", "relu6", "sigmoid", "silu", "hardswish", "hardsigmoid"]);
@@ -256,7 +229,7 @@ export class CompiledInference {
   constructor(
     private readonly folded: Module,
     private readonly ownsFolded: boolean,
-    private readonly plan: NativePlan,
+    private readonly plan: NativeInferencePlan,
     private readonly outputs: { handle: NativeHandle; index: number }[],
     private readonly tail: NativeCall[],
     private readonly result: NativeHandle,
@@ -282,11 +255,10 @@ export class CompiledInference {
     for (const o of this.outputs) map.set(o.handle, exported[o.index] as NativeHandle);
     const made: NativeHandle[] = [...exported];
     try {
-      const table = native as unknown as Record<string, (...a: unknown[]) => unknown>;
       const sub = (a: unknown): unknown =>
         isHandle(a) ? (map.get(a) ?? a) : Array.isArray(a) ? a.map((b) => (isHandle(b) ? (map.get(b) ?? b) : b)) : a;
       for (const c of this.tail) {
-        const r = (table[c.name] as (...a: unknown[]) => unknown).apply(native, c.args.map(sub));
+        const r = callNative(c.name, c.args.map(sub));
         if (isHandle(r) && isHandle(c.result)) {
           map.set(c.result, r);
           made.push(r);
@@ -421,8 +393,7 @@ export function compileInference(model: Module, opts: PlanOptions = {}): Compile
             index: unique.indexOf(resolve(id)),
           }));
         const wire = dense.map((n) => ({ ...n, post: n.post ?? [] }));
-        const Plan = (native as unknown as { InferencePlan: new (...a: unknown[]) => NativePlan }).InferencePlan;
-        const plan = new Plan(wire, unique, precision === "bf16" ? "bfloat16" : "float32", winograd);
+        const plan = newInferencePlan(wire, unique, precision === "bf16" ? "bfloat16" : "float32", winograd);
         const compiled = new CompiledInference(folded, copy, plan, outputs, tail, traced.live(), {
           planNodes: dense.length,
           convolutions: dense.filter((n) => n.op === "conv").length,

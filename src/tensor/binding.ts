@@ -1,7 +1,10 @@
 // The whole native surface, typed in one place. Every function here is implemented in
-// native/*.cc; a native failure arrives as NativeOpError (src/tensor/errors.ts).
+// native/*.cc; a native failure arrives as NativeOpError (src/tensor/errors.ts). NATIVE_EXPORTS
+// lists the same names at run time: test/tensor/binding.test.ts compares it with the addon's keys.
+// Only src/tensor and src/ops import `native`; everything else calls their typed functions.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { packageRoot } from "../paths";
 import { NativeOpError } from "./errors";
 
 /** Opaque native handle over one at::Tensor. */
@@ -22,8 +25,67 @@ export interface NativeBatchJob {
 export type DType = "float32" | "float64" | "bfloat16" | "float16" | "int64" | "int32" | "uint8" | "bool";
 export type Reduction = "mean" | "sum" | "none";
 
+export interface BuildInfo {
+  torchVersion: string;
+  cuda: boolean;
+  mkldnn: boolean;
+  /** Whether the addon was built with oneDNN's headers, i.e. exports InferencePlan. */
+  dnnl: boolean;
+  tunedAllocator: boolean;
+  parallelInfo: string;
+}
+
+/** One row of libtorch's operator profile (native/profiler.cc), times in microseconds. */
+export interface ProfilerRow {
+  name: string;
+  calls: number;
+  totalUs: number;
+  selfUs: number;
+}
+
+/**
+ * One node of an inference plan as native/plan.cc reads it. Value ids are dense and in order:
+ * 0 is the input, node i writes value i + 1 (`out`) and reads `in` (and `b`, `sum`) before it.
+ */
+export interface InferencePlanNode {
+  op: "conv" | "eltwise" | "binary" | "pool" | "batchnorm";
+  in: number;
+  out: number;
+  b?: number;
+  sub?: string;
+  post?: string[];
+  sum?: number;
+  weight?: NativeHandle;
+  bias?: NativeHandle | null;
+  stride?: number[];
+  padding?: number[];
+  dilation?: number[];
+  groups?: number;
+  kernel?: number[];
+  mean?: NativeHandle;
+  var?: NativeHandle;
+  eps?: number;
+}
+
+/** A compiled oneDNN inference plan (native/plan.cc). */
+export interface NativeInferencePlan {
+  /** The values listed as outputs at construction, for input x [N, C, H, W]. */
+  run(x: NativeHandle): NativeHandle[];
+  /** The algorithm and oneDNN implementation of each convolution of the newest program. */
+  choices(): string[];
+  /** Frees the programs and weight copies now (V8 would finalize the object only when it sees fit). */
+  dispose(): void;
+}
+
 export interface NativeBinding {
   TensorHandle: new () => H;
+  /** Present only when buildInfo().dnnl is true (built with Debian's libdnnl-dev). */
+  InferencePlan?: new (
+    nodes: InferencePlanNode[],
+    outputs: number[],
+    dtype: "float32" | "bfloat16",
+    winograd: "auto" | "never" | "always",
+  ) => NativeInferencePlan;
   // creation
   fromBuffer(data: ArrayBufferView, shape: number[], dtype: DType, device?: string): H;
   zeros(shape: number[], dtype?: DType, device?: string): H;
@@ -223,7 +285,7 @@ export interface NativeBinding {
   setData(t: H, src: H, allowDtype?: boolean): void;
   // libtorch's operator profiler (native/profiler.cc)
   profilerStart(recordShapes?: boolean): void;
-  profilerStop(): { name: string; calls: number; totalUs: number; selfUs: number }[];
+  profilerStop(): ProfilerRow[];
   // process-wide
   setErrorClass(cls: typeof NativeOpError): void;
   liveTensors(): number;
@@ -239,20 +301,70 @@ export interface NativeBinding {
   setRngState(state: H): void;
   /** flock(fd, LOCK_EX | LOCK_NB): true when taken; released when fd closes or the process dies. */
   tryLockFile(fd: number): boolean;
-  buildInfo(): { torchVersion: string; cuda: boolean; mkldnn: boolean; tunedAllocator: boolean; parallelInfo: string };
+  buildInfo(): BuildInfo;
 }
 
+/** The addon's classes; every other export is a function. */
+export const NATIVE_CLASSES = ["TensorHandle", "InferencePlan"] as const satisfies readonly (keyof NativeBinding)[];
+/** Exports a build may lack: InferencePlan needs oneDNN's headers at build time. */
+export const OPTIONAL_NATIVE_EXPORTS: readonly (keyof NativeBinding)[] = ["InferencePlan"];
+
+export type NativeFunctionName = Exclude<keyof NativeBinding, (typeof NATIVE_CLASSES)[number]>;
+
+/** The addon's functions, in the order native/*.cc exports them. */
+// biome-ignore format: one line per family, as in NativeBinding above
+export const NATIVE_FUNCTIONS = [
+  "fromBuffer", "zeros", "ones", "empty", "full", "arange", "rand", "randn", "randint", "randperm",
+  "shape", "dtype", "device", "isContiguous", "item", "toBuffer",
+  "setRequiresGrad", "requiresGrad", "grad", "setGrad", "backward", "detach", "setGradEnabled", "isGradEnabled",
+  "reshape", "view", "permute", "transpose", "contiguous", "slice", "narrow", "select", "indexSelect", "gather",
+  "cat", "stack", "flip", "squeeze", "unsqueeze", "expand", "clone", "flatten", "pad", "to", "oneHot",
+  "neg", "abs", "exp", "log", "sqrt", "rsqrt", "square", "reciprocal", "sign", "floor", "ceil", "round", "sin", "cos",
+  "isnan", "isfinite", "logicalNot", "relu", "relu6", "sigmoid", "tanh", "silu", "hardswish", "hardsigmoid", "mish",
+  "softplus",
+  "add", "sub", "mul", "div", "pow", "remainder", "maximum", "minimum",
+  "eq", "ne", "lt", "le", "gt", "ge", "logicalAnd", "logicalOr", "matmul",
+  "add_", "sub_", "mul_", "div_", "copy_", "maximum_", "relu_", "addScaled_", "addcmul_", "addcdiv_", "lerp_",
+  "fill_", "zero_", "clamp_", "sqrt_", "uniform_", "normal_", "bernoulli",
+  "where", "clamp", "leakyRelu", "elu", "gelu", "addAlpha", "linear",
+  "sum", "mean", "amax", "amin", "argmax", "argmin", "var", "std", "norm", "logsumexp", "topk", "maxAbsDiff",
+  "globalNorm",
+  "conv2d", "convTranspose2d", "batchNorm", "layerNorm", "maxPool2d", "avgPool2d", "adaptiveAvgPool2d",
+  "adaptiveMaxPool2d", "dropout", "featureDropout", "softmax", "logSoftmax", "crossEntropy", "nllLoss", "mseLoss",
+  "emptyCache", "allocatorStats", "mallocStats", "augmentBatch",
+  "autocastState", "autocastEnter", "autocastExit", "inferenceModeEnter", "inferenceModeExit", "isInferenceMode",
+  "setData", "profilerStart", "profilerStop",
+  "setErrorClass", "liveTensors", "setNumThreads", "getNumThreads", "manualSeed", "buildInfo", "rngState",
+  "setRngState", "tryLockFile",
+] as const satisfies readonly NativeFunctionName[];
+
+/** Every name NativeBinding declares, at run time. */
+export const NATIVE_EXPORTS: readonly (keyof NativeBinding)[] = [...NATIVE_CLASSES, ...NATIVE_FUNCTIONS];
+
+/**
+ * Compiles only while the two lists above name every member of NativeBinding: a declaration
+ * added without its name fails here with "Type '"name"' does not satisfy the constraint 'never'".
+ */
+type AssertNone<T extends never> = T;
+export type UnlistedNativeExports = AssertNone<
+  Exclude<keyof NativeBinding, (typeof NATIVE_CLASSES)[number] | (typeof NATIVE_FUNCTIONS)[number]>
+>;
+
+/**
+ * One addon function called with arguments it checks itself (native/tensor.cc's Args). Declared as
+ * a method, so TypeScript compares parameters bivariantly and every declared function fits.
+ */
+export type NativeFunction = { call(...args: unknown[]): unknown }["call"];
+
+/** The addon's functions by name, for code that calls one by a name it read at run time (a trace's replay). */
+export type NativeCallTable = Record<NativeFunctionName, NativeFunction>;
+
 function load(): NativeBinding {
-  // dist/src/tensor/binding.js and src/tensor/binding.ts both sit below the package root.
-  let dir = __dirname;
-  for (let i = 0; i < 5; i++) {
-    const candidate = path.join(dir, "build", "Release", "budgetnet.node");
-    if (fs.existsSync(candidate)) {
-      const native = require(candidate) as NativeBinding;
-      native.setErrorClass(NativeOpError);
-      return native;
-    }
-    dir = path.dirname(dir);
+  const candidate = path.join(packageRoot(), "build", "Release", "budgetnet.node");
+  if (fs.existsSync(candidate)) {
+    const native = require(candidate) as NativeBinding;
+    native.setErrorClass(NativeOpError);
+    return native;
   }
   throw new Error(
     "budgetnet: the native addon build/Release/budgetnet.node was not found. Run `npm ci` (or `npx node-gyp rebuild`) in the package folder; it needs libtorch (Debian: apt-get install libtorch-dev).",
@@ -260,3 +372,6 @@ function load(): NativeBinding {
 }
 
 export const native: NativeBinding = load();
+
+/** The same object as `native`, indexed by function name (no cast: its methods take any arguments). */
+export const nativeCalls: NativeCallTable = native;

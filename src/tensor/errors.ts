@@ -24,11 +24,6 @@ export class ArgumentError extends Error {
   }
 }
 
-/** Keras-style message: "what is wrong. Received: name=value". */
-export function argError(fn: string, what: string, name: string, received: unknown): ArgumentError {
-  return new ArgumentError(`${fn}: ${what}. Received: ${name}=${describe(received)}`);
-}
-
 export function describe(v: unknown): string {
   if (typeof v === "string") return JSON.stringify(v);
   if (Array.isArray(v)) return `[${v.map(describe).join(", ")}]`;

@@ -81,8 +81,3 @@ export function keep<T extends Scoped>(t: T): T {
   t.kept = true;
   return t;
 }
-
-/** Number of open scopes (for tests). */
-export function scopeDepth(): number {
-  return stack.length;
-}

@@ -1,10 +1,10 @@
 // The Tensor class: a handle over one libtorch at::Tensor. Ops live in src/ops and are
 // attached as methods by src/ops/methods.ts.
-import { type DType, type NativeHandle, native } from "./binding";
+import { type BuildInfo, type DType, type NativeHandle, native } from "./binding";
 import { ArgumentError } from "./errors";
 import { registerTensorCheck, type Scoped, track } from "./scope";
 
-export type { DType } from "./binding";
+export type { BuildInfo, DType, NativeHandle } from "./binding";
 export type Device = "cpu" | "cuda" | `cuda:${number}`;
 export type MemoryFormat = "contiguous" | "channelsLast";
 
@@ -199,6 +199,11 @@ export function memoryStats(): MemoryStats {
     heapInUseBytes: heap.inUseBytes,
     heapFreeBytes: heap.freeBytes,
   };
+}
+
+/** How the addon was built: the libtorch version, CUDA, oneDNN (the inference plan), the allocator. */
+export function buildInfo(): BuildInfo {
+  return native.buildInfo();
 }
 
 /** Returns the caching allocator's unused blocks to the system; returns the bytes freed. */

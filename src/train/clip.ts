@@ -2,8 +2,8 @@
 // maxNorm / (total norm + 1e-6) when that is below 1 and returns the norm before clipping;
 // clip_grad_value_ clamps each element. Parameters without a gradient are skipped.
 import { clampInPlace, mulInPlace } from "../ops/inplace";
-import { native } from "../tensor/binding";
 import { ArgumentError, describe } from "../tensor/errors";
+import { globalNorm } from "../tensor/native_calls";
 import { scope } from "../tensor/scope";
 import { noGrad, Tensor } from "../tensor/tensor";
 
@@ -39,10 +39,7 @@ export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number, normType
     scope(() => {
       const grads = gradsOf("clipGradNorm", params);
       if (grads.length === 0) return 0;
-      const total = native.globalNorm(
-        grads.map((g) => g.live()),
-        normType,
-      );
+      const total = globalNorm(grads, normType);
       const coef = maxNorm / (total + 1e-6);
       if (coef < 1) for (const g of grads) mulInPlace(g, coef);
       return total;

@@ -2,6 +2,7 @@
 // (`--epochs 2 --batch-size 256 --model resnet56`). An unknown field lists the known ones.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { packageRoot } from "../paths";
 import { ArgumentError } from "../tensor/errors";
 
 export interface AugmentConfig {
@@ -118,13 +119,9 @@ export const MAX_IMAGE_SIDE = 4096;
 
 /** Folder of the built-in recipes (recipes/ at the package root). */
 export function recipesDir(): string {
-  let dir = __dirname;
-  for (let i = 0; i < 5; i++) {
-    const candidate = path.join(dir, "recipes");
-    if (fs.existsSync(candidate) && fs.statSync(candidate).isDirectory()) return candidate;
-    dir = path.dirname(dir);
-  }
-  throw new Error("budgetnet: the recipes/ folder was not found next to the package.");
+  const dir = path.join(packageRoot(), "recipes");
+  if (fs.existsSync(dir) && fs.statSync(dir).isDirectory()) return dir;
+  throw new Error(`budgetnet: the recipes/ folder was not found at ${dir}; reinstall budgetnet.`);
 }
 
 export function listRecipes(): string[] {

@@ -15,9 +15,9 @@ import { createModel, modelSpec } from "../models";
 import type { Module } from "../nn/module";
 import { crossEntropy } from "../ops/nn";
 import { argmax } from "../ops/reduce";
-import { native } from "../tensor/binding";
+import { packageVersion } from "../paths";
 import { scope } from "../tensor/scope";
-import { getRngState, manualSeed, setNumThreads, setRngState } from "../tensor/tensor";
+import { buildInfo, getRngState, manualSeed, setNumThreads, setRngState } from "../tensor/tensor";
 import {
   type CheckpointMeta,
   checkCheckpointFits,
@@ -283,7 +283,7 @@ function writeRunConfig(s: Omit<Session, "metrics">): void {
     },
     seed: cfg.seed,
     threads: cfg.threads ?? os.availableParallelism(),
-    versions: { budgetnet: packageVersion(), node: process.version, libtorch: native.buildInfo().torchVersion },
+    versions: { budgetnet: packageVersion(), node: process.version, libtorch: buildInfo().torchVersion },
     createdAt: new Date().toISOString(),
   });
 }
@@ -481,18 +481,4 @@ function result(s: Session, status: TrainResult["status"]): TrainResult {
     finalValAccuracy: s.finalValAccuracy,
     trainSeconds: (Date.now() - s.started) / 1000,
   };
-}
-
-function packageVersion(): string {
-  try {
-    let dir = __dirname;
-    for (let i = 0; i < 5; i++) {
-      const p = path.join(dir, "package.json");
-      if (fs.existsSync(p)) return (JSON.parse(fs.readFileSync(p, "utf8")) as { version: string }).version;
-      dir = path.dirname(dir);
-    }
-  } catch {
-    // fall through
-  }
-  return "unknown";
 }

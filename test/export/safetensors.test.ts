@@ -12,7 +12,7 @@ import {
   tensor,
   to,
 } from "../../src";
-import { checkNoLeaks, havePyTorch, runPython, tempDir } from "../helpers";
+import { checkNoLeaks, peerSkip, runPython, tempDir } from "../helpers";
 
 checkNoLeaks();
 const dir = tempDir();
@@ -186,7 +186,7 @@ type PyTensors = Record<string, { dtype: string; shape: number[]; values: number
 
 test(
   "a file written by hand in Python (struct + json + torch bytes) reads back identically",
-  { skip: !havePyTorch() },
+  { skip: peerSkip() },
   () => {
     const file = path.join(dir, "from-python.safetensors");
     const want = runPython<PyTensors>(PY_WRITER, file);
@@ -210,7 +210,7 @@ test(
   },
 );
 
-test("a file we write is read by a hand-written Python reader with identical values", { skip: !havePyTorch() }, () => {
+test("a file we write is read by a hand-written Python reader with identical values", { skip: peerSkip() }, () => {
   const file = path.join(dir, "to-python.safetensors");
   const mine = scope(() => {
     const record: Record<string, Tensor> = {

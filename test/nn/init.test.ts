@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import * as bn from "../../src";
-import { checkNoLeaks, havePyTorch, runPython } from "../helpers";
+import { checkNoLeaks, havePyTorch, peerSkip, requirePyTorch, runPython } from "../helpers";
 
 checkNoLeaks();
 const { init } = bn.nn;
@@ -91,7 +91,8 @@ const names = [
 ];
 
 for (const name of names) {
-  test(`${name} init draws the same numbers as PyTorch with the same seed`, { skip: peer === undefined }, () => {
+  test(`${name} init draws the same numbers as PyTorch with the same seed`, { skip: peerSkip() }, () => {
+    requirePyTorch();
     const want = peer?.[name] as number[][];
     const got = mine[name] as number[][];
     assert.equal(got.length, want.length);
@@ -105,7 +106,8 @@ for (const name of names) {
   });
 }
 
-test("calculateGain matches torch.nn.init.calculate_gain", { skip: peer === undefined }, () => {
+test("calculateGain matches torch.nn.init.calculate_gain", { skip: peerSkip() }, () => {
+  requirePyTorch();
   const want = peer?.gains as number[];
   (mine.gains as number[]).forEach((g, i) => {
     assert.ok(Math.abs(g - (want[i] as number)) < 1e-12, `gain ${i}: ${g} vs ${want[i]}`);

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import * as path from "node:path";
 import { test } from "node:test";
 import * as bn from "../../src";
-import { checkNoLeaks, havePyTorch, runPython, tempDir } from "../helpers";
+import { checkNoLeaks, havePyTorch, peerSkip, requirePyTorch, runPython, tempDir } from "../helpers";
 
 checkNoLeaks();
 const { nn } = bn;
@@ -97,8 +97,9 @@ const peer = havePyTorch() ? runPython<Peer>(PEER, peerFile) : undefined;
 
 test(
   "stateDict key names, order, shapes and dtypes of a nested model equal PyTorch's; same seed gives same values",
-  { skip: peer === undefined },
+  { skip: peerSkip() },
   () => {
+    requirePyTorch();
     const want = peer as Peer;
     bn.manualSeed(3);
     const m = model();
@@ -115,8 +116,9 @@ test(
 
 test(
   "PyTorch weights saved as safetensors load into our model and give PyTorch's eval output",
-  { skip: peer === undefined },
+  { skip: peerSkip() },
   () => {
+    requirePyTorch();
     const want = peer as Peer;
     const m = model();
     bn.scope(() => {
@@ -142,8 +144,9 @@ test(
 
 test(
   "two training-mode forwards update running stats and num_batches_tracked like PyTorch's modules",
-  { skip: peer === undefined },
+  { skip: peerSkip() },
   () => {
+    requirePyTorch();
     const want = peer as Peer;
     bn.manualSeed(3);
     const m = model();

@@ -3,7 +3,7 @@
 // (checkCase). Inputs are plain data, so both sides start from identical numbers.
 import assert from "node:assert/strict";
 import { type DType, scope, type Tensor, tensor } from "../../src";
-import { havePyTorch, runPython } from "../helpers";
+import { havePyTorch, peerSkip, requirePyTorch, runPython } from "../helpers";
 
 export interface Spec {
   data: number[];
@@ -118,7 +118,7 @@ for case in json.load(sys.stdin):
 print(json.dumps(out_all))
 `;
 
-/** Runs every case in one Python process. undefined when PyTorch is not installed (tests skip). */
+/** Runs every case in one Python process. undefined when PyTorch is not installed (see peerSkip). */
 export function runTorchCases(cases: TorchCase[]): Map<string, PeerResult> | undefined {
   if (!havePyTorch()) return undefined;
   const names = new Set<string>();
@@ -196,9 +196,13 @@ export function checkCase(c: TorchCase, peer: PeerResult | undefined): void {
 
 /** Registers one node:test per case, all checked against one batched PyTorch run. */
 export function torchCaseTests(
-  test: (name: string, opts: { skip: boolean }, fn: () => void) => void,
+  test: (name: string, opts: { skip: string | false }, fn: () => void) => void,
   cases: TorchCase[],
 ): void {
   const results = runTorchCases(cases);
-  for (const c of cases) test(c.name, { skip: results === undefined }, () => checkCase(c, results?.get(c.name)));
+  for (const c of cases)
+    test(c.name, { skip: peerSkip() }, () => {
+      requirePyTorch();
+      checkCase(c, results?.get(c.name));
+    });
 }

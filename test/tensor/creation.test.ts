@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import * as bn from "../../src";
-import { checkNoLeaks, havePyTorch, runPython } from "../helpers";
+import { checkNoLeaks, peerSkip, runPython } from "../helpers";
 
 checkNoLeaks();
 
@@ -114,7 +114,7 @@ out["bernoulli"] = torch.bernoulli(torch.full((12,), 0.4)).tolist()
 print(json.dumps(out))
 `;
 
-test("random draws equal PyTorch's for the same manualSeed", { skip: !havePyTorch() }, () => {
+test("random draws equal PyTorch's for the same manualSeed", { skip: peerSkip() }, () => {
   const want = runPython<Record<string, number[]>>(DRAWS);
   bn.scope(() => {
     bn.manualSeed(1234);

@@ -2,10 +2,9 @@
 // and output "logits" [batch, classes] (and optionally "probabilities"), the batch dimension
 // symbolic, optional BatchNorm folding and input normalization, and the preprocessing and class
 // names in metadata_props so a consumer needs nothing but the file.
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { modelSpec } from "../../models/registry";
 import type { Module } from "../../nn/module";
+import { packageVersion } from "../../paths";
 import { ArgumentError, describe } from "../../tensor/errors";
 import { writeFileAtomic } from "../atomic";
 import { foldBatchNorms } from "./fold";
@@ -29,13 +28,7 @@ export interface OnnxExportOptions {
 }
 
 const PRODUCER = "budgetnet";
-const PRODUCER_VERSION: string = (() => {
-  for (let dir = __dirname, i = 0; i < 6; i++, dir = path.dirname(dir)) {
-    const file = path.join(dir, "package.json");
-    if (fs.existsSync(file)) return String((JSON.parse(fs.readFileSync(file, "utf8")) as { version?: string }).version);
-  }
-  return "unknown";
-})();
+const PRODUCER_VERSION: string = packageVersion();
 
 function checkOptions(opts: OnnxExportOptions): [number, number, number] {
   const s = opts?.inputShape;

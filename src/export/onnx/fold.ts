@@ -1,10 +1,7 @@
-// BatchNorm folding: an eval-mode BatchNorm right after a convolution is an affine map per output
-// channel, so it merges into the convolution's weight and bias:
-//   s = γ / √(σ² + ε),  w' = w · s (per output channel),  b' = β + (b − μ) · s.
-// Computed in float64 and cast back, so the folded model differs from the unfolded one only by
-// the final rounding.
-import { add, mul, rsqrt, sub } from "../../ops/math";
-import { reshape, to } from "../../ops/shape";
+// BatchNorm folding in the ONNX graph: an eval-mode BatchNormalization right after a Conv is an
+// affine map per output channel, so it merges into the Conv's weight and bias. The math (in
+// float64, rounded once) is src/nn/fold.ts's, shared with foldBatchNorm (src/perf/fold.ts).
+import { foldConvBatchNorm } from "../../nn/fold";
 import { keep, scope } from "../../tensor/scope";
 import { noGrad, type Tensor } from "../../tensor/tensor";
 import type { GraphBuilder } from "./graph";
@@ -48,13 +45,14 @@ export function foldBatchNorms(g: GraphBuilder, graphOutputs: string[]): number 
     const eps = epsilonOf(bn);
     const [w2, b2] = noGrad(() =>
       scope(() => {
-        const f64 = (t: Tensor) => to(t, "float64");
-        const s = mul(f64(gamma), rsqrt(add(f64(variance), eps)));
-        const ws = [s.shape[0] as number, ...w.shape.slice(1).map(() => 1)];
-        const wFolded = to(mul(f64(w), reshape(s, ws)), w.dtype);
-        const centered = b === undefined ? sub(0, f64(mean)) : sub(f64(b), f64(mean));
-        const bFolded = to(add(f64(beta), mul(centered, s)), beta.dtype);
-        return [keep(wFolded), keep(bFolded)];
+        const folded = foldConvBatchNorm(w, b, {
+          weight: gamma,
+          bias: beta,
+          runningMean: mean,
+          runningVar: variance,
+          eps,
+        });
+        return [keep(folded.weight), keep(folded.bias)];
       }),
     );
     // the folded tensors replace the convolution's own initializers (used by nothing else)

@@ -2,9 +2,9 @@
 // that depends on the input, and the initializers (model parameters by state-dict key, tensors the
 // forward pass computed without the input, and small constants such as Reshape's shape).
 import type { StateDict } from "../../nn/module";
-import type { DType, NativeBinding, NativeHandle } from "../../tensor/binding";
 import { keep } from "../../tensor/scope";
-import { Tensor } from "../../tensor/tensor";
+import type { DType, NativeHandle, Tensor } from "../../tensor/tensor";
+import { cloneHandle, handleDtype, handleShape, isNativeHandle } from "../../tensor/trace";
 import { type Attribute, DataType, type OnnxInitializer, type OnnxNode } from "./model";
 
 /** The model cannot be written as ONNX (an op without a mapping, a training-only op, ...). */
@@ -26,9 +26,7 @@ export const ONNX_DTYPE: Partial<Record<DType, number>> = {
   bool: DataType.BOOL,
 };
 
-export function isHandle(v: unknown): v is NativeHandle {
-  return typeof v === "object" && v !== null && typeof (v as NativeHandle).isAlive === "function";
-}
+export const isHandle: (v: unknown) => v is NativeHandle = isNativeHandle;
 
 export class GraphBuilder {
   readonly nodes: OnnxNode[] = [];
@@ -45,8 +43,6 @@ export class GraphBuilder {
 
   constructor(
     state: StateDict,
-    /** The unwrapped native functions (the tracer replaces the exported ones). */
-    readonly native: NativeBinding,
     /** The module whose forward() is running, for names and errors. */
     readonly where: () => string,
   ) {
@@ -61,11 +57,11 @@ export class GraphBuilder {
   }
 
   shape(h: NativeHandle): number[] {
-    return this.native.shape(h);
+    return handleShape(h);
   }
 
   dtype(h: NativeHandle): DType {
-    return this.native.dtype(h);
+    return handleDtype(h);
   }
 
   /** A name no other value or initializer has, prefixed by the running module's path. */
@@ -99,16 +95,16 @@ export class GraphBuilder {
     let name = this.snapshots.get(v);
     if (name === undefined) {
       name = this.fresh("constant");
-      this.addTensor(name, keep(new Tensor(this.native.clone(v))));
+      this.addTensor(name, keep(cloneHandle(v)));
       this.snapshots.set(v, name);
     }
     return name;
   }
 
   /** A tensor the exporter made (e.g. BatchNorm's default scale of ones) as a new initializer. */
-  adopt(base: string, h: NativeHandle): string {
+  adopt(base: string, t: Tensor): string {
     const name = this.fresh(base);
-    this.addTensor(name, keep(new Tensor(h)));
+    this.addTensor(name, keep(t));
     return name;
   }
 

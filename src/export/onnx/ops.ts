@@ -1,7 +1,8 @@
 // How each native op is written in ONNX opset 17. A mapper gets the op's arguments as the addon
 // received them and the handle(s) it returned, emits nodes, and binds the output handle to the
 // last node's output. Shape and layout ops live in ops_shape.ts.
-import type { NativeHandle } from "../../tensor/binding";
+import { ones, zeros } from "../../ops/creation";
+import type { NativeHandle } from "../../tensor/tensor";
 import { attr, type GraphBuilder, isHandle, ONNX_DTYPE, OnnxExportError } from "./graph";
 import { alias, h, type Mapper, n, ns, SHAPE_MAPPERS } from "./ops_shape";
 
@@ -228,8 +229,8 @@ export const MAPPERS: Record<string, Mapper> = {
     const x = h(a, 0);
     const c = g.shape(x)[1] as number;
     const dtype = g.dtype(x);
-    const scale = a[1] === undefined ? g.adopt("bn_scale", g.native.ones([c], dtype)) : g.input(a[1]);
-    const bias = a[2] === undefined ? g.adopt("bn_bias", g.native.zeros([c], dtype)) : g.input(a[2]);
+    const scale = a[1] === undefined ? g.adopt("bn_scale", ones([c], { dtype })) : g.input(a[1]);
+    const bias = a[2] === undefined ? g.adopt("bn_bias", zeros([c], { dtype })) : g.input(a[2]);
     g.emit(
       out,
       "BatchNormalization",
@@ -240,7 +241,7 @@ export const MAPPERS: Record<string, Mapper> = {
   layerNorm: (g, a, out) => {
     const shape = ns(a, 1);
     const dtype = g.dtype(h(a, 0));
-    const scale = a[2] === undefined ? g.adopt("ln_scale", g.native.ones(shape, dtype)) : g.input(a[2]);
+    const scale = a[2] === undefined ? g.adopt("ln_scale", ones(shape, { dtype })) : g.input(a[2]);
     const inputs = [g.input(a[0]), scale];
     if (a[3] !== undefined) inputs.push(g.input(a[3]));
     g.emit(out, "LayerNormalization", inputs, [attr.int("axis", -shape.length), attr.float("epsilon", n(a, 4))]);

@@ -1,7 +1,7 @@
 // Shape and layout ops in ONNX: Reshape, Flatten, Transpose, Slice, Gather, Concat, Squeeze,
 // Expand, Pad. The batch dimension stays symbolic: Reshape's 0 copies the input's dimension,
 // Flatten keeps axis 0, Expand uses 1 where the input keeps its size, Slice ends run "to the end".
-import type { NativeHandle } from "../../tensor/binding";
+import type { NativeHandle } from "../../tensor/tensor";
 import { attr, type GraphBuilder, isHandle, OnnxExportError } from "./graph";
 
 export type Args = unknown[];

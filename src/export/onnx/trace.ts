@@ -1,19 +1,19 @@
 // Tracing: one eval-mode, no-grad forward pass with every function of the native binding
-// intercepted. A call that touches a value derived from the input is recorded as ONNX nodes (see
-// ops.ts); calls that touch only parameters or constants run as usual and their results become
-// initializers when the traced graph uses them. Works for any model built from budgetnet ops,
-// with no per-model code. Everything is restored afterwards, also when the export fails.
+// intercepted (by the native-call tracer, src/tensor/trace.ts). A call that touches a value
+// derived from the input is recorded as ONNX nodes (see ops.ts); calls that touch only parameters
+// or constants run as usual and their results become initializers when the traced graph uses
+// them. Works for any model built from budgetnet ops, with no per-model code. Everything is
+// restored afterwards, also when the export fails.
 import type { Module } from "../../nn/module";
 import { randn } from "../../ops/creation";
-import { type NativeBinding, type NativeHandle, native } from "../../tensor/binding";
 import { scope } from "../../tensor/scope";
-import { noGrad, type Tensor } from "../../tensor/tensor";
+import { type NativeHandle, noGrad, type Tensor } from "../../tensor/tensor";
+import { handleShape, interceptNative, type NativeFunctionName } from "../../tensor/trace";
 import { GraphBuilder, isHandle, OnnxExportError } from "./graph";
 import { MAPPERS } from "./ops";
 
 /** Functions that only read metadata or process state: never recorded, never refused. */
-const PASS_THROUGH = new Set([
-  "TensorHandle",
+const PASS_THROUGH = new Set<NativeFunctionName>([
   "shape",
   "dtype",
   "device",
@@ -28,13 +28,12 @@ const PASS_THROUGH = new Set([
   "getNumThreads",
   "setNumThreads",
   "buildInfo",
-  "setErrorClass",
   "manualSeed",
   "rngState",
   "setRngState",
 ]);
 /** Functions that bring tensor values into JS: on a traced value the graph would depend on data. */
-const READS = new Set(["item", "toBuffer", "maxAbsDiff", "globalNorm"]);
+const READS = new Set<NativeFunctionName>(["item", "toBuffer", "maxAbsDiff", "globalNorm"]);
 
 export interface Trace {
   graph: GraphBuilder;
@@ -54,7 +53,7 @@ function describeArgs(args: unknown[]): string {
   const shapes = args.flatMap((a) =>
     isHandle(a) ? [a] : Array.isArray(a) ? a.filter(isHandle) : [],
   ) as NativeHandle[];
-  return shapes.map((x) => `[${native.shape(x).join(", ")}]`).join(", ");
+  return shapes.map((x) => `[${handleShape(x).join(", ")}]`).join(", ");
 }
 
 /** Pushes each module's path while its forward() runs, so nodes and errors name their module. */
@@ -93,10 +92,8 @@ export function traceModel(
   prologue: (g: GraphBuilder) => string,
   batch = 2,
 ): Trace {
-  const original = { ...native } as NativeBinding;
-  const writable = native as unknown as Record<string, unknown>;
   const paths: string[] = [];
-  const g = new GraphBuilder(model.stateDict(), original, () => {
+  const g = new GraphBuilder(model.stateDict(), () => {
     const top = paths[paths.length - 1] ?? "";
     return top.startsWith("(root") ? "" : top.replace(/ \(.*\)$/, "");
   });
@@ -104,41 +101,44 @@ export function traceModel(
   const wasTraining = model.namedModules().map(([, m]) => [m, m.training] as const);
   const untrack = trackModulePaths(model, paths);
   model.eval();
+  const record = (name: NativeFunctionName, args: unknown[], call: () => unknown): unknown => {
+    if (PASS_THROUGH.has(name) || !touchesTraced(g, args)) return call();
+    if (READS.has(name))
+      throw new OnnxExportError(
+        `ONNX export: module ${moduleLabel()} reads values computed from the input (${name}), so its graph depends on the data and cannot be traced.`,
+      );
+    const mapper = MAPPERS[name];
+    if (mapper === undefined)
+      throw new OnnxExportError(
+        `ONNX export: op "${name}" has no ONNX mapping. It ran in module ${moduleLabel()} on inputs ${describeArgs(args)}. Ops with a mapping: ${Object.keys(MAPPERS).sort().join(", ")}.`,
+      );
+    const out = call();
+    mapper(g, args, out);
+    return out;
+  };
   try {
-    for (const [name, fn] of Object.entries(original)) {
-      if (typeof fn !== "function" || PASS_THROUGH.has(name)) continue;
-      writable[name] = (...args: unknown[]) => {
-        if (!touchesTraced(g, args)) return (fn as (...a: unknown[]) => unknown).apply(original, args);
-        if (READS.has(name))
-          throw new OnnxExportError(
-            `ONNX export: module ${moduleLabel()} reads values computed from the input (${name}), so its graph depends on the data and cannot be traced.`,
-          );
-        const mapper = MAPPERS[name];
-        if (mapper === undefined)
-          throw new OnnxExportError(
-            `ONNX export: op "${name}" has no ONNX mapping. It ran in module ${moduleLabel()} on inputs ${describeArgs(args)}. Ops with a mapping: ${Object.keys(MAPPERS).sort().join(", ")}.`,
-          );
-        const out = (fn as (...a: unknown[]) => unknown).apply(original, args);
-        mapper(g, args, out);
-        return out;
-      };
-    }
-    const { output, outputShape } = noGrad(() =>
-      scope(() => {
-        const x = randn([batch, ...inputShape]);
-        g.bind(x.handle, prologue(g));
-        const y = model.forward(x);
-        if (!g.isTraced(y.handle))
-          throw new OnnxExportError("ONNX export: the model's output does not depend on its input; nothing to export.");
-        return { output: g.input(y.handle), outputShape: y.shape };
-      }),
+    const { output, outputShape } = interceptNative(
+      () =>
+        noGrad(() =>
+          scope(() => {
+            const x = randn([batch, ...inputShape]);
+            g.bind(x.handle, prologue(g));
+            const y = model.forward(x);
+            if (!g.isTraced(y.handle))
+              throw new OnnxExportError(
+                "ONNX export: the model's output does not depend on its input; nothing to export.",
+              );
+            return { output: g.input(y.handle), outputShape: y.shape };
+          }),
+        ),
+      record,
+      "exportOnnx",
     );
     return { graph: g, output, outputShape, batch };
   } catch (e) {
     g.dispose();
     throw e;
   } finally {
-    for (const [name, fn] of Object.entries(original)) writable[name] = fn;
     untrack();
     for (const [m, training] of wasTraining) m.training = training;
   }
