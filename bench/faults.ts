@@ -15,6 +15,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { CounterRng } from "../src/data/rng";
 import { loadSafetensors } from "../src/export/safetensors";
+import { parseBenchArgs } from "./args";
 import { writeResult } from "./results";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -104,10 +105,11 @@ function wholeFiles(dir: string): string[] {
   return broken;
 }
 
-function flag(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  return i < 0 ? fallback : Number(args[i + 1]);
-}
+const FLAGS = {
+  kills: { type: "integer", valueName: "N", min: 0, default: 20, description: "random SIGKILL points, each resumed" },
+  enospc: { type: "integer", valueName: "N", min: 0, default: 50, description: "random full-disk byte offsets" },
+  seed: { type: "integer", valueName: "N", min: 0, default: 1, description: "seed of the random moments and offsets" },
+} as const;
 
 async function killRuns(base: string, reference: Buffer, n: number, rng: () => number, fullMs: number) {
   const results: { at: string; resumedWith: number; identical: boolean }[] = [];
@@ -202,9 +204,9 @@ async function sigterm(base: string, reference: Buffer) {
 }
 
 export async function main(args: string[]): Promise<void> {
-  const kills = flag(args, "kills", 20);
-  const enospc = flag(args, "enospc", 50);
-  const seed = flag(args, "seed", 1);
+  const opts = parseBenchArgs("faults", FLAGS, args);
+  if (opts === undefined) return;
+  const { kills, enospc, seed } = opts;
   const rng = new CounterRng(seed, 0, 0, 0xfa17);
   const uniform = () => rng.uniform();
   const base = fs.mkdtempSync(path.join(os.tmpdir(), "budgetnet-faults-"));

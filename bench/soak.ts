@@ -18,6 +18,7 @@ import {
   setNumThreads,
 } from "../src";
 import { SGD } from "../src/train/sgd";
+import { parseBenchArgs } from "./args";
 import { writeResult } from "./results";
 
 interface Sample {
@@ -41,13 +42,13 @@ function sample(at: number): Sample {
   };
 }
 
-function flag(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const v = Number(args[i + 1]);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} takes a whole number >= 1. Received: ${args[i + 1]}`);
-  return v;
-}
+const FLAGS = {
+  steps: { type: "integer", valueName: "N", min: 1, default: 10_000, description: "ResNet-20 training steps" },
+  cycles: { type: "integer", valueName: "N", min: 1, default: 1_000, description: "compile/dispose cycles" },
+  batch: { type: "integer", valueName: "N", min: 1, default: 8, description: "training batch size" },
+  every: { type: "integer", valueName: "N", min: 1, description: "sample every N steps (default steps/20)" },
+  threads: { type: "integer", valueName: "N", min: 1, default: 2, description: "libtorch threads" },
+} as const;
 
 async function soakTraining(steps: number, batch: number, every: number): Promise<Sample[]> {
   const model = createModel("resnet20", { numClasses: 10, inChannels: 3 });
@@ -123,11 +124,11 @@ function at(samples: Sample[], step: number): Sample {
 }
 
 export async function main(args: string[]): Promise<void> {
-  const steps = flag(args, "steps", 10_000);
-  const cycles = flag(args, "cycles", 1_000);
-  const batch = flag(args, "batch", 8);
-  const every = flag(args, "every", Math.max(1, Math.floor(steps / 20)));
-  setNumThreads(flag(args, "threads", 2));
+  const opts = parseBenchArgs("soak", FLAGS, args);
+  if (opts === undefined) return;
+  const { steps, cycles, batch } = opts;
+  const every = opts.every ?? Math.max(1, Math.floor(steps / 20));
+  setNumThreads(opts.threads);
   manualSeed(0);
   const training = await soakTraining(steps, batch, every);
   const reference = at(training, Math.floor(steps / 10));
