@@ -22,6 +22,10 @@ const BENCHMARKS: Record<string, { module: string; description: string }> = {
       "the README demo (fashion-mnist-quick: train + test accuracy) against the same recipe in PyTorch eager",
   },
   onnx: { module: "./onnx", description: "inference latency and throughput: budgetnet against onnxruntime-node" },
+  fuzz: {
+    module: "./fuzz",
+    description: "random and mutated inputs to the file readers and every public op: crashes, hangs, non-Error throws",
+  },
   faults: {
     module: "./faults",
     description: "kill -9 at random moments, a disk that fills at random offsets, two trainers, SIGTERM: nothing lost",

@@ -1,6 +1,8 @@
 // `budgetnet predict --run DIR IMAGE... [--top-k K] [--tta] [--json]`: top-k classes with names.
+import { checkImageSize, decoderMessage, MAX_IMAGE_PIXELS, readRegularFile } from "../data/image-file";
 import { tensor } from "../ops/creation";
 import { topk } from "../ops/reduce";
+import { ArgumentError } from "../tensor/errors";
 import { scope } from "../tensor/scope";
 import { noGrad } from "../tensor/tensor";
 import { predictProbabilities } from "../train/evaluate";
@@ -8,16 +10,24 @@ import { loadRunModel } from "../train/run";
 import type { CommandSpec } from "./args";
 import { compileForEngine, ENGINE_FLAG } from "./engine";
 
-/** Decodes an image file to uint8 CHW at the model's input size (grayscale for 1 channel). */
-async function decodeImage(file: string, channels: number, height: number, width: number): Promise<Uint8Array> {
+/**
+ * Decodes an image file to uint8 CHW at the model's input size (grayscale for 1 channel). Only a
+ * regular file is opened, and its header's size is checked before any pixel is decoded.
+ */
+export async function decodeImage(file: string, channels: number, height: number, width: number): Promise<Uint8Array> {
   const sharp = (await import("sharp")).default;
-  let img = sharp(file).resize(width, height, { fit: "fill" }).removeAlpha();
-  img = channels === 1 ? img.grayscale() : img.toColourspace("srgb");
+  const bytes = readRegularFile(file, "predict");
   let raw: Buffer;
   try {
+    // The header only (sharp's pixel limit would refuse it without saying the limit); then decode.
+    const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+    checkImageSize(file, meta.width, meta.height, "predict");
+    let img = sharp(bytes, { limitInputPixels: MAX_IMAGE_PIXELS }).resize(width, height, { fit: "fill" }).removeAlpha();
+    img = channels === 1 ? img.grayscale() : img.toColourspace("srgb");
     raw = await img.raw().toBuffer();
   } catch (e) {
-    throw new Error(`could not read the image ${file}: ${(e as Error).message}. Give a PNG or JPEG file.`);
+    if (e instanceof ArgumentError) throw e;
+    throw new Error(`could not read the image ${file}: ${decoderMessage(e)}. Give a PNG or JPEG file.`);
   }
   const hw = height * width;
   if (raw.length !== hw * channels)

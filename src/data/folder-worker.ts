@@ -1,6 +1,8 @@
 // Decodes an image folder's files with sharp on a worker thread. sharp only has an async API;
 // folder.ts waits for this worker synchronously so loadDataset() can stay synchronous.
 import { type MessagePort, workerData } from "node:worker_threads";
+import { ArgumentError } from "../tensor/errors";
+import { checkImageSize, decoderMessage, MAX_IMAGE_PIXELS, readRegularFile } from "./image-file";
 
 export interface FolderJob {
   files: string[];
@@ -22,6 +24,28 @@ interface Decoded {
   width: number;
 }
 
+type Sharp = typeof import("sharp")["default"];
+
+/** One file to HWC uint8: only a regular file is read, and its size is checked before decoding. */
+async function decodeOne(sharp: Sharp, file: string, size: number): Promise<Decoded> {
+  const bytes = readRegularFile(file, "image folder");
+  // metadata() reads the header only (sharp's own pixel limit would refuse it there, without
+  // saying what the limit is); no pixel is decoded before the size is known to be sane.
+  const meta = await sharp(bytes, { failOn: "error", limitInputPixels: false }).metadata();
+  checkImageSize(file, meta.width, meta.height, "image folder");
+  const opts = { failOn: "error", limitInputPixels: MAX_IMAGE_PIXELS } as const;
+  // Decoding to raw converts to sRGB unless told otherwise; keep grayscale files one channel.
+  const gray = meta.space === "b-w" || meta.space === "grey16";
+  let pipeline = sharp(bytes, opts)
+    .removeAlpha()
+    .toColourspace(gray ? "b-w" : "srgb");
+  if (size > 0) pipeline = pipeline.resize(size, size, { fit: "cover" });
+  const { data, info } = await pipeline.raw({ depth: "uchar" }).toBuffer({ resolveWithObject: true });
+  if (info.channels !== 1 && info.channels !== 3)
+    throw new Error(`it decodes to ${info.channels} channels; only grayscale and RGB images are supported`);
+  return { data, channels: info.channels, height: info.height, width: info.width };
+}
+
 async function decodeAll(job: FolderJob, progress: Int32Array): Promise<Decoded[]> {
   const sharp = (await import("sharp")).default;
   const out: Decoded[] = new Array(job.files.length);
@@ -32,19 +56,13 @@ async function decodeAll(job: FolderJob, progress: Int32Array): Promise<Decoded[
       const i = next++;
       const file = job.files[i];
       try {
-        // Decoding to raw converts to sRGB unless told otherwise; keep grayscale files one channel.
-        const meta = await sharp(file, { failOn: "error" }).metadata();
-        const gray = meta.space === "b-w" || meta.space === "grey16";
-        let pipeline = sharp(file, { failOn: "error" })
-          .removeAlpha()
-          .toColourspace(gray ? "b-w" : "srgb");
-        if (job.size > 0) pipeline = pipeline.resize(job.size, job.size, { fit: "cover" });
-        const { data, info } = await pipeline.raw({ depth: "uchar" }).toBuffer({ resolveWithObject: true });
-        if (info.channels !== 1 && info.channels !== 3)
-          throw new Error(`it decodes to ${info.channels} channels; only grayscale and RGB images are supported`);
-        out[i] = { data, channels: info.channels, height: info.height, width: info.width };
+        out[i] = await decodeOne(sharp, file, job.size);
       } catch (e) {
-        throw new Error(`image folder: cannot read image ${file}: ${(e as Error).message}`);
+        // The file checks already name the file and say what to do.
+        if (e instanceof ArgumentError) throw e;
+        throw new Error(
+          `image folder: cannot read image ${file}: ${decoderMessage(e)}. It is damaged or not a PNG/JPEG image; replace it or remove it from the folder.`,
+        );
       }
       Atomics.add(progress, 1, 1);
     }

@@ -6,6 +6,7 @@ import { MessageChannel, receiveMessageOnPort, Worker } from "node:worker_thread
 import { ArgumentError } from "../tensor/errors";
 import { checkDataset, type ImageDataset } from "./dataset";
 import type { FolderJob, FolderResult } from "./folder-worker";
+import { checkRegularFile } from "./image-file";
 
 const IMAGE_EXTENSIONS = new Set([".png", ".jpg", ".jpeg"]);
 /** With no image decoded for this long the worker is taken as stuck and the load fails. */
@@ -32,17 +33,22 @@ export function listImageFolder(root: string): { classNames: string[]; files: st
     throw new ArgumentError(`image folder: ${root} has no class sub-folders. Received: root=${JSON.stringify(root)}`);
   const files: string[] = [];
   const labels: number[] = [];
+  const empty: string[] = [];
   classNames.forEach((cls, label) => {
     const dir = path.join(root, cls);
+    const before = files.length;
     for (const f of fs.readdirSync(dir).sort()) {
       if (!IMAGE_EXTENSIONS.has(path.extname(f).toLowerCase())) continue;
+      // Before any file is opened: a FIFO or device named x.png would block the decoder forever.
+      checkRegularFile(path.join(dir, f), "image folder");
       files.push(path.join(dir, f));
       labels.push(label);
     }
+    if (files.length === before) empty.push(dir);
   });
-  if (files.length === 0)
+  if (empty.length > 0)
     throw new ArgumentError(
-      `image folder: no .png/.jpg/.jpeg files in the class folders of ${root}. Received: classes=${classNames.length}`,
+      `image folder: the class folder${empty.length > 1 ? "s" : ""} ${empty.join(", ")} ha${empty.length > 1 ? "ve" : "s"} no .png/.jpg/.jpeg files; a class needs at least one image. Remove the folder or add images to it. Received: emptyClasses=${empty.length}`,
     );
   return { classNames, files, labels };
 }

@@ -6,19 +6,29 @@ import { readMaybeGzip } from "./idx";
 const BLOCK = 512;
 
 function cString(buf: Buffer, start: number, length: number): string {
-  const end = buf.indexOf(0, start);
-  return buf.toString("utf8", start, end < 0 || end > start + length ? start + length : end);
+  const end = buf.subarray(start, start + length).indexOf(0);
+  return buf.toString("utf8", start, end < 0 ? start + length : start + end);
 }
 
-/** An octal field, or GNU's base-256 form when the high bit of the first byte is set. */
-function numberField(buf: Buffer, start: number, length: number): number {
+/**
+ * An octal field, or GNU's base-256 form when the high bit of the first byte is set; undefined
+ * when the field is not a non-negative integer (a minus sign, a non-octal digit, a negative or
+ * oversized base-256 value), so a hostile header cannot send the reader backwards.
+ */
+function numberField(buf: Buffer, start: number, length: number): number | undefined {
   if (buf[start] & 0x80) {
-    let v = buf[start] & 0x7f;
+    if (buf[start] & 0x40) return undefined; // two's complement: negative
+    let v = buf[start] & 0x3f;
     for (let i = 1; i < length; i++) v = v * 256 + buf[start + i];
-    return v;
+    return Number.isSafeInteger(v) ? v : undefined;
   }
   const text = cString(buf, start, length).trim();
-  return text === "" ? 0 : Number.parseInt(text, 8);
+  if (text === "") return 0;
+  return /^[0-7]+$/.test(text) ? Number.parseInt(text, 8) : undefined;
+}
+
+function fieldText(buf: Buffer, start: number, length: number): string {
+  return JSON.stringify(buf.toString("latin1", start, start + length));
 }
 
 function checksumOk(buf: Buffer, at: number): boolean {
@@ -28,20 +38,32 @@ function checksumOk(buf: Buffer, at: number): boolean {
   return sum === stored;
 }
 
-function paxPath(data: Buffer): string | undefined {
-  // Records are "<length> <key>=<value>\n".
+/**
+ * The path of a pax extended header's records, "<length> <key>=<value>\n" each; a record whose
+ * length is not a number or does not fit in the header is an error (`offset`: where the header's
+ * data starts in the archive).
+ */
+function paxPath(data: Buffer, source: string, offset: number): string | undefined {
+  let found: string | undefined;
   let at = 0;
-  while (at < data.length) {
-    const space = data.indexOf(0x20, at);
-    if (space < 0) break;
-    const len = Number.parseInt(data.toString("utf8", at, space), 10);
-    if (!(len > 0)) break;
+  while (at < data.length && data[at] !== 0) {
+    // The length is at most 12 digits; looking for its space further would be quadratic.
+    const spaceAt = data.subarray(at, at + 13).indexOf(0x20);
+    const lengthText = data.toString("latin1", at, spaceAt < 0 ? Math.min(data.length, at + 13) : at + spaceAt);
+    const len = spaceAt > 0 && /^[0-9]+$/.test(lengthText) ? Number(lengthText) : Number.NaN;
+    // The shortest record is "<length> k=\n": its digits, a space, a key, "=" and the newline.
+    const fits = len >= lengthText.length + 4 && at + len <= data.length;
+    if (!(fits && data[at + len - 1] === 0x0a))
+      throw new ArgumentError(
+        `${source}: the pax record at byte ${offset + at} is malformed: its length is not a number, does not fit the ${data.length - at} bytes left in its header, or the record does not end in a newline; the archive is damaged. Download it again. Received: length=${JSON.stringify(lengthText)}`,
+      );
+    const space = at + spaceAt;
     const record = data.toString("utf8", space + 1, at + len - 1);
     const eq = record.indexOf("=");
-    if (record.slice(0, eq) === "path") return record.slice(eq + 1);
+    if (eq > 0 && record.slice(0, eq) === "path") found = record.slice(eq + 1);
     at += len;
   }
-  return undefined;
+  return found;
 }
 
 /** Regular files of a tar archive held in memory: path -> contents (views into `tar`). */
@@ -56,24 +78,31 @@ export function listTar(tar: Buffer, source: string): Map<string, Buffer> {
         `${source}: the tar header at byte ${at} has a bad checksum; the file is not a tar archive or is damaged. Download it again.`,
       );
     const size = numberField(tar, at + 124, 12);
+    if (size === undefined)
+      throw new ArgumentError(
+        `${source}: the tar header at byte ${at} has a size field that is not a non-negative octal number; the archive is damaged or was not written by tar. Download it again. Received: size=${fieldText(tar, at + 124, 12)}`,
+      );
     const type = String.fromCharCode(tar[at + 156] || 0x30);
     const dataStart = at + BLOCK;
     if (dataStart + size > tar.length)
       throw new ArgumentError(
-        `${source}: the archive ends inside a member (needs ${dataStart + size} bytes, has ${tar.length}); it is truncated. Download it again.`,
+        `${source}: the archive ends inside a member (its header at byte ${at} gives ${size} bytes of data, which need ${dataStart + size} bytes, the archive has ${tar.length}); it is truncated. Download it again. Received: size=${size}`,
       );
     const data = tar.subarray(dataStart, dataStart + size);
     const magic = tar.toString("latin1", at + 257, at + 262);
     const prefix = magic === "ustar" ? cString(tar, at + 345, 155) : "";
     const name = cString(tar, at, 100);
     if (type === "L") longName = cString(data, 0, data.length);
-    else if (type === "x") longName = paxPath(data) ?? longName;
+    else if (type === "x") longName = paxPath(data, source, dataStart) ?? longName;
     else {
       const full = longName ?? (prefix ? `${prefix}/${name}` : name);
       longName = undefined;
       if (type === "0" || type === "7") files.set(full, data);
     }
-    at = dataStart + Math.ceil(size / BLOCK) * BLOCK;
+    const next = dataStart + Math.ceil(size / BLOCK) * BLOCK;
+    // Every step moves forward by at least one block, so the loop ends on any input.
+    if (!(next > at)) throw new Error(`${source}: tar reader did not advance at byte ${at}`);
+    at = next;
   }
   return files;
 }

@@ -151,11 +151,12 @@ export function checkMeta(name: string, groups: readonly ParamGroup[], sd: Optim
 
 /** A copy of src with param's dtype and device, owned by the caller (kept from scopes). */
 export function ownedCopy(src: Tensor, like: Tensor): Tensor {
+  // Kept only once the copy succeeded: a throwing copy must not leave a kept tensor behind.
   return noGrad(() =>
     scope(() => {
-      const t = keep(clone(like));
+      const t = clone(like);
       copyInPlace(t, src);
-      return t;
+      return keep(t);
     }),
   );
 }
