@@ -1,43 +1,87 @@
-// Residual blocks shared by the ResNet family files, with torchvision's names (conv1, bn1, ...,
-// downsample.0/.1) so their weights load into the same network written in PyTorch.
+// The one residual unit of the ResNet family (src/models/resnet_network.ts builds every network
+// from it), with torchvision's names (conv1, bn1, ..., downsample.0/.1) so weights load into the
+// same network written in PyTorch. A unit is a list of convolutions plus arguments:
 //   post-activation (He et al. 2015): conv-BN-ReLU inside, ReLU after the addition.
 //   pre-activation (He et al. 2016, "Identity Mappings"): BN-ReLU-conv inside, nothing after the
 //   addition; a projection shortcut reads the pre-activated input (the paper's appendix shares
 //   the first BN-ReLU between both paths).
-// Every block can carry a squeeze-and-excitation gate on its residual branch, before the addition
-// (Hu et al. 2018), named `se`.
+//   shortcut "B": a projection (conv, + BN when post-activation) where the shape changes; "A":
+//   the CIFAR paper's zero-padded identity, no parameters.
+//   groups on a conv (ResNeXt's cardinality), dropout between the convs (WRN), squeeze-and-
+//   excitation on the residual branch before the addition (Hu et al. 2018, named `se`), stochastic
+//   depth on the branch (Huang et al. 2016), dropout after the unit (Efficient ResNets).
+// The named subclasses differ only in key layout (the order keys are registered in, which also
+// fixes the order of the seeded initialization draws) and keep the class names summaries print.
 // Every ReLU here is in place (PyTorch's ReLU(inplace=True)) on a fresh BatchNorm or addition
 // output that nothing else reads; a BN that foldBatchNorm turned into the identity passes on its
 // conv's output, which the fold only allows when nothing else reads it either.
 import { Sequential } from "../nn/containers";
-import { BatchNorm2d, Conv2d, Dropout } from "../nn/layers";
+import { BatchNorm2d, Conv2d, Dropout, ReLU } from "../nn/layers";
 import { Module, type ModuleConfig } from "../nn/module";
 import { SqueezeExcite } from "../nn/se";
 import { reluInPlace } from "../ops/nn";
+import { pad, slice } from "../ops/shape";
 import { check, isInt } from "../ops/util";
-import { ArgumentError } from "../tensor/errors";
 import type { Tensor } from "../tensor/tensor";
+import { dropPath } from "./building_blocks";
 
-export interface BlockOptions {
-  inChannels: number;
-  /** Width of the block's 3x3 convolutions; the output has planes * expansion channels. */
-  planes: number;
-  stride?: number;
-  /** Kernel of the 3x3 convolutions (Efficient ResNets' F_i), padding kernel // 2. */
-  kernelSize?: number;
-  /** Kernel of the projection shortcut (Efficient ResNets' K_i), padding kernel // 2. */
-  skipKernelSize?: number;
-  /** Squeeze-and-excitation reduction r; 0 = no SE. */
-  seReduction?: number;
-  /** Dropout after the block's output (Efficient ResNets); 0 = none. */
-  dropout?: number;
+/**
+ * Shortcut where the shape changes. "A": identity on every other pixel with the new channels
+ * zero-padded, no parameters (He et al. 2015's CIFAR networks, Table 6). "B": a projection, 1x1
+ * (or skipKernelSize) convolution carrying the stride, with BatchNorm in post-activation units.
+ */
+export type Shortcut = "A" | "B";
+
+export interface UnitConv {
+  outChannels: number;
+  kernelSize: number;
+  stride: number;
+  /** Groups (ResNeXt's cardinality C on the 3x3); default 1. */
+  groups?: number;
 }
 
-const BLOCK_DEFAULTS = Object.freeze({ stride: 1, kernelSize: 3, skipKernelSize: 1, seReduction: 0, dropout: 0 });
+export interface UnitOptions {
+  inChannels: number;
+  /** The residual branch, in order; the last conv's outChannels are the unit's output. */
+  convs: UnitConv[];
+  preact: boolean;
+  shortcut: Shortcut;
+  /** Kernel of the projection shortcut (Efficient ResNets' K_i), padding kernel // 2. */
+  skipKernelSize: number;
+  /** Squeeze-and-excitation reduction r; 0 = no SE. */
+  seReduction: number;
+  /** Dropout: between the convs (WRN) or after the unit (Efficient ResNets); 0 = none. */
+  dropout: number;
+  dropoutBetweenConvs: boolean;
+  /** Stochastic depth: probability of dropping the residual branch of a sample in training. */
+  dropPath: number;
+}
+
+/** Where a subclass's keys go; registration order fixes the key order and the seeded init. */
+interface UnitLayout {
+  /** "shortcut": a bare projection conv (WRN's code); "downsample": a Sequential (torchvision). */
+  shortcutKey: "downsample" | "shortcut";
+  /** SE registered before the shortcut (the CIFAR ResNet and ResNeXt) instead of after. */
+  seBeforeShortcut: boolean;
+  /** A `relu` child after bn1, as the CIFAR ResNet's PyTorch peer has. */
+  reluModule: boolean;
+  /** Run the shortcut after the branch (ResNeXt's order of calls, which summaries list). */
+  shortcutLast?: boolean;
+}
+
+const TORCHVISION: UnitLayout = { shortcutKey: "downsample", seBeforeShortcut: false, reluModule: false };
 
 /** A bias-free convolution with "same" padding (kernel // 2), as every ResNet uses. */
-export function convBN(inChannels: number, outChannels: number, kernelSize: number, stride = 1): Conv2d {
-  return new Conv2d({ inChannels, outChannels, kernelSize, stride, padding: Math.floor(kernelSize / 2), bias: false });
+export function convBN(inChannels: number, outChannels: number, kernelSize: number, stride = 1, groups = 1): Conv2d {
+  return new Conv2d({
+    inChannels,
+    outChannels,
+    kernelSize,
+    stride,
+    padding: Math.floor(kernelSize / 2),
+    groups,
+    bias: false,
+  });
 }
 
 export function checkKernel(fn: string, name: string, k: unknown): void {
@@ -50,56 +94,117 @@ export function checkKernel(fn: string, name: string, k: unknown): void {
   );
 }
 
-function resolve(opts: BlockOptions): Required<BlockOptions> {
-  const o = { ...BLOCK_DEFAULTS, ...opts };
-  checkKernel("ResNet block", "kernelSize", o.kernelSize);
-  checkKernel("ResNet block", "skipKernelSize", o.skipKernelSize);
-  check(
-    isInt(o.seReduction) && o.seReduction >= 0,
-    "ResNet block",
-    "seReduction must be an integer >= 0",
-    "seReduction",
-    o.seReduction,
-  );
-  return o;
+/** Option A: stride-2 subsampling, then zero channels split evenly before and after. */
+export class ZeroPadShortcut extends Module {
+  constructor(
+    readonly inPlanes: number,
+    readonly outPlanes: number,
+    readonly stride: number,
+  ) {
+    super();
+  }
+
+  forward(x: Tensor): Tensor {
+    const sub = this.stride === 1 ? x : slice(slice(x, 2, 0, undefined, this.stride), 3, 0, undefined, this.stride);
+    const extra = this.outPlanes - this.inPlanes;
+    const before = Math.floor(extra / 2);
+    return pad(sub, [0, 0, 0, 0, before, extra - before]);
+  }
+
+  toConfig(): ModuleConfig {
+    return { inPlanes: this.inPlanes, outPlanes: this.outPlanes, stride: this.stride };
+  }
 }
 
-/** Shared by the four block kinds: shortcut, optional SE and dropout, and the config. */
-abstract class ResidualBlock extends Module {
-  readonly downsample: Sequential | undefined;
-  se: SqueezeExcite | undefined;
-  dropout: Dropout | undefined;
+export class ResidualUnit extends Module {
+  readonly convs: Conv2d[] = [];
+  readonly norms: BatchNorm2d[] = [];
+  readonly shortcut: Module | undefined;
+  readonly se: SqueezeExcite | undefined;
+  readonly dropout: Dropout | undefined;
+  relu: ReLU | undefined;
   readonly outChannels: number;
-  protected readonly options: Required<BlockOptions>;
+  protected readonly options: UnitOptions;
+  private readonly projects: boolean;
+  private readonly shortcutLast: boolean;
 
-  constructor(opts: BlockOptions, expansion: number, shortcutNorm: boolean) {
+  constructor(opts: UnitOptions, layout: UnitLayout = TORCHVISION) {
     super();
-    this.options = resolve(opts);
-    this.outChannels = opts.planes * expansion;
-    const { inChannels, stride, skipKernelSize } = this.options;
-    if (stride !== 1 || inChannels !== this.outChannels) {
-      const proj = convBN(inChannels, this.outChannels, skipKernelSize, stride);
-      this.downsample = new Sequential(
-        shortcutNorm ? [proj, new BatchNorm2d({ numFeatures: this.outChannels })] : [proj],
+    this.options = { ...opts, convs: opts.convs.map((c) => ({ ...c })) };
+    const { inChannels, convs, preact, seReduction, dropout } = opts;
+    checkKernel("ResNet block", "skipKernelSize", opts.skipKernelSize);
+    for (const c of convs) checkKernel("ResNet block", "kernelSize", c.kernelSize);
+    check(
+      isInt(seReduction) && seReduction >= 0,
+      "ResNet block",
+      "seReduction must be an integer >= 0",
+      "seReduction",
+      seReduction,
+    );
+    this.outChannels = (convs[convs.length - 1] as UnitConv).outChannels;
+    this.shortcutLast = layout.shortcutLast ?? false;
+    let c = inChannels;
+    convs.forEach((spec, i) => {
+      const norm = new BatchNorm2d({ numFeatures: preact ? c : spec.outChannels });
+      if (preact) this.norms.push(this.registerModule(`bn${i + 1}`, norm));
+      this.convs.push(
+        this.registerModule(`conv${i + 1}`, convBN(c, spec.outChannels, spec.kernelSize, spec.stride, spec.groups)),
       );
+      if (!preact) this.norms.push(this.registerModule(`bn${i + 1}`, norm));
+      if (i === 0 && layout.reluModule) this.relu = this.registerModule("relu", new ReLU({ inplace: true }));
+      c = spec.outChannels;
+    });
+    if (opts.dropoutBetweenConvs) this.dropout = this.registerModule("dropout", new Dropout(dropout));
+    const stride = convs.reduce((s, spec) => s * spec.stride, 1);
+    this.projects = (stride !== 1 || inChannels !== this.outChannels) && opts.shortcut === "B";
+    const registerShortcut = (): Module | undefined =>
+      stride === 1 && inChannels === this.outChannels
+        ? undefined
+        : this.registerModule(layout.shortcutKey, this.makeShortcut(stride, layout));
+    const registerSe = (): SqueezeExcite | undefined =>
+      seReduction > 0
+        ? this.registerModule("se", new SqueezeExcite({ channels: this.outChannels, reduction: seReduction }))
+        : undefined;
+    if (layout.seBeforeShortcut) {
+      this.se = registerSe();
+      this.shortcut = registerShortcut();
+    } else {
+      this.shortcut = registerShortcut();
+      this.se = registerSe();
     }
+    if (!opts.dropoutBetweenConvs && dropout > 0) this.dropout = this.registerModule("dropout", new Dropout(dropout));
   }
 
-  /** Registers the shortcut, SE and dropout after the subclass's own layers, in PyTorch's order. */
-  protected registerTail(): void {
-    if (this.downsample !== undefined) this.registerModule("downsample", this.downsample);
-    const { seReduction, dropout } = this.options;
-    if (seReduction > 0)
-      this.se = this.registerModule("se", new SqueezeExcite({ channels: this.outChannels, reduction: seReduction }));
-    if (dropout > 0) this.dropout = this.registerModule("dropout", new Dropout(dropout));
+  private makeShortcut(stride: number, layout: UnitLayout): Module {
+    const { inChannels, preact, shortcut, skipKernelSize } = this.options;
+    if (shortcut === "A") return new ZeroPadShortcut(inChannels, this.outChannels, stride);
+    const proj = convBN(inChannels, this.outChannels, skipKernelSize, stride);
+    if (layout.shortcutKey === "shortcut") return proj;
+    return new Sequential(preact ? [proj] : [proj, new BatchNorm2d({ numFeatures: this.outChannels })]);
   }
 
-  protected gate(x: Tensor): Tensor {
-    return this.se === undefined ? x : this.se.forward(x);
-  }
-
-  protected drop(x: Tensor): Tensor {
-    return this.dropout === undefined ? x : this.dropout.forward(x);
+  forward(x: Tensor): Tensor {
+    const { preact, dropoutBetweenConvs } = this.options;
+    const last = this.convs.length - 1;
+    // the CIFAR ResNet's ReLU goes through its `relu` child, so summaries list its calls
+    const relu = (t: Tensor): Tensor => (this.relu === undefined ? reluInPlace(t) : this.relu.forward(t));
+    // the shared first BN-ReLU of a pre-activation unit feeds its projection too
+    const pre = preact ? reluInPlace((this.norms[0] as BatchNorm2d).forward(x)) : x;
+    const runShortcut = (): Tensor =>
+      this.shortcut === undefined ? x : this.shortcut.forward(this.projects ? pre : x);
+    const first = this.shortcutLast ? undefined : runShortcut();
+    let out = pre;
+    this.convs.forEach((conv, i) => {
+      if (preact && i > 0) out = reluInPlace((this.norms[i] as BatchNorm2d).forward(out));
+      if (dropoutBetweenConvs && i > 0) out = (this.dropout as Dropout).forward(out);
+      out = conv.forward(out);
+      if (!preact) out = (this.norms[i] as BatchNorm2d).forward(out);
+      if (!preact && i < last) out = relu(out);
+    });
+    if (this.se !== undefined) out = this.se.forward(out);
+    out = dropPath(out, this.options.dropPath, this.training).add(first ?? runShortcut());
+    if (!preact) out = relu(out);
+    return this.dropout === undefined || dropoutBetweenConvs ? out : this.dropout.forward(out);
   }
 
   toConfig(): ModuleConfig {
@@ -108,152 +213,40 @@ abstract class ResidualBlock extends Module {
 }
 
 /** Two kxk convolutions (He et al. 2015, Fig. 2); ReLU after the addition. */
-export class BasicBlock extends ResidualBlock {
-  static readonly expansion = 1;
-  readonly conv1: Conv2d;
-  readonly bn1: BatchNorm2d;
-  readonly conv2: Conv2d;
-  readonly bn2: BatchNorm2d;
-
-  constructor(opts: BlockOptions) {
-    super(opts, 1, true);
-    const { inChannels, planes, stride, kernelSize } = this.options;
-    this.conv1 = this.registerModule("conv1", convBN(inChannels, planes, kernelSize, stride));
-    this.bn1 = this.registerModule("bn1", new BatchNorm2d({ numFeatures: planes }));
-    this.conv2 = this.registerModule("conv2", convBN(planes, planes, kernelSize));
-    this.bn2 = this.registerModule("bn2", new BatchNorm2d({ numFeatures: planes }));
-    this.registerTail();
-  }
-
-  forward(x: Tensor): Tensor {
-    const shortcut = this.downsample === undefined ? x : this.downsample.forward(x);
-    let out = reluInPlace(this.bn1.forward(this.conv1.forward(x)));
-    out = this.bn2.forward(this.conv2.forward(out));
-    out = this.gate(out);
-    return this.drop(reluInPlace(out.add(shortcut)));
-  }
-}
-
+export class BasicBlock extends ResidualUnit {}
 /** 1x1 reduce, 3x3 (carrying the stride, as torchvision and fb.resnet.torch do), 1x1 expand x4. */
-export class Bottleneck extends ResidualBlock {
-  static readonly expansion = 4;
-  readonly conv1: Conv2d;
-  readonly bn1: BatchNorm2d;
-  readonly conv2: Conv2d;
-  readonly bn2: BatchNorm2d;
-  readonly conv3: Conv2d;
-  readonly bn3: BatchNorm2d;
-
-  constructor(opts: BlockOptions) {
-    super(opts, 4, true);
-    const { inChannels, planes, stride, kernelSize } = this.options;
-    this.conv1 = this.registerModule("conv1", convBN(inChannels, planes, 1));
-    this.bn1 = this.registerModule("bn1", new BatchNorm2d({ numFeatures: planes }));
-    this.conv2 = this.registerModule("conv2", convBN(planes, planes, kernelSize, stride));
-    this.bn2 = this.registerModule("bn2", new BatchNorm2d({ numFeatures: planes }));
-    this.conv3 = this.registerModule("conv3", convBN(planes, this.outChannels, 1));
-    this.bn3 = this.registerModule("bn3", new BatchNorm2d({ numFeatures: this.outChannels }));
-    this.registerTail();
-  }
-
-  forward(x: Tensor): Tensor {
-    const shortcut = this.downsample === undefined ? x : this.downsample.forward(x);
-    let out = reluInPlace(this.bn1.forward(this.conv1.forward(x)));
-    out = reluInPlace(this.bn2.forward(this.conv2.forward(out)));
-    out = this.bn3.forward(this.conv3.forward(out));
-    out = this.gate(out);
-    return this.drop(reluInPlace(out.add(shortcut)));
-  }
-}
-
+export class Bottleneck extends ResidualUnit {}
 /** BN-ReLU-conv twice (He et al. 2016, Fig. 4e); the projection shortcut is a bare conv. */
-export class PreActBasicBlock extends ResidualBlock {
-  static readonly expansion = 1;
-  readonly bn1: BatchNorm2d;
-  readonly conv1: Conv2d;
-  readonly bn2: BatchNorm2d;
-  readonly conv2: Conv2d;
+export class PreActBasicBlock extends ResidualUnit {}
+/** BN-ReLU-conv 1x1, 3x3, 1x1 (He et al. 2016): the unit of ResNet-164 and ResNet-1001. */
+export class PreActBottleneck extends ResidualUnit {}
 
-  constructor(opts: BlockOptions) {
-    super(opts, 1, false);
-    const { inChannels, planes, stride, kernelSize } = this.options;
-    this.bn1 = this.registerModule("bn1", new BatchNorm2d({ numFeatures: inChannels }));
-    this.conv1 = this.registerModule("conv1", convBN(inChannels, planes, kernelSize, stride));
-    this.bn2 = this.registerModule("bn2", new BatchNorm2d({ numFeatures: planes }));
-    this.conv2 = this.registerModule("conv2", convBN(planes, planes, kernelSize));
-    this.registerTail();
-  }
-
-  forward(x: Tensor): Tensor {
-    const pre = reluInPlace(this.bn1.forward(x));
-    const shortcut = this.downsample === undefined ? x : this.downsample.forward(pre);
-    let out = this.conv1.forward(pre);
-    out = this.conv2.forward(reluInPlace(this.bn2.forward(out)));
-    out = this.gate(out);
-    return this.drop(out.add(shortcut));
+/** The CIFAR ResNet's basic block: SE registered before the shortcut, a `relu` child. */
+export class CifarBasicBlock extends ResidualUnit {
+  constructor(opts: UnitOptions) {
+    super(opts, { shortcutKey: "downsample", seBeforeShortcut: true, reluModule: true });
   }
 }
 
-/** BN-ReLU-conv 1x1, 3x3, 1x1 (He et al. 2016): the unit of ResNet-164 and ResNet-1001. */
-export class PreActBottleneck extends ResidualBlock {
-  static readonly expansion = 4;
-  readonly bn1: BatchNorm2d;
-  readonly conv1: Conv2d;
-  readonly bn2: BatchNorm2d;
-  readonly conv2: Conv2d;
-  readonly bn3: BatchNorm2d;
-  readonly conv3: Conv2d;
-
-  constructor(opts: BlockOptions) {
-    super(opts, 4, false);
-    const { inChannels, planes, stride, kernelSize } = this.options;
-    this.bn1 = this.registerModule("bn1", new BatchNorm2d({ numFeatures: inChannels }));
-    this.conv1 = this.registerModule("conv1", convBN(inChannels, planes, 1));
-    this.bn2 = this.registerModule("bn2", new BatchNorm2d({ numFeatures: planes }));
-    this.conv2 = this.registerModule("conv2", convBN(planes, planes, kernelSize, stride));
-    this.bn3 = this.registerModule("bn3", new BatchNorm2d({ numFeatures: planes }));
-    this.conv3 = this.registerModule("conv3", convBN(planes, this.outChannels, 1));
-    this.registerTail();
+/** ResNeXt's grouped bottleneck (Xie et al. 2017): SE registered before the shortcut. */
+export class ResNeXtBlock extends ResidualUnit {
+  constructor(opts: UnitOptions) {
+    super(opts, { shortcutKey: "downsample", seBeforeShortcut: true, reluModule: false, shortcutLast: true });
   }
+}
 
-  forward(x: Tensor): Tensor {
-    const pre = reluInPlace(this.bn1.forward(x));
-    const shortcut = this.downsample === undefined ? x : this.downsample.forward(pre);
-    let out = this.conv1.forward(pre);
-    out = this.conv2.forward(reluInPlace(this.bn2.forward(out)));
-    out = this.conv3.forward(reluInPlace(this.bn3.forward(out)));
-    out = this.gate(out);
-    return this.drop(out.add(shortcut));
+/** WRN's pre-activation block: dropout between the convs, a bare 1x1 conv named `shortcut`. */
+export class WideBlock extends ResidualUnit {
+  constructor(opts: UnitOptions) {
+    super(opts, { shortcutKey: "shortcut", seBeforeShortcut: false, reluModule: false });
   }
 }
 
 export type BlockKind = "basic" | "bottleneck";
-export type BlockClass = typeof BasicBlock | typeof Bottleneck | typeof PreActBasicBlock | typeof PreActBottleneck;
+export type UnitClass = new (opts: UnitOptions) => ResidualUnit;
 
-export function blockClass(kind: BlockKind, preact: boolean): BlockClass {
+/** torchvision's class for a block kind, the default of every network. */
+export function torchvisionUnit(kind: BlockKind, preact: boolean): UnitClass {
   if (kind === "basic") return preact ? PreActBasicBlock : BasicBlock;
-  if (kind === "bottleneck") return preact ? PreActBottleneck : Bottleneck;
-  throw new ArgumentError(`ResNet: block must be "basic" or "bottleneck". Received: block=${String(kind)}`);
-}
-
-/**
- * One stage (torchvision's layer{i}): `count` blocks, the first one carrying the stride and the
- * change of width. Returns the stage and its output channels.
- */
-export function makeStage(
-  block: BlockClass,
-  inChannels: number,
-  planes: number,
-  count: number,
-  stride: number,
-  extra: Omit<BlockOptions, "inChannels" | "planes" | "stride"> = {},
-): { stage: Sequential; outChannels: number } {
-  const blocks: ResidualBlock[] = [];
-  let c = inChannels;
-  for (let i = 0; i < count; i++) {
-    const b = new block({ ...extra, inChannels: c, planes, stride: i === 0 ? stride : 1 });
-    blocks.push(b);
-    c = b.outChannels;
-  }
-  return { stage: new Sequential(blocks), outChannels: c };
+  return preact ? PreActBottleneck : Bottleneck;
 }

@@ -6,16 +6,20 @@
 // Block types B(3,3) (basic), B(3,1,3), B(1,3,1), B(1,3), B(3,1), B(3,1,1) list the kernel
 // sizes of the block's convs, all at the group's width, the stride on the first conv, as in
 // the paper's Table 1 (and the authors' Torch code, where depth is 6N+4 for every block type).
+// An argument set of the one ResNet (resnet_network.ts).
 
-import { ModuleList } from "../nn/containers";
-import { BatchNorm2d, Conv2d, Dropout, Linear } from "../nn/layers";
-import { Module, type ModuleConfig } from "../nn/module";
-import { adaptiveAvgPool2d, relu } from "../ops/nn";
 import { ArgumentError } from "../tensor/errors";
-import type { Tensor } from "../tensor/tensor";
-import { heInit } from "./building_blocks";
-import { defineOptions, readOptions } from "./options";
+import { defineOptions, type ResolvedOptions, readOptions } from "./options";
 import { type ModelOptions, registerModel } from "./registry";
+import { WideBlock } from "./resnet_blocks";
+import {
+  RESNET_TAIL_OPTIONS,
+  ResNet,
+  type ResNetConfig,
+  type ResNetLayout,
+  TORCHVISION_LAYOUT,
+  threeStageConfig,
+} from "./resnet_network";
 
 const FN = "WideResNet";
 
@@ -30,128 +34,11 @@ export const WRN_BLOCK_TYPES = {
 } as const;
 export type WrnBlockType = keyof typeof WRN_BLOCK_TYPES;
 
-export interface WideResNetOptions {
-  numClasses: number;
-  inChannels: number;
-  /** n in WRN-n-k: 6N+4 (N blocks per group). */
-  depth: number;
-  /** k in WRN-n-k: group widths 16k, 32k, 64k. */
-  widenFactor: number;
-  /** Dropout between the convs of each block (the paper uses 0.3 on CIFAR; default 0). */
-  dropout: number;
-  blockType: WrnBlockType;
-}
-
-/** One pre-activation block: (BN-ReLU-[dropout]-conv) per kernel, plus the shortcut. */
-class WideBlock extends Module {
-  private readonly norms: BatchNorm2d[] = [];
-  private readonly convs: Conv2d[] = [];
-  readonly dropout: Dropout;
-  readonly shortcut: Conv2d | undefined;
-
-  constructor(inPlanes: number, outPlanes: number, stride: number, kernels: readonly number[], dropout: number) {
-    super();
-    kernels.forEach((k, i) => {
-      const cin = i === 0 ? inPlanes : outPlanes;
-      this.norms.push(this.registerModule(`bn${i + 1}`, new BatchNorm2d({ numFeatures: cin })));
-      const conv = new Conv2d({
-        inChannels: cin,
-        outChannels: outPlanes,
-        kernelSize: k,
-        stride: i === 0 ? stride : 1,
-        padding: (k - 1) / 2,
-        bias: false,
-      });
-      this.convs.push(this.registerModule(`conv${i + 1}`, conv));
-    });
-    this.dropout = this.registerModule("dropout", new Dropout(dropout));
-    if (stride !== 1 || inPlanes !== outPlanes)
-      this.shortcut = this.registerModule(
-        "shortcut",
-        new Conv2d({ inChannels: inPlanes, outChannels: outPlanes, kernelSize: 1, stride, bias: false }),
-      );
-  }
-
-  forward(x: Tensor): Tensor {
-    // When the shape changes, the projection sees the activated input (as in the authors' code).
-    const pre = relu((this.norms[0] as BatchNorm2d).forward(x));
-    const identity = this.shortcut ? this.shortcut.forward(pre) : x;
-    let y = (this.convs[0] as Conv2d).forward(pre);
-    for (let i = 1; i < this.convs.length; i++) {
-      const act = relu((this.norms[i] as BatchNorm2d).forward(y));
-      y = (this.convs[i] as Conv2d).forward(this.dropout.forward(act));
-    }
-    return y.add(identity);
-  }
-
-  toConfig(): ModuleConfig {
-    return { kernels: this.convs.map((c) => c.options.kernelSize), shortcut: this.shortcut !== undefined };
-  }
-}
-
-export class WideResNet extends Module {
-  readonly conv1: Conv2d;
-  readonly layer1: ModuleList<WideBlock>;
-  readonly layer2: ModuleList<WideBlock>;
-  readonly layer3: ModuleList<WideBlock>;
-  readonly bn: BatchNorm2d;
-  readonly fc: Linear;
-
-  constructor(readonly options: WideResNetOptions) {
-    super();
-    const { depth, widenFactor: k, blockType } = options;
-    if ((depth - 4) % 6 !== 0 || depth < 10)
-      throw new ArgumentError(
-        `${FN}: depth must be 6N+4 with N >= 1 blocks per group (10, 16, 22, 28, 40, ...), for every block type including B(${blockType}). Received: depth=${depth}`,
-      );
-    const blocksPerGroup = (depth - 4) / 6;
-    const kernels = WRN_BLOCK_TYPES[blockType];
-    const widths = [16 * k, 32 * k, 64 * k];
-    this.conv1 = this.registerModule(
-      "conv1",
-      new Conv2d({ inChannels: options.inChannels, outChannels: 16, kernelSize: 3, padding: 1, bias: false }),
-    );
-    let cin = 16;
-    const groups = widths.map((width, g) => {
-      const blocks = new ModuleList<WideBlock>();
-      for (let b = 0; b < blocksPerGroup; b++) {
-        const stride = b === 0 && g > 0 ? 2 : 1;
-        blocks.append(new WideBlock(cin, width, stride, kernels, options.dropout));
-        cin = width;
-      }
-      return blocks;
-    });
-    this.layer1 = this.registerModule("layer1", groups[0] as ModuleList<WideBlock>);
-    this.layer2 = this.registerModule("layer2", groups[1] as ModuleList<WideBlock>);
-    this.layer3 = this.registerModule("layer3", groups[2] as ModuleList<WideBlock>);
-    this.bn = this.registerModule("bn", new BatchNorm2d({ numFeatures: cin }));
-    this.fc = this.registerModule("fc", new Linear({ inFeatures: cin, outFeatures: options.numClasses }));
-    heInit(this);
-  }
-
-  forward(x: Tensor): Tensor {
-    let y = this.conv1.forward(x);
-    for (const block of this.layer1) y = block.forward(y);
-    for (const block of this.layer2) y = block.forward(y);
-    for (const block of this.layer3) y = block.forward(y);
-    y = relu(this.bn.forward(y));
-    return this.fc.forward(adaptiveAvgPool2d(y, 1).flatten(1));
-  }
-
-  toConfig(): ModuleConfig {
-    return { ...this.options };
-  }
-}
-
 export const WIDE_RESNET_OPTIONS = defineOptions(FN, {
   depth: { type: "int", min: 1, default: 28, help: "n in WRN-n-k: 6N+4 for N blocks per group" },
   widenFactor: { type: "int", min: 1, default: 10, help: "k in WRN-n-k: group widths 16k, 32k, 64k" },
   dropout: {
-    type: "number",
-    min: 0,
-    max: 1,
-    maxExclusive: true,
-    default: 0,
+    ...RESNET_TAIL_OPTIONS.dropout,
     help: "dropout between the convs of each block (0.3 in the paper on CIFAR)",
   },
   blockType: {
@@ -162,9 +49,41 @@ export const WIDE_RESNET_OPTIONS = defineOptions(FN, {
   },
 });
 
-export function createWideResNet(options: ModelOptions): WideResNet {
-  const o = readOptions(WIDE_RESNET_OPTIONS, options);
-  return new WideResNet({ ...o, blockType: o.blockType as WrnBlockType });
+/** The resolved options: numClasses, inChannels, depth (n), widenFactor (k), dropout, blockType. */
+export type WideResNetOptions = ResolvedOptions<(typeof WIDE_RESNET_OPTIONS)["specs"]>;
+
+/** The authors' keys (a bare `shortcut` conv, the final BN `bn`) and init (zero fc bias). */
+const WRN_LAYOUT: ResNetLayout = {
+  ...TORCHVISION_LAYOUT,
+  unit: () => WideBlock,
+  finalNormKey: "bn",
+  zeroLinearBias: true,
+};
+
+/** WRN-n-k as a ResNet argument set: pre-activation units of the block type's kernels. */
+export function wideResNetConfig(o: WideResNetOptions): ResNetConfig {
+  if ((o.depth - 4) % 6 !== 0 || o.depth < 10)
+    throw new ArgumentError(
+      `${FN}: depth must be 6N+4 with N >= 1 blocks per group (10, 16, 22, 28, 40, ...), for every block type including B(${o.blockType}). Received: depth=${o.depth}`,
+    );
+  const n = (o.depth - 4) / 6;
+  return threeStageConfig(n, {
+    numClasses: o.numClasses,
+    inChannels: o.inChannels,
+    block: "basic",
+    preact: true,
+    widths: [16, 32, 64].map((w) => w * o.widenFactor),
+    blockKernels: [...WRN_BLOCK_TYPES[o.blockType]],
+    blockDropout: o.dropout,
+    stemWidth: 16,
+    finalNorm: true,
+  });
+}
+
+export class WideResNet extends ResNet {
+  constructor(readonly options: WideResNetOptions) {
+    super(wideResNetConfig(options), WRN_LAYOUT, options);
+  }
 }
 
 const SOURCE = "Zagoruyko & Komodakis, Wide Residual Networks, BMVC 2016 (arXiv:1605.07146)";
@@ -188,6 +107,6 @@ for (const [name, depth, widenFactor, large, what] of VARIANTS)
     source: SOURCE,
     defaults: { depth, widenFactor },
     options: WIDE_RESNET_OPTIONS,
-    create: createWideResNet,
+    create: (options: ModelOptions) => new WideResNet(readOptions(WIDE_RESNET_OPTIONS, options)),
     large,
   });

@@ -16,7 +16,7 @@ import {
   scope,
   tensor,
 } from "../../src";
-import { assertClose, checkNoLeaks, peerSkip, runPython } from "../helpers";
+import { assertClose, checkNoLeaks, peerSkip, requirePyTorch, runPython } from "../helpers";
 
 checkNoLeaks();
 
@@ -216,6 +216,7 @@ for (const [name, shortcut] of [
     `${name} shortcut ${shortcut} matches the PyTorch peer (same weights, train and eval)`,
     { skip: peerSkip() },
     () => {
+      requirePyTorch(); // before any tensor is made, so a missing peer fails without a leak report
       manualSeed(3);
       const m = createModel(name, { shortcut });
       const { x, state, xshape } = noGrad(() =>

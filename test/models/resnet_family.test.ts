@@ -1,8 +1,11 @@
 // Parameter counts and layouts of the ResNet family files: preact_resnet.ts (ResNet-164,
-// pre-activation ResNets), resnet_imagenet.ts (ResNet-18/34/50 at 32x32), efficient_resnet.ts.
+// pre-activation ResNets), resnet_imagenet.ts (ResNet-18/34/50 at 32x32), efficient_resnet.ts,
+// and the one builder under them all (resnet_network.ts).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { createModel, type ModelOptions, noGrad, randn, scope } from "../../src";
+import { createModel, type ModelOptions, manualSeed, noGrad, randn, scope } from "../../src";
+import { ResNet, type ResNetConfig } from "../../src/models/resnet_network";
+import { Dropout } from "../../src/nn/layers";
 import { checkNoLeaks } from "../helpers";
 
 checkNoLeaks();
@@ -232,4 +235,65 @@ test("pre-activation depths must be 9n+2 with bottlenecks, 6n+2 with basic block
   assert.throws(() => createModel("resnet29", { block: "basic", depth: 29 }), /depth must be 6n \+ 2 for basic blocks/);
   assert.equal(params("resnet29", { depth: 47 }), closedForm({ ...BOTTLE_PRE, layers: [5, 5, 5] }));
   assert.throws(() => createModel("resnet18", { block: "wide" }), /block must be one of "basic", "bottleneck"/);
+});
+
+test("one builder: ResNetCifar, ResNeXt and WideResNet are ResNet argument sets with their own unit classes", () => {
+  for (const [name, unit] of [
+    ["resnet20", "CifarBasicBlock"],
+    ["resnext29_8x8d_w32", "ResNeXtBlock"],
+    ["wrn16_2", "WideBlock"],
+    ["resnet18", "BasicBlock"],
+    ["resnet164", "Bottleneck"],
+    ["preact_resnet18", "PreActBasicBlock"],
+    ["resnet29", "PreActBottleneck"],
+  ] as const) {
+    const m = createModel(name);
+    assert.ok(m instanceof ResNet, name);
+    assert.equal(m.namedModules().find(([k]) => k === "layer1.0")?.[1].constructor.name, unit, name);
+    m.dispose();
+  }
+});
+
+test("builder arguments: shortcut A on bottlenecks, grouped 3x3, dropout between convs, stochastic depth", () => {
+  const base: ResNetConfig = {
+    numClasses: 5,
+    inChannels: 3,
+    block: "bottleneck",
+    preact: true,
+    layers: [2, 2],
+    widths: [4, 8],
+    stemWidth: 8,
+    kernelSizes: [3, 3],
+    skipKernelSizes: [1, 1],
+    seReduction: 4,
+    seStemReduction: 0,
+    finalNorm: true,
+    poolSize: 0,
+    imageSize: 16,
+    dropout: 0,
+  };
+  manualSeed(0);
+  const a = new ResNet({ ...base, shortcut: "A", cardinality: 2, bottleneckWidths: [8, 16], dropPath: 0.5 });
+  const b = new ResNet({ ...base, cardinality: 2, bottleneckWidths: [8, 16], blockDropout: 0.2 });
+  const keys = [...a.stateDict().keys()];
+  assert.ok(!keys.some((k) => k.includes("downsample")), "option A has no parameters");
+  assert.deepEqual(a.stateDict().get("layer1.0.conv2.weight")?.shape, [8, 4, 3, 3], "2 groups of 4 channels");
+  assert.ok([...b.stateDict().keys()].includes("layer2.0.downsample.0.weight"));
+  assert.ok(b.namedModules().some(([k, m]) => k === "layer1.0.dropout" && m instanceof Dropout));
+  scope(() => {
+    const x = randn([3, 3, 16, 16]);
+    for (const m of [a, b]) {
+      m.train();
+      assert.deepEqual(m.forward(x).shape, [3, 5]);
+      m.eval();
+      const y1 = noGrad(() => m.forward(x));
+      const y2 = noGrad(() => m.forward(x));
+      assert.equal(y1.sub(y2).abs().max().item(), 0, "eval is deterministic");
+    }
+    return undefined;
+  });
+  a.dispose();
+  b.dispose();
+  assert.throws(() => new ResNet({ ...base, dropPath: 1 }), /dropPath must be in \[0, 1\)/);
+  assert.throws(() => new ResNet({ ...base, bottleneckWidths: [8] }), /bottleneckWidths must have one entry per stage/);
 });
