@@ -12,9 +12,9 @@
 //                all four reference models agree within 0.7%. `convLinearMacs` gives the first number.
 //   anything else (activations, pooling, additions, SE's channel scaling) 0.
 import { BatchNorm2d, Conv2d, Linear } from "../nn/layers";
-import type { Module } from "../nn/module";
+import { Module } from "../nn/module";
 import { zeros } from "../ops/creation";
-import { check, isInt } from "../ops/util";
+import { check, isInt, isPlainObject, optionsArg } from "../ops/util";
 import { scope } from "../tensor/scope";
 import { noGrad, type Tensor } from "../tensor/tensor";
 
@@ -68,6 +68,8 @@ const BYTES: Record<string, number> = {
 
 /** Parameter elements of a model (trainable ones only by default, as PyTorch's usual count). */
 export function countParameters(model: Module, opts: { trainableOnly?: boolean } = {}): number {
+  check(model instanceof Module, "countParameters", "model must be a Module (a layer or a model)", "model", model);
+  optionsArg(opts, "countParameters");
   const ps = model.namedParameters().map(([, p]) => p);
   return ps.filter((p) => !opts.trainableOnly || p.requiresGrad).reduce((n, p) => n + p.size, 0);
 }
@@ -93,6 +95,8 @@ function layerMacs(m: Module, output: Tensor): number {
 
 /** Runs the model once on zeros of [1, ...inputShape] and tabulates every leaf layer call. */
 export function summary(model: Module, opts: SummaryOptions): ModelSummary {
+  check(model instanceof Module, "summary", "model must be a Module (a layer or a model)", "model", model);
+  optionsArg(opts, "summary", "opts", "{inputShape: [3, 32, 32]}");
   const shape = opts.inputShape;
   check(
     Array.isArray(shape) && shape.length === 3 && shape.every((d) => isInt(d) && d >= 1),
@@ -157,6 +161,13 @@ const fmtBytes = (n: number): string =>
 
 /** The summary as a text table (layers, then totals). */
 export function formatSummary(s: ModelSummary, title = "model"): string {
+  check(
+    isPlainObject(s) && Array.isArray(s.rows) && Array.isArray(s.inputShape) && Array.isArray(s.outputShape),
+    "formatSummary",
+    "s must be the ModelSummary that summary(model, opts) returns",
+    "s",
+    s,
+  );
   const header = ["layer", "type", "output", "params", "MACs"];
   const body = s.rows.map((r) => [
     r.name,

@@ -4,7 +4,7 @@
 import { performance } from "node:perf_hooks";
 import { tensor } from "../ops/creation";
 import { oneHot, to } from "../ops/shape";
-import { ArgumentError } from "../tensor/errors";
+import { ArgumentError, describe, isPlainObject } from "../tensor/errors";
 import { augmentBatch, type BatchJob } from "../tensor/native_calls";
 import { keep, scope } from "../tensor/scope";
 import type { Tensor } from "../tensor/tensor";
@@ -59,7 +59,7 @@ interface Pending {
 }
 
 function argFail(what: string, name: string, value: unknown): never {
-  throw new ArgumentError(`DataLoader: ${what}. Received: ${name}=${JSON.stringify(value)}`);
+  throw new ArgumentError(`DataLoader: ${what}. Received: ${name}=${describe(value)}`);
 }
 
 export class DataLoader {
@@ -78,6 +78,19 @@ export class DataLoader {
   readonly stats = { waitMs: 0, batches: 0 };
 
   constructor(ds: ImageDataset, opts: LoaderOptions) {
+    if (
+      ds === null ||
+      typeof ds !== "object" ||
+      !(ds.images instanceof Uint8Array) ||
+      !(ds.labels instanceof Int32Array)
+    )
+      argFail("ds must be an ImageDataset (as loadDataset gives: images, labels, n, channels, ...)", "ds", ds);
+    if (!isPlainObject(opts))
+      argFail(
+        "opts must be an options object such as {batchSize: 128, seed: 0, shuffle: true, numClasses, mean, std}",
+        "opts",
+        opts,
+      );
     const { batchSize, seed, numClasses } = opts;
     if (!Number.isInteger(batchSize) || batchSize < 1)
       argFail("batchSize must be an integer >= 1", "batchSize", batchSize);

@@ -1,5 +1,5 @@
 // Sequential and ModuleList: children named "0", "1", ... as in PyTorch.
-import { ArgumentError } from "../tensor/errors";
+import { ArgumentError, checkArg, describe } from "../tensor/errors";
 import { scope } from "../tensor/scope";
 import type { Tensor } from "../tensor/tensor";
 import { Module, type ModuleConfig } from "./module";
@@ -9,11 +9,14 @@ export class ModuleList<M extends Module = Module> extends Module {
 
   constructor(modules: M[] = []) {
     super();
+    const kind = new.target.name;
+    checkArg(Array.isArray(modules), kind, "modules must be an array of Modules", "modules", modules);
     for (const m of modules) this.append(m);
   }
 
   append(m: M): this {
-    if (!(m instanceof Module)) throw new ArgumentError(`ModuleList.append: expected a Module. Received: ${String(m)}`);
+    if (!(m instanceof Module))
+      throw new ArgumentError(`ModuleList.append: expected a Module. Received: m=${describe(m)}`);
     this.registerModule(String(this.items.length), m);
     this.items.push(m);
     return this;

@@ -4,7 +4,7 @@ import { addInPlace } from "../ops/inplace";
 import { linear } from "../ops/math";
 import * as F from "../ops/nn";
 import { flatten } from "../ops/shape";
-import { check, isInt, pair } from "../ops/util";
+import { check, isInt, optionsArg, pair } from "../ops/util";
 import type { Tensor } from "../tensor/tensor";
 import { torchDefault } from "./init";
 import { Module, type ModuleConfig } from "./module";
@@ -55,6 +55,7 @@ export class Conv2d extends Module {
 
   constructor(opts: Conv2dOptions) {
     super();
+    optionsArg(opts, "Conv2d", "opts", "{inChannels: 3, outChannels: 16, kernelSize: 3}");
     const o = { ...CONV_DEFAULTS, ...opts };
     checkChannels(o, "Conv2d");
     const [kh, kw] = pair(o.kernelSize, "Conv2d", "kernelSize", 1);
@@ -92,6 +93,7 @@ export class ConvTranspose2d extends Module {
 
   constructor(opts: ConvTranspose2dOptions) {
     super();
+    optionsArg(opts, "ConvTranspose2d", "opts", "{inChannels: 16, outChannels: 3, kernelSize: 2}");
     const o = { ...CONV_DEFAULTS, outputPadding: 0, ...opts };
     checkChannels(o, "ConvTranspose2d");
     const [kh, kw] = pair(o.kernelSize, "ConvTranspose2d", "kernelSize", 1);
@@ -129,6 +131,7 @@ export class Linear extends Module {
 
   constructor(opts: LinearOptions) {
     super();
+    optionsArg(opts, "Linear", "opts", "{inFeatures: 512, outFeatures: 10}");
     const o = { bias: true, ...opts };
     check(
       isInt(o.inFeatures) && o.inFeatures >= 1,
@@ -176,6 +179,7 @@ export class BatchNorm2d extends Module {
 
   constructor(opts: BatchNorm2dOptions) {
     super();
+    optionsArg(opts, "BatchNorm2d", "opts", "{numFeatures: 64}");
     const o = { eps: 1e-5, momentum: 0.1, affine: true, trackRunningStats: true, ...opts };
     check(
       isInt(o.numFeatures) && o.numFeatures >= 1,
@@ -326,6 +330,7 @@ export interface Pool2dOptions {
 export class MaxPool2d extends Module {
   constructor(readonly options: Pool2dOptions) {
     super();
+    optionsArg(options, "MaxPool2d", "options", "{kernelSize: 2}");
     pair(options.kernelSize, "MaxPool2d", "kernelSize", 1);
   }
   forward(x: Tensor): Tensor {
@@ -338,6 +343,7 @@ export class MaxPool2d extends Module {
 export class AvgPool2d extends Module {
   constructor(readonly options: Pool2dOptions & { countIncludePad?: boolean }) {
     super();
+    optionsArg(options, "AvgPool2d", "options", "{kernelSize: 2}");
     pair(options.kernelSize, "AvgPool2d", "kernelSize", 1);
   }
   forward(x: Tensor): Tensor {

@@ -1,7 +1,7 @@
 // Module: registered parameters, buffers and children with PyTorch's naming, so state-dict
 // keys are attribute paths ("layer1.0.bn1.running_mean") and weights move to and from torch.
 import { copyInPlace } from "../ops/inplace";
-import { ArgumentError } from "../tensor/errors";
+import { ArgumentError, checkArg } from "../tensor/errors";
 import { keep, scope } from "../tensor/scope";
 import { noGrad, type Tensor } from "../tensor/tensor";
 
@@ -16,6 +16,25 @@ export class StateDictError extends Error {
     readonly unexpected: string[],
     readonly mismatched: { key: string; expected: number[]; received: number[] }[],
   ) {
+    const keyList = (v: unknown): boolean => Array.isArray(v) && v.every((k) => typeof k === "string");
+    checkArg(keyList(missing), "StateDictError", "missing must be an array of key strings", "missing", missing);
+    checkArg(
+      keyList(unexpected),
+      "StateDictError",
+      "unexpected must be an array of key strings",
+      "unexpected",
+      unexpected,
+    );
+    checkArg(
+      Array.isArray(mismatched) &&
+        mismatched.every(
+          (m) => m !== null && typeof m === "object" && Array.isArray(m.expected) && Array.isArray(m.received),
+        ),
+      "StateDictError",
+      "mismatched must be an array of {key, expected, received} with shape arrays",
+      "mismatched",
+      mismatched,
+    );
     const parts: string[] = [];
     if (missing.length) parts.push(`missing keys (${missing.length}): ${missing.join(", ")}`);
     if (unexpected.length) parts.push(`unexpected keys (${unexpected.length}): ${unexpected.join(", ")}`);

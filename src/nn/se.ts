@@ -2,7 +2,7 @@
 // rescale the channels. 1x1 convolutions stand in for the two fully connected layers (same
 // parameters, no reshapes), named fc1/fc2.
 import { adaptiveAvgPool2d } from "../ops/nn";
-import { check, isInt } from "../ops/util";
+import { check, isInt, optionsArg } from "../ops/util";
 import type { Tensor } from "../tensor/tensor";
 import { Conv2d, Hardsigmoid, ReLU, Sigmoid } from "./layers";
 import { Module, type ModuleConfig } from "./module";
@@ -28,6 +28,7 @@ export class SqueezeExcite extends Module {
 
   constructor(opts: SqueezeExciteOptions) {
     super();
+    optionsArg(opts, "SqueezeExcite", "opts", "{channels: 64}");
     const reduction = opts.reduction ?? 16;
     const reduced = opts.reducedChannels ?? Math.max(1, Math.floor(opts.channels / reduction));
     check(

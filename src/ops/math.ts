@@ -95,6 +95,8 @@ export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
 
 export function clamp(x: Tensor, min?: number, max?: number): Tensor {
   check(min !== undefined || max !== undefined, "clamp", "give min, max or both", "[min, max]", [min, max]);
+  check(min === undefined || typeof min === "number", "clamp", "min must be a number or undefined", "min", min);
+  check(max === undefined || typeof max === "number", "clamp", "max must be a number or undefined", "max", max);
   check(min === undefined || max === undefined || min <= max, "clamp", "min must not exceed max", "[min, max]", [
     min,
     max,

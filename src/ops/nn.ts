@@ -2,7 +2,7 @@
 // activations, pooling, dropout, softmax and losses.
 import { native, type Reduction } from "../tensor/binding";
 import type { Tensor } from "../tensor/tensor";
-import { check, handleOf, isInt, optHandle, pair, tensorArg, wrap } from "./util";
+import { arrayArg, check, handleOf, isInt, optHandle, optionsArg, pair, tensorArg, wrap } from "./util";
 
 type Pair = number | readonly [number, number];
 
@@ -36,6 +36,7 @@ function checkConvInput(
 
 /** 2-d convolution; weight [out, in/groups, kh, kw]. */
 export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, opts: Conv2dOptions = {}): Tensor {
+  optionsArg(opts, "conv2d");
   const groups = opts.groups ?? 1;
   checkConvInput(x, weight, groups, "conv2d", (ws) => (ws[1] as number) * groups);
   return wrap(
@@ -56,6 +57,7 @@ export interface ConvTranspose2dOptions extends Conv2dOptions {
 }
 /** Transposed 2-d convolution; weight [in, out/groups, kh, kw]. */
 export function convTranspose2d(x: Tensor, weight: Tensor, bias?: Tensor, opts: ConvTranspose2dOptions = {}): Tensor {
+  optionsArg(opts, "convTranspose2d");
   const groups = opts.groups ?? 1;
   checkConvInput(x, weight, groups, "convTranspose2d", (ws) => ws[0] as number);
   return wrap(
@@ -83,6 +85,7 @@ export interface BatchNormOptions {
   eps?: number;
 }
 export function batchNorm(x: Tensor, opts: BatchNormOptions): Tensor {
+  optionsArg(opts, "batchNorm", "opts", "{training: true, runningMean, runningVar}");
   const momentum = opts.momentum ?? 0.1;
   const eps = opts.eps ?? 1e-5;
   check(
@@ -92,8 +95,14 @@ export function batchNorm(x: Tensor, opts: BatchNormOptions): Tensor {
     "x",
     x,
   );
-  check(momentum >= 0 && momentum <= 1, "batchNorm", "momentum must be in [0, 1]", "momentum", momentum);
-  check(eps > 0, "batchNorm", "eps must be positive", "eps", eps);
+  check(
+    typeof momentum === "number" && momentum >= 0 && momentum <= 1,
+    "batchNorm",
+    "momentum must be in [0, 1]",
+    "momentum",
+    momentum,
+  );
+  check(typeof eps === "number" && eps > 0, "batchNorm", "eps must be positive", "eps", eps);
   if (!opts.training)
     check(
       opts.runningMean !== undefined && opts.runningVar !== undefined,
@@ -123,10 +132,18 @@ export function layerNorm(
   bias?: Tensor,
   eps = 1e-5,
 ): Tensor {
+  const shape = arrayArg<number>(normalizedShape, "layerNorm", "normalizedShape", "positive integers");
+  check(
+    shape.every((d) => isInt(d) && d >= 1),
+    "layerNorm",
+    "normalizedShape must hold positive integers",
+    "normalizedShape",
+    shape,
+  );
   return wrap(
     native.layerNorm(
       handleOf(x, "layerNorm", "x"),
-      [...normalizedShape],
+      [...shape],
       optHandle(weight, "layerNorm", "weight"),
       optHandle(bias, "layerNorm", "bias"),
       eps,
@@ -184,6 +201,7 @@ export interface Pool2dOptions {
   ceilMode?: boolean;
 }
 function poolArgs(x: Tensor, kernel: Pair, opts: Pool2dOptions, fn: string): [number[], number[], number[]] {
+  optionsArg(opts, fn);
   check(tensorArg(x, fn, "x").rank === 4 || x.rank === 3, fn, "input must be 3-d or 4-d", "x", x);
   const k = pair(kernel, fn, "kernelSize", 1);
   const s = pair(opts.stride ?? k, fn, "stride", 1);
@@ -265,6 +283,7 @@ export interface CrossEntropyOptions {
  * (float [N, C], e.g. from mixup), with PyTorch's label smoothing and reductions.
  */
 export function crossEntropy(logits: Tensor, target: Tensor, opts: CrossEntropyOptions = {}): Tensor {
+  optionsArg(opts, "crossEntropy");
   const ls = opts.labelSmoothing ?? 0;
   check(ls >= 0 && ls <= 1, "crossEntropy", "labelSmoothing must be in [0, 1]", "labelSmoothing", ls);
   tensorArg(target, "crossEntropy", "target");

@@ -1,18 +1,7 @@
 // Views and layout: reshape, permute, slicing, joining, padding, dtype/device moves.
 import { type DType, native } from "../tensor/binding";
 import type { MemoryFormat, Tensor } from "../tensor/tensor";
-import { check, dimArg, handleOf, isInt, tensorArg, wrap } from "./util";
-
-function shapeWithInfer(shape: readonly number[], fn: string): number[] {
-  check(
-    shape.every((d) => isInt(d) && d >= -1) && shape.filter((d) => d === -1).length <= 1,
-    fn,
-    "shape must hold non-negative integers and at most one -1",
-    "shape",
-    shape,
-  );
-  return [...shape];
-}
+import { check, dimArg, handleOf, isInt, isPlainObject, shapeWithInfer, tensorArg, wrap } from "./util";
 
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   return wrap(native.reshape(handleOf(x, "reshape", "x"), shapeWithInfer(shape, "reshape")));
@@ -134,6 +123,13 @@ export function unsqueeze(x: Tensor, dim: number): Tensor {
   return wrap(native.unsqueeze(handleOf(x, "unsqueeze", "x"), dimArg(dim, x.rank + 1, "unsqueeze")));
 }
 export function expand(x: Tensor, shape: readonly number[]): Tensor {
+  check(
+    Array.isArray(shape) && shape.every((d) => isInt(d) && d >= -1),
+    "expand",
+    "shape must be an array of non-negative integers (-1 keeps a dimension's size)",
+    "shape",
+    shape,
+  );
   return wrap(native.expand(handleOf(x, "expand", "x"), [...shape]));
 }
 export function clone(x: Tensor): Tensor {
@@ -178,6 +174,13 @@ export function pad(x: Tensor, pads: readonly number[], mode: PadMode = "constan
 
 /** Converts dtype and/or device; returns a new handle even when nothing changes. */
 export function to(x: Tensor, target: { dtype?: DType; device?: string } | DType): Tensor {
+  check(
+    typeof target === "string" || isPlainObject(target),
+    "to",
+    'target must be a dtype such as "float32" or an object {dtype?, device?}',
+    "target",
+    target,
+  );
   const t = typeof target === "string" ? { dtype: target } : target;
   return wrap(native.to(handleOf(x, "to", "x"), t.dtype, t.device));
 }

@@ -1,10 +1,10 @@
 // Small helpers shared by the op wrappers: argument checks in the Keras error form.
 
 import type { NativeHandle } from "../tensor/binding";
-import { ArgumentError, describe } from "../tensor/errors";
+import { arrayArg, checkArg, functionArg, isPlainObject, optionsArg } from "../tensor/errors";
 import { handleOf, Tensor } from "../tensor/tensor";
 
-export { handleOf };
+export { arrayArg, functionArg, handleOf, isPlainObject, optionsArg };
 
 export function wrap(h: NativeHandle): Tensor {
   return new Tensor(h);
@@ -27,7 +27,7 @@ export function optHandle(t: Tensor | undefined | null, fn: string, arg: string)
 }
 
 export function check(cond: boolean, fn: string, what: string, name: string, received: unknown): void {
-  if (!cond) throw new ArgumentError(`${fn}: ${what}. Received: ${name}=${describe(received)}`);
+  checkArg(cond, fn, what, name, received);
 }
 
 export function isInt(v: unknown): v is number {
@@ -36,7 +36,7 @@ export function isInt(v: unknown): v is number {
 
 /** Expands a number or [h, w] pair, checking each is an integer >= min. */
 export function pair(v: number | readonly number[], fn: string, name: string, min: number): [number, number] {
-  const p = typeof v === "number" ? [v, v] : [...v];
+  const p: unknown[] = typeof v === "number" ? [v, v] : Array.isArray(v) ? v : [];
   check(
     p.length === 2 && p.every((x) => isInt(x) && x >= min),
     fn,
@@ -56,6 +56,37 @@ export function shapeArg(shape: readonly number[], fn: string): number[] {
     shape,
   );
   return [...shape];
+}
+
+/** A shape that may hold one -1 (inferred from the element count), as reshape/view take it. */
+export function shapeWithInfer(shape: readonly number[], fn: string): number[] {
+  check(
+    Array.isArray(shape) && shape.every((d) => isInt(d) && d >= -1) && shape.filter((d) => d === -1).length <= 1,
+    fn,
+    "shape must be an array of non-negative integers with at most one -1",
+    "shape",
+    shape,
+  );
+  return [...shape];
+}
+
+/** A dim or an array of dims, normalized against rank; undefined stays undefined (all dims). */
+export function dimsArg(
+  dims: number | readonly number[] | undefined,
+  rank: number,
+  fn: string,
+  name = "dims",
+): number[] | undefined {
+  if (dims === undefined) return undefined;
+  check(
+    typeof dims === "number" || Array.isArray(dims),
+    fn,
+    `${name} must be a dim (integer) or an array of dims`,
+    name,
+    dims,
+  );
+  const list = typeof dims === "number" ? [dims] : [...dims];
+  return list.map((d) => dimArg(d, rank, fn));
 }
 
 /** Normalizes a possibly negative dim against a rank. */

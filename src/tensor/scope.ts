@@ -1,6 +1,6 @@
 // Deterministic memory: every tensor made inside scope(fn) is freed when fn returns, except
 // what fn returns and what keep() marked. V8's finalizer is only the fallback (shared/DESIGN.md).
-import { ArgumentError } from "./errors";
+import { ArgumentError, functionArg } from "./errors";
 
 /** What scope bookkeeping needs from a tensor (the Tensor class implements it). */
 export interface Scoped {
@@ -48,6 +48,7 @@ function collect(value: unknown, out: Set<Scoped>, depth: number): void {
  * belong to the enclosing scope afterwards. fn must be synchronous.
  */
 export function scope<T>(fn: () => T): T {
+  functionArg(fn, "scope");
   const created: Scoped[] = [];
   stack.push(created);
   let result: T;

@@ -1,7 +1,7 @@
 // The Tensor class: a handle over one libtorch at::Tensor. Ops live in src/ops and are
 // attached as methods by src/ops/methods.ts.
 import { type BuildInfo, type DType, type NativeHandle, native } from "./binding";
-import { ArgumentError } from "./errors";
+import { ArgumentError, checkArg, describe, functionArg, optionsArg } from "./errors";
 import { registerTensorCheck, type Scoped, track } from "./scope";
 
 export type { BuildInfo, DType, NativeHandle } from "./binding";
@@ -16,6 +16,13 @@ export class Tensor implements Scoped {
   private disposed = false;
 
   constructor(handle: NativeHandle) {
+    checkArg(
+      typeof (handle as { dispose?: unknown } | null)?.dispose === "function",
+      "Tensor",
+      "handle must be a native tensor handle; make tensors with tensor(), zeros(), randn(), ... rather than new Tensor()",
+      "handle",
+      handle,
+    );
     this.handle = handle;
     track(this);
   }
@@ -111,7 +118,8 @@ export class Tensor implements Scoped {
     native.setGrad(this.live(), undefined);
   }
   backward(gradient?: Tensor, opts: { retainGraph?: boolean } = {}): void {
-    native.backward(this.live(), gradient?.live(), opts.retainGraph ?? false);
+    const g = gradient === undefined || gradient === null ? undefined : handleOf(gradient, "backward", "gradient");
+    native.backward(this.live(), g, optionsArg(opts, "backward").retainGraph ?? false);
   }
   /** A tensor sharing storage, cut from the autograd graph. */
   detach(): Tensor {
@@ -133,6 +141,7 @@ export function liveTensors(): number {
 
 /** Runs fn with autograd recording off (PyTorch's torch.no_grad()). */
 export function noGrad<T>(fn: () => T): T {
+  functionArg(fn, "noGrad");
   const prev = native.setGradEnabled(false);
   try {
     return fn();
@@ -221,6 +230,7 @@ export function tryLockFile(fd: number): boolean {
 
 /** Unwraps a tensor argument with a clear error naming the function and the argument. */
 export function handleOf(t: unknown, fn: string, arg: string): NativeHandle {
-  if (!(t instanceof Tensor)) throw new ArgumentError(`${fn}: ${arg} must be a Tensor. Received: ${arg}=${String(t)}`);
+  if (!(t instanceof Tensor))
+    throw new ArgumentError(`${fn}: ${arg} must be a Tensor. Received: ${arg}=${describe(t)}`);
   return t.live();
 }

@@ -3,7 +3,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { packageRoot } from "../paths";
-import { ArgumentError } from "../tensor/errors";
+import { ArgumentError, checkArg, isPlainObject } from "../tensor/errors";
 
 export interface AugmentConfig {
   crop?: { padding: number; mode: "zero" | "reflect" } | null;
@@ -230,6 +230,20 @@ function isText(dotted: string[], raw: string): boolean {
  * dotted paths for nested fields, a few aliases such as --lr and --weight-decay).
  */
 export function applyOverrides(cfg: TrainConfig, overrides: Record<string, string>): TrainConfig {
+  checkArg(
+    isPlainObject(cfg),
+    "applyOverrides",
+    "cfg must be a TrainConfig object (from loadRecipe or withDefaults)",
+    "cfg",
+    cfg,
+  );
+  checkArg(
+    isPlainObject(overrides) && Object.values(overrides).every((v) => typeof v === "string"),
+    "applyOverrides",
+    'overrides must map flag names to string values, as parsed from the command line: {"lr-peak": "0.1"}',
+    "overrides",
+    overrides,
+  );
   let out = cfg as unknown as Record<string, unknown>;
   for (const [flag, raw] of Object.entries(overrides)) {
     const dotted = (ALIASES[flag] ?? flag).split(".").map(camel);
