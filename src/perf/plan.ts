@@ -54,83 +54,87 @@ function buildNodes(
 ): { nodes: PlanNode[]; valueIds: Map<NativeHandle, number>; tail: NativeCall[] } {
   const valueIds = new Map<NativeHandle, number>([[input, 0]]);
   const nodes: PlanNode[] = [];
-  let next = 1;
   const v = (h: unknown): number | undefined => (isHandle(h) ? valueIds.get(h) : undefined);
-  const emit = (node: Omit<PlanNode, "out">, result: NativeHandle): void => {
-    nodes.push({ ...node, out: next } as PlanNode);
-    valueIds.set(result, next++);
-  };
   let i = 0;
   for (; i < calls.length; i++) {
     const c = calls[i] as NativeCall;
     if (INFO_FUNCTIONS.has(c.name)) continue;
-    const a = c.args;
-    const x = v(a[0]);
-    if (x === undefined) break;
-    if (c.name === "conv2d" && isHandle(a[1]) && v(a[1]) === undefined && (a[2] == null || v(a[2]) === undefined)) {
-      emit(
-        {
-          op: "conv",
-          in: x,
-          weight: a[1],
-          bias: isHandle(a[2]) ? a[2] : null,
-          stride: a[3] as number[],
-          padding: a[4] as number[],
-          dilation: a[5] as number[],
-          groups: a[6] as number,
-          post: [],
-        },
-        c.result as NativeHandle,
-      );
-    } else if (
-      c.name === "batchNorm" &&
-      a[5] === false &&
-      isHandle(a[3]) &&
-      isHandle(a[4]) &&
-      [a[1], a[2], a[3], a[4]].every((t) => t == null || v(t) === undefined)
-    ) {
-      // a BatchNorm the fold could not take (its input is not a convolution's), in inference form
-      emit(
-        {
-          op: "batchnorm",
-          in: x,
-          weight: isHandle(a[1]) ? a[1] : undefined,
-          bias: isHandle(a[2]) ? a[2] : null,
-          mean: a[3],
-          var: a[4],
-          eps: a[7] as number,
-          post: [],
-        },
-        c.result as NativeHandle,
-      );
-    } else if (ACTIVATIONS.has(c.name) && a.length === 1) {
-      emit({ op: "eltwise", in: x, sub: c.name }, c.result as NativeHandle);
-    } else if (c.name === "relu_" && a.length === 1) {
-      emit({ op: "eltwise", in: x, sub: "relu" }, a[0] as NativeHandle);
-    } else if ((c.name === "add" || c.name === "mul") && a.length === 2 && v(a[1]) !== undefined) {
-      const [sa, sb] = [c.argShapes?.[0], c.argShapes?.[1]];
-      if (sa === undefined || sb === undefined) break;
-      const numel = (s: number[]) => s.reduce((p, d) => p * d, 1);
-      // oneDNN broadcasts the second operand only: the full-size one goes first
-      const [p, q] = numel(sa) >= numel(sb) ? [x, v(a[1]) as number] : [v(a[1]) as number, x];
-      emit({ op: "binary", in: p, b: q, sub: c.name, post: [] }, c.result as NativeHandle);
-    } else if (c.name === "avgPool2d" && a[4] === false) {
-      emit(
-        {
-          op: "pool",
-          in: x,
-          sub: a[5] === false ? "avg_exclude" : "avg_include",
-          kernel: a[1] as number[],
-          stride: (a[2] as number[]).length === 0 ? (a[1] as number[]) : (a[2] as number[]),
-          padding: a[3] as number[],
-        },
-        c.result as NativeHandle,
-      );
-    } else if (c.name === "adaptiveAvgPool2d" && (a[1] as number[]).every((d) => d === 1)) {
-      emit({ op: "pool", in: x, sub: "global" }, c.result as NativeHandle);
-    } else break;
+    const x = v(c.args[0]);
+    const made = x === undefined ? undefined : nodeFor(c, x, v);
+    if (made === undefined) break;
+    const out = nodes.length + 1;
+    nodes.push({ ...made.node, out } as PlanNode);
+    valueIds.set(made.result, out);
   }
   return { nodes, valueIds, tail: calls.slice(i).filter((c) => !INFO_FUNCTIONS.has(c.name)) };
+}
+
+/**
+ * The plan node for one traced call whose first input is plan value x, or undefined when the plan
+ * cannot run it. `v` gives the plan value of a handle (undefined for weights and constants).
+ */
+function nodeFor(
+  c: NativeCall,
+  x: number,
+  v: (h: unknown) => number | undefined,
+): { node: Omit<PlanNode, "out">; result: NativeHandle } | undefined {
+  const a = c.args;
+  const result = c.result as NativeHandle;
+  const constant = (t: unknown) => t == null || v(t) === undefined;
+  if (c.name === "conv2d" && isHandle(a[1]) && constant(a[1]) && constant(a[2])) {
+    const node: Omit<PlanNode, "out"> = {
+      op: "conv",
+      in: x,
+      weight: a[1],
+      bias: isHandle(a[2]) ? a[2] : null,
+      stride: a[3] as number[],
+      padding: a[4] as number[],
+      dilation: a[5] as number[],
+      groups: a[6] as number,
+      post: [],
+    };
+    return { node, result };
+  }
+  if (
+    c.name === "batchNorm" &&
+    a[5] === false &&
+    isHandle(a[3]) &&
+    isHandle(a[4]) &&
+    [a[1], a[2], a[3], a[4]].every(constant)
+  ) {
+    // a BatchNorm the fold could not take (its input is not a convolution's), in inference form
+    const node: Omit<PlanNode, "out"> = {
+      op: "batchnorm",
+      in: x,
+      weight: isHandle(a[1]) ? a[1] : undefined,
+      bias: isHandle(a[2]) ? a[2] : null,
+      mean: a[3],
+      var: a[4],
+      eps: a[7] as number,
+      post: [],
+    };
+    return { node, result };
+  }
+  if (ACTIVATIONS.has(c.name) && a.length === 1) return { node: { op: "eltwise", in: x, sub: c.name }, result };
+  if (c.name === "relu_" && a.length === 1)
+    return { node: { op: "eltwise", in: x, sub: "relu" }, result: a[0] as NativeHandle };
+  if ((c.name === "add" || c.name === "mul") && a.length === 2 && v(a[1]) !== undefined) {
+    const [sa, sb] = [c.argShapes?.[0], c.argShapes?.[1]];
+    if (sa === undefined || sb === undefined) return undefined;
+    const numel = (s: number[]) => s.reduce((p, d) => p * d, 1);
+    // oneDNN broadcasts the second operand only: the full-size one goes first
+    const [p, q] = numel(sa) >= numel(sb) ? [x, v(a[1]) as number] : [v(a[1]) as number, x];
+    return { node: { op: "binary", in: p, b: q, sub: c.name, post: [] }, result };
+  }
+  if (c.name === "avgPool2d" && a[4] === false) {
+    const kernel = a[1] as number[];
+    const stride = (a[2] as number[]).length === 0 ? kernel : (a[2] as number[]);
+    const sub = a[5] === false ? "avg_exclude" : "avg_include";
+    return { node: { op: "pool", in: x, sub, kernel, stride, padding: a[3] as number[] }, result };
+  }
+  if (c.name === "adaptiveAvgPool2d" && (a[1] as number[]).every((d) => d === 1))
+    return { node: { op: "pool", in: x, sub: "global" }, result };
+  return undefined;
 }
 
 /** Activations and residual additions into the convolution (or addition) before them (oneDNN post-ops). */
@@ -325,28 +329,8 @@ function fastest(model: Module, opts: PlanOptions, shape: number[]): CompiledInf
  * an operator the plan cannot run, or if the compiled output differs from the model's.
  */
 export function compileInference(model: Module, opts: PlanOptions = {}): CompiledInference {
-  if (!planAvailable())
-    throw new ArgumentError(
-      "compileInference: this build of budgetnet has no oneDNN plan (install libdnnl-dev and rebuild: npm run build:native).",
-    );
-  const shape = opts.inputShape ?? [2, 3, 32, 32];
-  const precision = opts.precision ?? "fp32";
-  if (precision !== "fp32" && precision !== "bf16" && precision !== "auto")
-    throw new ArgumentError(
-      `compileInference: precision must be "fp32", "bf16" or "auto". Received: precision=${String(precision)}`,
-    );
-  if (precision === "auto") {
-    if (opts.copy === false)
-      throw new ArgumentError(
-        'compileInference: precision "auto" compiles twice and needs a copy each time; with copy: false pass precision "fp32" or "bf16".',
-      );
-    return fastest(model, opts, shape);
-  }
-  const winograd = opts.winograd ?? "auto";
-  if (!["auto", "never", "always"].includes(winograd))
-    throw new ArgumentError(
-      `compileInference: winograd must be "auto", "never" or "always". Received: winograd=${String(winograd)}`,
-    );
+  const { shape, precision, winograd } = checkPlanOptions(opts);
+  if (precision === "auto") return fastest(model, opts, shape);
   const copy = opts.copy ?? true;
   const { model: folded } = foldBatchNorm(model, { inputShape: shape, copy });
   try {
@@ -364,52 +348,17 @@ export function compileInference(model: Module, opts: PlanOptions = {}): Compile
           throw new ArgumentError(
             "compileInference: the model's own output on a random probe batch holds NaN or infinite values, so its weights (or BatchNorm statistics) are not finite; there is nothing faithful to compile. Check where the weights came from (a diverged run, a damaged file).",
           );
-        const { nodes, valueIds, tail } = buildNodes(calls, probe.live());
-        if (nodes.length === 0)
-          throw new ArgumentError(
-            `compileInference: the model's forward starts with ${tail[0]?.name ?? "nothing"}, which the plan cannot run; use foldBatchNorm for this model.`,
-          );
-        // plan values the tail (or the caller) reads come back as tensors
-        const needed = new Set<number>();
-        const tailReads = (h: unknown) => {
-          if (isHandle(h) && valueIds.has(h)) needed.add(valueIds.get(h) as number);
-        };
-        for (const c of tail) for (const a of c.args) Array.isArray(a) ? a.forEach(tailReads) : tailReads(a);
-        tailReads(traced.live());
-        const { nodes: fused, renames } = fuse(nodes, new Set(needed));
-        const { nodes: dense, map } = renumber(fused);
-        // handle -> exported index, following fusion's renames and the renumbering
-        const resolve = (id: number): number => {
-          let r = id;
-          while (renames.has(r)) r = renames.get(r) as number;
-          return map.get(r) as number;
-        };
-        const outIds = [...needed].map(resolve);
-        const unique = [...new Set(outIds)];
-        const outputs = [...valueIds]
-          .filter(([, id]) => needed.has(id))
-          .map(([handle, id]) => ({
-            handle,
-            index: unique.indexOf(resolve(id)),
-          }));
-        const wire = dense.map((n) => ({ ...n, post: n.post ?? [] }));
-        const plan = newInferencePlan(wire, unique, precision === "bf16" ? "bfloat16" : "float32", winograd);
-        const compiled = new CompiledInference(folded, copy, plan, outputs, tail, traced.live(), {
-          planNodes: dense.length,
-          convolutions: dense.filter((n) => n.op === "conv").length,
-          fused: nodes.length - fused.length,
-          tailCalls: tail.length,
+        const built = planFromTrace(calls, probe, traced, precision, winograd);
+        const compiled = new CompiledInference(folded, copy, built.plan, built.outputs, built.tail, traced.live(), {
+          ...built.summary,
           precision,
         });
-        // the folded model was checked against the model by foldBatchNorm; the plan against it here
-        const out = compiled.forward(probe);
-        const scale = Math.max(1e-6, largest);
-        const err = maxAbsDiff(out, traced) / scale;
-        const tolerance = precision === "bf16" ? 5e-2 : 1e-3;
-        if (!(err <= tolerance))
-          throw new Error(
-            `compileInference: the compiled model differs from the folded model by ${err} (relative) on the probe batch (tolerance ${tolerance}). An untrained, very deep network can amplify float rounding this much (its logits reach ${scale.toPrecision(3)}); on a trained model this is a bug, please report it. The model's own forward (--engine libtorch) is unaffected.`,
-          );
+        try {
+          checkAgainstFolded(compiled, probe, traced, largest, precision);
+        } catch (e) {
+          built.plan.dispose();
+          throw e;
+        }
         return compiled;
       }),
     );
@@ -417,4 +366,93 @@ export function compileInference(model: Module, opts: PlanOptions = {}): Compile
     if (copy) folded.dispose();
     throw err;
   }
+}
+
+/** The options, checked: probe shape, precision ("auto" only with a copy) and the Winograd choice. */
+function checkPlanOptions(opts: PlanOptions): {
+  shape: number[];
+  precision: "fp32" | "bf16" | "auto";
+  winograd: "auto" | "never" | "always";
+} {
+  if (!planAvailable())
+    throw new ArgumentError(
+      "compileInference: this build of budgetnet has no oneDNN plan (install libdnnl-dev and rebuild: npm run build:native).",
+    );
+  const shape = opts.inputShape ?? [2, 3, 32, 32];
+  const precision = opts.precision ?? "fp32";
+  if (precision !== "fp32" && precision !== "bf16" && precision !== "auto")
+    throw new ArgumentError(
+      `compileInference: precision must be "fp32", "bf16" or "auto". Received: precision=${String(precision)}`,
+    );
+  if (precision === "auto" && opts.copy === false)
+    throw new ArgumentError(
+      'compileInference: precision "auto" compiles twice and needs a copy each time; with copy: false pass precision "fp32" or "bf16".',
+    );
+  const winograd = opts.winograd ?? "auto";
+  if (!["auto", "never", "always"].includes(winograd))
+    throw new ArgumentError(
+      `compileInference: winograd must be "auto", "never" or "always". Received: winograd=${String(winograd)}`,
+    );
+  return { shape, precision, winograd };
+}
+
+/** The traced forward as a native plan: nodes fused and renumbered, the values the tail reads exported. */
+function planFromTrace(
+  calls: NativeCall[],
+  probe: Tensor,
+  traced: Tensor,
+  precision: "fp32" | "bf16",
+  winograd: "auto" | "never" | "always",
+) {
+  const { nodes, valueIds, tail } = buildNodes(calls, probe.live());
+  if (nodes.length === 0)
+    throw new ArgumentError(
+      `compileInference: the model's forward starts with ${tail[0]?.name ?? "nothing"}, which the plan cannot run; use foldBatchNorm for this model.`,
+    );
+  // plan values the tail (or the caller) reads come back as tensors
+  const needed = new Set<number>();
+  const tailReads = (h: unknown) => {
+    if (isHandle(h) && valueIds.has(h)) needed.add(valueIds.get(h) as number);
+  };
+  for (const c of tail) for (const a of c.args) Array.isArray(a) ? a.forEach(tailReads) : tailReads(a);
+  tailReads(traced.live());
+  const { nodes: fused, renames } = fuse(nodes, new Set(needed));
+  const { nodes: dense, map } = renumber(fused);
+  // handle -> exported index, following fusion's renames and the renumbering
+  const resolve = (id: number): number => {
+    let r = id;
+    while (renames.has(r)) r = renames.get(r) as number;
+    return map.get(r) as number;
+  };
+  const unique = [...new Set([...needed].map(resolve))];
+  const outputs = [...valueIds]
+    .filter(([, id]) => needed.has(id))
+    .map(([handle, id]) => ({ handle, index: unique.indexOf(resolve(id)) }));
+  const wire = dense.map((n) => ({ ...n, post: n.post ?? [] }));
+  const plan = newInferencePlan(wire, unique, precision === "bf16" ? "bfloat16" : "float32", winograd);
+  const summary = {
+    planNodes: dense.length,
+    convolutions: dense.filter((n) => n.op === "conv").length,
+    fused: nodes.length - fused.length,
+    tailCalls: tail.length,
+  };
+  return { plan, outputs, tail, summary };
+}
+
+/** The folded model was checked against the model by foldBatchNorm; the plan is checked against it here. */
+function checkAgainstFolded(
+  compiled: CompiledInference,
+  probe: Tensor,
+  traced: Tensor,
+  largest: number,
+  precision: "fp32" | "bf16",
+): void {
+  const out = compiled.forward(probe);
+  const scale = Math.max(1e-6, largest);
+  const err = maxAbsDiff(out, traced) / scale;
+  const tolerance = precision === "bf16" ? 5e-2 : 1e-3;
+  if (!(err <= tolerance))
+    throw new Error(
+      `compileInference: the compiled model differs from the folded model by ${err} (relative) on the probe batch (tolerance ${tolerance}). An untrained, very deep network can amplify float rounding this much (its logits reach ${scale.toPrecision(3)}); on a trained model this is a bug, please report it. The model's own forward (--engine libtorch) is unaffected.`,
+    );
 }
