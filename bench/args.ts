@@ -1,7 +1,7 @@
 // The benchmarks' flags, `npm run bench -- NAME [flags]`: read by the command line's own parser
 // (src/cli/args.ts: `--flag value`, `--flag=value`, switches, integers and numbers checked,
 // unknown flags listed), with lower bounds and a typed result on top. -h/--help prints them.
-import { type FlagSpec, type FlagValue, parseArgs, UsageError } from "../src/cli/args";
+import { type FlagSpec, type FlagValues, parseArgs, UsageError } from "../src/cli/args";
 
 export { UsageError };
 
@@ -10,16 +10,8 @@ export interface BenchFlag extends FlagSpec {
   min?: number;
 }
 
-type Value<F extends BenchFlag> = F["type"] extends "boolean" ? boolean : F["type"] extends "string" ? string : number;
-
 /** Switches are false when absent; other flags are undefined when absent unless they have a default. */
-export type BenchOptions<Flags extends Record<string, BenchFlag>> = {
-  [K in keyof Flags]: Flags[K]["type"] extends "boolean"
-    ? boolean
-    : Flags[K] extends { default: FlagValue }
-      ? Value<Flags[K]>
-      : Value<Flags[K]> | undefined;
-};
+export type BenchOptions<Flags extends Record<string, BenchFlag>> = FlagValues<Flags>;
 
 /** `usage: npm run bench -- NAME [flags]` and one line per flag. */
 export function benchHelp(name: string, flags: Record<string, BenchFlag>): string {
@@ -47,12 +39,11 @@ export function parseBenchArgs<Flags extends Record<string, BenchFlag>>(
     console.log(benchHelp(name, flags));
     return undefined;
   }
-  const out: Record<string, FlagValue | undefined> = {};
+  const values: Record<string, unknown> = parsed.flags;
   for (const [flag, spec] of Object.entries(flags)) {
-    const v = parsed.flags[flag];
+    const v = values[flag];
     if (spec.min !== undefined && typeof v === "number" && v < spec.min)
       throw new UsageError(`--${flag} must be at least ${spec.min}. Received: --${flag}=${v}`);
-    out[flag] = spec.type === "boolean" ? v === true : v;
   }
-  return out as BenchOptions<Flags>;
+  return parsed.flags;
 }

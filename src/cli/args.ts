@@ -21,23 +21,46 @@ export interface PositionalSpec {
   variadic?: boolean;
 }
 
-export interface CommandSpec {
+type ValueOfType<T extends FlagType> = T extends "boolean" ? boolean : T extends "string" ? string : number;
+
+/**
+ * The parsed value of each declared flag, typed from its spec (declared `as const`, or through
+ * defineCommand): switches are false when absent; other flags are undefined when absent unless
+ * they have a default.
+ */
+export type FlagValues<Flags extends Record<string, FlagSpec>> = {
+  [K in keyof Flags]: Flags[K]["type"] extends "boolean"
+    ? boolean
+    : Flags[K] extends { default: FlagValue }
+      ? ValueOfType<Flags[K]["type"]>
+      : ValueOfType<Flags[K]["type"]> | undefined;
+};
+
+export interface CommandSpec<F extends Record<string, FlagSpec> = Record<string, FlagSpec>> {
   name: string;
   summary: string;
-  flags: Record<string, FlagSpec>;
+  flags: F;
   positionals: PositionalSpec[];
   /** Unknown `--key value` pairs are collected into ParsedArgs.extra instead of failing (train's recipe overrides). */
   passthrough?: boolean;
   /** Returns the process's exit status. */
-  run(args: ParsedArgs): number | Promise<number>;
+  run(args: ParsedArgs<F>): number | Promise<number>;
 }
 
-export interface ParsedArgs {
-  flags: Record<string, FlagValue | undefined>;
+export interface ParsedArgs<F extends Record<string, FlagSpec> = Record<string, FlagSpec>> {
+  flags: FlagValues<F>;
   positionals: string[];
   /** Unknown flags of a passthrough command, by name without the dashes. */
   extra: Record<string, string>;
   help: boolean;
+}
+
+/**
+ * A command whose run() sees its flags typed from their specs (`args.flags.out` is
+ * `string | undefined`, a switch is a boolean); it still fits a `CommandSpec[]` table.
+ */
+export function defineCommand<const F extends Record<string, FlagSpec>>(spec: CommandSpec<F>): CommandSpec<F> {
+  return spec;
 }
 
 /** Bad command-line input: printed with the command's usage, exit status 2. */
@@ -70,12 +93,14 @@ function convert(name: string, spec: FlagSpec, raw: string): FlagValue {
   }
 }
 
-export function parseArgs(
+export function parseArgs<F extends Record<string, FlagSpec>>(
   argv: readonly string[],
-  cmd: Pick<CommandSpec, "name" | "flags" | "positionals" | "passthrough">,
-): ParsedArgs {
+  cmd: Pick<CommandSpec<F>, "name" | "flags" | "positionals" | "passthrough">,
+): ParsedArgs<F> {
   const flags: Record<string, FlagValue | undefined> = {};
-  for (const [name, spec] of Object.entries(cmd.flags)) flags[name] = spec.default;
+  // an absent switch is false, so FlagValues can type it boolean
+  for (const [name, spec] of Object.entries(cmd.flags))
+    flags[name] = spec.default ?? (spec.type === "boolean" ? false : undefined);
   const positionals: string[] = [];
   const extra: Record<string, string> = {};
   let help = false;
@@ -132,7 +157,8 @@ export function parseArgs(
     throw new UsageError(
       `\`${cmd.name}\` takes at most ${cmd.positionals.length} argument${cmd.positionals.length === 1 ? "" : "s"}. Received: ${positionals.join(" ")}`,
     );
-  return { flags, positionals, extra, help };
+  // every declared flag was set above from its spec and converted by its type
+  return { flags: flags as FlagValues<F>, positionals, extra, help };
 }
 
 /** `budgetnet NAME ARGS [flags]` and one line per flag. */

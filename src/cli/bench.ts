@@ -14,7 +14,7 @@ import { inferenceMode } from "../perf/inference";
 import type { CompiledInference } from "../perf/plan";
 import { keep, scope } from "../tensor/scope";
 import { getNumThreads, type Tensor } from "../tensor/tensor";
-import { type CommandSpec, type ParsedArgs, UsageError } from "./args";
+import { defineCommand, type FlagSpec, type FlagValues, UsageError } from "./args";
 import { compileForEngine, ENGINE_FLAG } from "./engine";
 
 function timeBatches(net: { forward(x: Tensor): Tensor }, x: Tensor, warmup: number, iters: number): number[] {
@@ -40,24 +40,35 @@ interface BenchSettings {
   channelsLast: boolean;
 }
 
-function readSettings(args: ParsedArgs, name: string): BenchSettings {
-  const size = args.flags["image-size"] as number;
-  const iters = args.flags.iters as number;
-  const precisionFlag = args.flags.precision as string;
-  const layoutFlag = args.flags.layout as string;
-  if (!["fp32", "bf16", "auto"].includes(precisionFlag))
-    throw new UsageError(`--precision must be fp32, bf16 or auto. Received: --precision=${precisionFlag}`);
-  if (!["contiguous", "channels-last", "auto"].includes(layoutFlag))
-    throw new UsageError(`--layout must be contiguous, channels-last or auto. Received: --layout=${layoutFlag}`);
+const BENCH_FLAGS = {
+  "image-size": { type: "integer", valueName: "S", description: "input height and width", default: 32 },
+  precision: {
+    type: "string",
+    valueName: "P",
+    description: "fp32, bf16 or auto (default: the measured best for the model)",
+    default: "auto",
+  },
+  layout: { type: "string", valueName: "L", description: "contiguous, channels-last or auto", default: "auto" },
+  iters: { type: "integer", valueName: "N", description: "timed batches per measurement", default: 20 },
+  engine: ENGINE_FLAG,
+  json: { type: "boolean", description: "print JSON instead of text" },
+} as const satisfies Record<string, FlagSpec>;
+
+function readSettings(flags: FlagValues<typeof BENCH_FLAGS>, name: string): BenchSettings {
+  const { "image-size": size, iters, precision, layout } = flags;
+  if (precision !== "fp32" && precision !== "bf16" && precision !== "auto")
+    throw new UsageError(`--precision must be fp32, bf16 or auto. Received: --precision=${precision}`);
+  if (layout !== "contiguous" && layout !== "channels-last" && layout !== "auto")
+    throw new UsageError(`--layout must be contiguous, channels-last or auto. Received: --layout=${layout}`);
   if (iters < 1) throw new UsageError(`--iters must be >= 1. Received: --iters=${iters}`);
   const best = bestSetting(name, "infer");
   return {
     size,
     iters,
-    precision: precisionFlag as BenchSettings["precision"],
-    engine: args.flags.engine as string,
-    bf16: precisionFlag === "auto" ? best.precision === "bf16" : precisionFlag === "bf16",
-    channelsLast: layoutFlag === "auto" ? best.channelsLast : layoutFlag === "channels-last",
+    precision,
+    engine: flags.engine,
+    bf16: precision === "auto" ? best.precision === "bf16" : precision === "bf16",
+    channelsLast: layout === "auto" ? best.channelsLast : layout === "channels-last",
   };
 }
 
@@ -154,26 +165,14 @@ function report(name: string, s: BenchSettings, m: ReturnType<typeof measure>, j
     );
 }
 
-export const benchCommand: CommandSpec = {
+export const benchCommand = defineCommand({
   name: "bench",
   summary: "Measure a model's inference latency (batch 1) and throughput (batch 256) on this CPU.",
   positionals: [{ name: "MODEL", description: "a registered model name (see `budgetnet models`)" }],
-  flags: {
-    "image-size": { type: "integer", valueName: "S", description: "input height and width", default: 32 },
-    precision: {
-      type: "string",
-      valueName: "P",
-      description: "fp32, bf16 or auto (default: the measured best for the model)",
-      default: "auto",
-    },
-    layout: { type: "string", valueName: "L", description: "contiguous, channels-last or auto", default: "auto" },
-    iters: { type: "integer", valueName: "N", description: "timed batches per measurement", default: 20 },
-    engine: ENGINE_FLAG,
-    json: { type: "boolean", description: "print JSON instead of text" },
-  },
+  flags: BENCH_FLAGS,
   run(args) {
     const name = args.positionals[0] as string;
-    const s = readSettings(args, name);
+    const s = readSettings(args.flags, name);
     const options: ModelOptions = {};
     if (getModelEntry(name)?.defaults.imageSize !== undefined) options.imageSize = s.size;
     const model = createModel(name, options);
@@ -186,4 +185,4 @@ export const benchCommand: CommandSpec = {
     report(name, s, measured, args.flags.json === true);
     return 0;
   },
-};
+});

@@ -2,9 +2,9 @@
 // address, verifies the published MD5, resumes a partial download, and renames into place.
 import { type DownloadName, downloadDataset } from "../data";
 import { RESOURCES } from "../data/download";
-import { type CommandSpec, UsageError } from "./args";
+import { defineCommand, UsageError } from "./args";
 
-export const dataCommand: CommandSpec = {
+export const dataCommand = defineCommand({
   name: "data",
   summary: `Download a data set: budgetnet data download ${Object.keys(RESOURCES).join("|")} (checksummed, resumable).`,
   positionals: [
@@ -25,11 +25,11 @@ export const dataCommand: CommandSpec = {
     if (!(name !== undefined && name in RESOURCES))
       throw new UsageError(`unknown data set. Known: ${Object.keys(RESOURCES).join(", ")}. Received: ${name}`);
     const files = await downloadDataset(name as DownloadName, {
-      root: args.flags.root as string | undefined,
-      baseUrl: args.flags["base-url"] as string | undefined,
+      root: args.flags.root,
+      baseUrl: args.flags["base-url"],
       log: (m) => process.stderr.write(`${m}\n`),
     });
     process.stdout.write(`${files.join("\n")}\n`);
     return 0;
   },
-};
+});

@@ -2,15 +2,14 @@
 // model's own forward through libtorch.
 import type { Module } from "../nn/module";
 import { type CompiledInference, compileInference, type PlanOptions, planAvailable } from "../perf/plan";
-import type { FlagSpec } from "./args";
-import { UsageError } from "./args";
+import { type FlagSpec, UsageError } from "./args";
 
-export const ENGINE_FLAG: FlagSpec = {
+export const ENGINE_FLAG = {
   type: "string",
   valueName: "E",
   description: "auto (the fused oneDNN plan where this build has it), plan or libtorch",
   default: "auto",
-};
+} as const satisfies FlagSpec;
 
 /**
  * The inference engine a command asked for: "plan" compiles (and fails if it cannot), "auto"

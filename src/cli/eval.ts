@@ -2,12 +2,12 @@
 import { loadDataset } from "../data";
 import type { CompiledInference } from "../perf/plan";
 import { type EvalResult, evaluate } from "../train/evaluate";
-import { loadRunModel, type WeightsChoice } from "../train/run";
+import { loadRunModel } from "../train/run";
 import { prepareData } from "../train/trainer";
-import type { CommandSpec } from "./args";
+import { defineCommand } from "./args";
 import { compileForEngine, ENGINE_FLAG } from "./engine";
 
-export const evalCommand: CommandSpec = {
+export const evalCommand = defineCommand({
   name: "eval",
   summary:
     "Evaluate a trained run on its validation split or the test set: accuracy, per-class accuracy, confusion matrix.",
@@ -27,14 +27,14 @@ export const evalCommand: CommandSpec = {
     json: { type: "boolean", description: "print JSON" },
   },
   run(args) {
-    const runDir = args.flags.run as string | undefined;
+    const runDir = args.flags.run;
     if (!runDir) throw new Error("eval needs --run DIR (a folder written by `budgetnet train`).");
-    const split = args.flags.split as string;
+    const split = args.flags.split;
     if (split !== "val" && split !== "test") throw new Error(`--split must be val or test. Received: --split=${split}`);
-    const weights = args.flags.weights as WeightsChoice;
+    const weights = args.flags.weights;
     if (weights !== "best" && weights !== "final")
       throw new Error(`--weights must be best or final. Received: --weights=${weights}`);
-    const batchSize = args.flags["batch-size"] as number;
+    const batchSize = args.flags["batch-size"];
     if (!(batchSize >= 1)) throw new Error(`--batch-size must be >= 1. Received: --batch-size=${batchSize}`);
     const started = Date.now();
     const { model, config } = loadRunModel(runDir, weights);
@@ -50,7 +50,7 @@ export const evalCommand: CommandSpec = {
             `(${config.data.numClasses} classes of ${c}x${h}x${w}, config.json data); check the recipe's dataset, dataRoot and imageSize in ${runDir}/config.json.`,
         );
       // float32 plan: the same numbers as the model's own forward (to ~1e-6), only faster
-      const plan = compileForEngine(args.flags.engine as string, model, {
+      const plan = compileForEngine(args.flags.engine, model, {
         inputShape: [batchSize, ...config.data.imageShape],
         precision: "fp32",
       });
@@ -89,4 +89,4 @@ export const evalCommand: CommandSpec = {
       model.dispose();
     }
   },
-};
+});

@@ -6,12 +6,14 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { readOnnx, saveOnnx, summarizeOnnx } from "../export/onnx";
 import { saveSafetensors } from "../export/safetensors";
-import { loadRunModel, type WeightsChoice } from "../train/run";
-import { type CommandSpec, UsageError } from "./args";
+import { loadRunModel } from "../train/run";
+import { defineCommand, UsageError } from "./args";
 
 const FORMATS = ["onnx", "safetensors"];
+/** The switches that only the onnx format takes. */
+const ONNX_ONLY = ["fold-bn", "with-normalization", "probabilities"] as const;
 
-export const exportCommand: CommandSpec = {
+export const exportCommand = defineCommand({
   name: "export",
   summary: "Write a trained run's model as ONNX (opset 17, for onnxruntime and friends) or safetensors.",
   positionals: [],
@@ -37,26 +39,24 @@ export const exportCommand: CommandSpec = {
     probabilities: { type: "boolean", description: "onnx: add a softmax output named probabilities" },
   },
   run(args) {
-    const runDir = args.flags.run as string | undefined;
+    const runDir = args.flags.run;
     if (runDir === undefined) throw new UsageError("--run DIR is required: the folder `budgetnet train` wrote.");
-    const format = args.flags.format as string;
+    const format = args.flags.format;
     if (!FORMATS.includes(format))
       throw new UsageError(`--format must be one of ${FORMATS.join(", ")}. Received: --format=${format}`);
-    const weights = args.flags.weights as string;
+    const weights = args.flags.weights;
     if (weights !== "best" && weights !== "final")
       throw new UsageError(`--weights must be best or final. Received: --weights=${weights}`);
-    const onnxOnly = ["fold-bn", "with-normalization", "probabilities"].filter((f) => args.flags[f]);
+    const onnxOnly = ONNX_ONLY.filter((f) => args.flags[f]);
     if (format !== "onnx" && onnxOnly.length > 0)
       throw new UsageError(
         `${onnxOnly.map((f) => `--${f}`).join(", ")} ${onnxOnly.length > 1 ? "apply" : "applies"} only to --format onnx.`,
       );
-    const out =
-      (args.flags.out as string | undefined) ??
-      path.join(runDir, format === "onnx" ? "model.onnx" : "export.safetensors");
+    const out = args.flags.out ?? path.join(runDir, format === "onnx" ? "model.onnx" : "export.safetensors");
     if (!fs.existsSync(path.dirname(path.resolve(out))))
       throw new UsageError(`the folder of --out does not exist. Received: --out=${out}`);
 
-    const { model, config } = loadRunModel(runDir, weights as WeightsChoice);
+    const { model, config } = loadRunModel(runDir, weights);
     try {
       const data = config.data;
       if (format === "safetensors") {
@@ -102,4 +102,4 @@ export const exportCommand: CommandSpec = {
       model.dispose();
     }
   },
-};
+});

@@ -2,9 +2,9 @@
 // declared option schema: type, default, range or choices, help; see src/models/options.ts).
 import { countParameters } from "../analysis/summary";
 import { createModel, listModels } from "../models";
-import type { CommandSpec } from "./args";
+import { defineCommand } from "./args";
 
-export const modelsCommand: CommandSpec = {
+export const modelsCommand = defineCommand({
   name: "models",
   summary: "List the registered model architectures (name, family, description; --params builds each to count).",
   positionals: [],
@@ -14,7 +14,7 @@ export const modelsCommand: CommandSpec = {
     params: { type: "boolean", description: "build every model to count its parameters (slower)" },
   },
   run(args) {
-    const family = args.flags.family as string | undefined;
+    const family = args.flags.family;
     const entries = listModels().filter((m) => family === undefined || m.family === family);
     const rows = entries.map((m) => {
       let params: number | undefined;
@@ -41,10 +41,10 @@ export const modelsCommand: CommandSpec = {
     const nameW = Math.max(4, ...rows.map((r) => r.name.length));
     const famW = Math.max(6, ...rows.map((r) => r.family.length));
     const paramCol = (r: { params?: number }): string =>
-      args.flags.params ? `${(((r.params ?? 0) as number) / 1e6).toFixed(2).padStart(8)}M  ` : "";
+      args.flags.params ? `${((r.params ?? 0) / 1e6).toFixed(2).padStart(8)}M  ` : "";
     const head = `${"name".padEnd(nameW)}  ${"family".padEnd(famW)}  ${args.flags.params ? `${"params".padStart(9)}  ` : ""}description`;
     const lines = rows.map((r) => `${r.name.padEnd(nameW)}  ${r.family.padEnd(famW)}  ${paramCol(r)}${r.description}`);
     process.stdout.write(`${[head, ...lines].join("\n")}\n`);
     return 0;
   },
-};
+});

@@ -7,7 +7,7 @@ import { scope } from "../tensor/scope";
 import { noGrad } from "../tensor/tensor";
 import { predictProbabilities } from "../train/evaluate";
 import { loadRunModel } from "../train/run";
-import type { CommandSpec } from "./args";
+import { defineCommand } from "./args";
 import { compileForEngine, ENGINE_FLAG } from "./engine";
 
 /**
@@ -37,7 +37,7 @@ export async function decodeImage(file: string, channels: number, height: number
   return chw;
 }
 
-export const predictCommand: CommandSpec = {
+export const predictCommand = defineCommand({
   name: "predict",
   summary: "Classify image files with a trained run: the top-k classes and their probabilities.",
   positionals: [{ name: "IMAGE...", description: "PNG or JPEG files", variadic: true }],
@@ -49,16 +49,16 @@ export const predictCommand: CommandSpec = {
     engine: ENGINE_FLAG,
   },
   async run(args) {
-    const runDir = args.flags.run as string | undefined;
+    const runDir = args.flags.run;
     if (!runDir) throw new Error("predict needs --run DIR (a folder written by `budgetnet train`).");
     const { model, config } = loadRunModel(runDir, "best");
     const [c, h, w] = config.data.imageShape;
     let plan: ReturnType<typeof compileForEngine> | undefined;
     try {
-      plan = compileForEngine(args.flags.engine as string, model, { inputShape: [1, c, h, w], precision: "fp32" });
+      plan = compileForEngine(args.flags.engine, model, { inputShape: [1, c, h, w], precision: "fp32" });
       const compiled = plan.compiled;
       const names = config.data.classNames;
-      const k = Math.min(args.flags["top-k"] as number, names.length);
+      const k = Math.min(args.flags["top-k"], names.length);
       if (!(k >= 1)) throw new Error(`--top-k must be >= 1. Received: --top-k=${String(args.flags["top-k"])}`);
       const results = [];
       for (const file of args.positionals) {
@@ -100,4 +100,4 @@ export const predictCommand: CommandSpec = {
       model.dispose();
     }
   },
-};
+});

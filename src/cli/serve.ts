@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { saveOnnx } from "../export/onnx";
 import { packageRoot } from "../paths";
 import { loadRunModel, type WeightsChoice } from "../train/run";
-import { type CommandSpec, UsageError } from "./args";
+import { defineCommand, UsageError } from "./args";
 
 const MIME: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -181,7 +181,7 @@ export function exportForWeb(
   }
 }
 
-export const serveCommand: CommandSpec = {
+export const serveCommand = defineCommand({
   name: "serve",
   summary: "Serve a web page that classifies images in the browser with the run's model (onnxruntime-web).",
   positionals: [],
@@ -197,12 +197,12 @@ export const serveCommand: CommandSpec = {
     },
   },
   async run(args) {
-    const runDir = args.flags.run as string | undefined;
+    const runDir = args.flags.run;
     if (runDir === undefined) throw new UsageError("--run DIR is required: the folder `budgetnet train` wrote.");
-    const weights = args.flags.weights as string;
+    const weights = args.flags.weights;
     if (weights !== "best" && weights !== "final")
       throw new UsageError(`--weights must be best or final. Received: --weights=${weights}`);
-    const host = args.flags.host as string;
+    const host = args.flags.host;
     if (!isLoopback(host))
       throw new UsageError(
         `serve listens on loopback only. Received: --host=${host}. Use 127.0.0.1, ::1 or localhost.`,
@@ -211,7 +211,7 @@ export const serveCommand: CommandSpec = {
     try {
       const modelFile = path.join(dir, "model.onnx");
       const { name, parameters } = exportForWeb(runDir, weights, modelFile);
-      const server = await startWebServer({ modelFile, host, port: args.flags.port as number });
+      const server = await startWebServer({ modelFile, host, port: args.flags.port });
       process.stdout.write(
         `serving ${name} (${parameters.toLocaleString("en-US")} parameters, ${fs.statSync(modelFile).size} bytes as ONNX) at ${server.url}\n` +
           "press Ctrl-C to stop\n",
@@ -232,4 +232,4 @@ export const serveCommand: CommandSpec = {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   },
-};
+});

@@ -3,7 +3,7 @@
 import { formatSummary, summary } from "../analysis/summary";
 import { createModel, getModelEntry, type ModelEntry, type ModelOptions, optionRows } from "../models";
 import { describe } from "../tensor/errors";
-import type { CommandSpec } from "./args";
+import { defineCommand } from "./args";
 
 /** The model's options as a table; defaults are the model's own (its name's, else the family's). */
 export function formatOptionTable(entry: ModelEntry): string {
@@ -19,7 +19,7 @@ export function formatOptionTable(entry: ModelEntry): string {
   return [title, line(head), ...rows.map(line)].join("\n");
 }
 
-export const summaryCommand: CommandSpec = {
+export const summaryCommand = defineCommand({
   name: "summary",
   summary: "Build a registered model and print its layers, parameters and multiply-adds for one input.",
   positionals: [{ name: "MODEL", description: "a registered model name (see `budgetnet models`)" }],
@@ -39,9 +39,9 @@ export const summaryCommand: CommandSpec = {
       else process.stdout.write(`${formatOptionTable(entry)}\n`);
       return 0;
     }
-    const imageSize = args.flags["image-size"] as number;
-    const inChannels = args.flags["in-channels"] as number;
-    const options: ModelOptions = { numClasses: args.flags["num-classes"] as number, inChannels };
+    const imageSize = args.flags["image-size"];
+    const inChannels = args.flags["in-channels"];
+    const options: ModelOptions = { numClasses: args.flags["num-classes"], inChannels };
     // models whose classifier depends on the input size declare imageSize among their defaults
     if (getModelEntry(name)?.defaults.imageSize !== undefined) options.imageSize = imageSize;
     const model = createModel(name, options);
@@ -56,4 +56,4 @@ export const summaryCommand: CommandSpec = {
     }
     return 0;
   },
-};
+});

@@ -4,9 +4,9 @@ import * as path from "node:path";
 import { applyOverrides, listRecipes, loadRecipe } from "../train/config";
 import { readRunConfig } from "../train/run";
 import { train } from "../train/trainer";
-import type { CommandSpec } from "./args";
+import { defineCommand } from "./args";
 
-export const trainCommand: CommandSpec = {
+export const trainCommand = defineCommand({
   name: "train",
   summary:
     "Train a model from a recipe (recipes/*.json); every recipe field can be overridden with --FIELD VALUE " +
@@ -26,9 +26,9 @@ export const trainCommand: CommandSpec = {
   },
   async run(args) {
     const resume = args.flags.resume === true;
-    const out = args.flags.out as string | undefined;
+    const out = args.flags.out;
     if (resume && out === undefined) throw new Error("--resume needs --out DIR: the run folder to continue.");
-    let cfg = resume && out !== undefined ? readRunConfig(out).recipe : loadRecipe(args.flags.recipe as string);
+    let cfg = resume && out !== undefined ? readRunConfig(out).recipe : loadRecipe(args.flags.recipe);
     cfg = applyOverrides(cfg, args.extra);
     const runDir = out ?? path.join("runs", `${cfg.name}-${new Date().toISOString().replace(/[:.]/g, "-")}`);
     process.stderr.write(`budgetnet: training ${cfg.model} on ${cfg.dataset} (${cfg.name}) into ${runDir}\n`);
@@ -45,4 +45,4 @@ export const trainCommand: CommandSpec = {
       );
     return result.status === "completed" ? 0 : 130;
   },
-};
+});
