@@ -63,15 +63,12 @@ function trainArgs(dir: string, resume: boolean): string[] {
   return resume ? ["train", "--out", dir, "--resume"] : ["train", "--out", dir, ...TRAIN_ARGS];
 }
 
-/** Resumes (or, with no checkpoint yet, starts) the run in dir until it completes; returns the processes used. */
+/** Resumes (or, with no checkpoint yet, starts) the run in dir; it must complete in one go. Returns the processes used. */
 async function finish(dir: string): Promise<number> {
-  for (let i = 1; i <= 5; i++) {
-    const resume = fs.existsSync(path.join(dir, "checkpoint.safetensors"));
-    const r = await start(trainArgs(dir, resume)).done;
-    if (r.code === 0) return i;
-    throw new Error(`finishing ${dir} failed (exit ${r.code}): ${r.stderr.slice(-800)}`);
-  }
-  throw new Error(`${dir} did not complete`);
+  const resume = fs.existsSync(path.join(dir, "checkpoint.safetensors"));
+  const r = await start(trainArgs(dir, resume)).done;
+  if (r.code !== 0) throw new Error(`finishing ${dir} failed (exit ${r.code}): ${r.stderr.slice(-800)}`);
+  return 1;
 }
 
 function finalWeights(dir: string): Buffer {
