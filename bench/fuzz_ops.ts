@@ -173,13 +173,13 @@ function isClass(fn: unknown): fn is new (...a: unknown[]) => unknown {
 }
 
 /** Frees what a call returned when it owns native memory (modules, optimizers, loaders). */
+/**
+ * Frees what a call returned: modules and other disposables, and tensors too: a function may hand
+ * its caller an owned tensor (kept, so the case's scope would not free it, e.g. ownedCopy).
+ * Tensor.dispose is idempotent, so a returned input is no problem.
+ */
 function release(v: unknown): void {
-  if (
-    v !== null &&
-    typeof v === "object" &&
-    !(v instanceof Tensor) &&
-    typeof (v as { dispose?: unknown }).dispose === "function"
-  )
+  if (v !== null && typeof v === "object" && typeof (v as { dispose?: unknown }).dispose === "function")
     (v as { dispose(): void }).dispose();
 }
 
