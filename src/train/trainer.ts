@@ -124,6 +124,15 @@ interface Session {
   finalValAccuracy: number;
 }
 
+/**
+ * libtorch threads for a run: the recipe's when it sets them, else BUDGETNET_THREADS (docs/threads.md),
+ * else one per core. A recipe's `threads: null` means "not set", so the environment wins over it.
+ */
+function threadsFor(cfg: TrainConfig): number {
+  const env = Number(process.env.BUDGETNET_THREADS);
+  return cfg.threads ?? (Number.isInteger(env) && env >= 1 ? env : os.availableParallelism());
+}
+
 /** Settings that a resumed run may change: they do not alter the numbers it computes. */
 const RESUMABLE_CHANGES = new Set(["threads", "logEvery", "dataRoot"]);
 
@@ -154,7 +163,7 @@ function setUp(cfg: TrainConfig, opts: TrainOptions, runDir: string): Session {
       `${runDir} already holds a run (checkpoint.safetensors). Resume it with --resume, or choose another --out.`,
     );
   if (opts.resume) checkResumedSettings(runDir, cfg);
-  setNumThreads(cfg.threads ?? os.availableParallelism());
+  setNumThreads(threadsFor(cfg));
   manualSeed(cfg.seed);
 
   const data = prepareData(cfg);
@@ -282,7 +291,7 @@ function writeRunConfig(s: Omit<Session, "metrics">): void {
       std: data.std,
     },
     seed: cfg.seed,
-    threads: cfg.threads ?? os.availableParallelism(),
+    threads: threadsFor(cfg),
     versions: { budgetnet: packageVersion(), node: process.version, libtorch: buildInfo().torchVersion },
     createdAt: new Date().toISOString(),
   });

@@ -251,6 +251,22 @@ test("metrics.jsonl: a fresh start drops a killed attempt's lines, a resume drop
   );
 });
 
+test("BUDGETNET_THREADS wins over a recipe's threads: null (config.json records what ran)", async () => {
+  const dir = path.join(tempDir(), "threads");
+  const cfg = smallConfig({ threads: "null" });
+  assert.equal(cfg.threads, null);
+  const before = process.env.BUDGETNET_THREADS;
+  process.env.BUDGETNET_THREADS = "1";
+  try {
+    await train(cfg, { runDir: dir, handleSignals: false, stopAfterSteps: 1, progress: new Progress(quiet) });
+  } finally {
+    if (before === undefined) delete process.env.BUDGETNET_THREADS;
+    else process.env.BUDGETNET_THREADS = before;
+  }
+  const config = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8")) as { threads: number };
+  assert.equal(config.threads, 1);
+});
+
 test("SIGTERM stops `budgetnet train` with a checkpoint, like Ctrl-C, and --resume completes the run", async () => {
   const dir = path.join(tempDir(), "sigterm");
   const args = [BIN, "train", "--out", dir, "--train-subset", "512", "--val-subset", "100", "--batch-size", "32"];
