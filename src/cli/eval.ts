@@ -2,7 +2,7 @@
 import { loadDataset } from "../data";
 import type { CompiledInference } from "../perf/plan";
 import { type EvalResult, evaluate } from "../train/evaluate";
-import { loadRunModel } from "../train/run";
+import { loadRunModel, runRecipe } from "../train/run";
 import { prepareData } from "../train/trainer";
 import { defineCommand } from "./args";
 import { compileForEngine, ENGINE_FLAG } from "./engine";
@@ -39,7 +39,7 @@ export const evalCommand = defineCommand({
     const started = Date.now();
     const { model, config } = loadRunModel(runDir, weights);
     try {
-      const r = config.recipe;
+      const r = runRecipe(config, runDir);
       const loadOpts = { root: r.dataRoot ?? undefined, size: r.imageSize ?? undefined };
       // val is exactly the run's validation set (same split, seed and subset as during training).
       const ds = split === "test" ? loadDataset(r.dataset, { split: "test", ...loadOpts }) : prepareData(r).val;

@@ -2,7 +2,7 @@
 // overridden (`--epochs 2 --batch-size 256 --model resnet56 --optimizer.lr 0.05`).
 import * as path from "node:path";
 import { applyOverrides, listRecipes, loadRecipe } from "../train/config";
-import { readRunConfig } from "../train/run";
+import { readRunConfig, runRecipe } from "../train/run";
 import { train } from "../train/trainer";
 import { defineCommand } from "./args";
 
@@ -28,7 +28,7 @@ export const trainCommand = defineCommand({
     const resume = args.flags.resume === true;
     const out = args.flags.out;
     if (resume && out === undefined) throw new Error("--resume needs --out DIR: the run folder to continue.");
-    let cfg = resume && out !== undefined ? readRunConfig(out).recipe : loadRecipe(args.flags.recipe);
+    let cfg = resume && out !== undefined ? runRecipe(readRunConfig(out), out) : loadRecipe(args.flags.recipe);
     cfg = applyOverrides(cfg, args.extra);
     const runDir = out ?? path.join("runs", `${cfg.name}-${new Date().toISOString().replace(/[:.]/g, "-")}`);
     process.stderr.write(`budgetnet: training ${cfg.model} on ${cfg.dataset} (${cfg.name}) into ${runDir}\n`);

@@ -15,9 +15,9 @@ import { MAX_IMAGE_SIDE, recipeFromObject, type TrainConfig } from "./config";
 export interface RunConfig {
   /**
    * The resolved recipe. Loading the model needs only model and data, so a run folder made by hand
-   * may leave it out: then reading it (eval on the run's data, resume) throws, saying it is missing.
+   * may leave it out; what needs it (eval on the run's data, resume) asks runRecipe().
    */
-  recipe: TrainConfig;
+  recipe?: TrainConfig;
   model: { name: string; options: ModelOptions };
   parameters: number;
   data: {
@@ -85,16 +85,15 @@ function checkRunConfig(raw: unknown, file: string): RunConfig {
     bad("model.options.inChannels", `must match data.imageShape's channels (${c})`, options.inChannels);
   const config = { ...(raw as unknown as RunConfig) };
   if (raw.recipe !== undefined) config.recipe = recipeFromObject(raw.recipe, file);
-  else
-    Object.defineProperty(config, "recipe", {
-      enumerable: false,
-      get: () => {
-        throw new Error(
-          `${file} has no recipe (the resolved training recipe \`budgetnet train\` writes there), which evaluating on the run's data and resuming need. Train the run with \`budgetnet train\`.`,
-        );
-      },
-    });
   return config;
+}
+
+/** The run's resolved recipe, or a clear error when its config.json has none (a folder made by hand). */
+export function runRecipe(config: RunConfig, runDir: string): TrainConfig {
+  if (config.recipe !== undefined) return config.recipe;
+  throw new Error(
+    `${path.join(runDir, "config.json")} has no recipe (the resolved training recipe \`budgetnet train\` writes there), which evaluating on the run's data and resuming need. Train the run with \`budgetnet train\`.`,
+  );
 }
 
 export function readRunConfig(runDir: string): RunConfig {

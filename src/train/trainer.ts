@@ -29,7 +29,7 @@ import { checkConfigAgainstData, type TrainConfig } from "./config";
 import { evaluate } from "./evaluate";
 import { MetricsLog, Progress, trimMetrics } from "./metrics";
 import { forwardWithPrecision, preparePrecision } from "./precision";
-import { readRunConfig } from "./run";
+import { readRunConfig, runRecipe } from "./run";
 import { lockRunFolder } from "./run_lock";
 import { buildOptimization, type Optimization } from "./setup";
 
@@ -230,7 +230,7 @@ function makeLoader(cfg: TrainConfig, data: RunData): DataLoader {
 
 /** Refuses a resume whose settings differ from the run's own (the result would not be the run's). */
 function checkResumedSettings(runDir: string, cfg: TrainConfig): void {
-  const stored = readRunConfig(runDir).recipe;
+  const stored = runRecipe(readRunConfig(runDir), runDir);
   const changed = configDifferences(stored, cfg).filter((d) => !RESUMABLE_CHANGES.has(d.field.split(".")[0]));
   if (changed.length > 0)
     throw new Error(

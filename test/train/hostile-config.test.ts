@@ -19,7 +19,7 @@ import {
   loadRecipe,
   type TrainConfig,
 } from "../../src/train/config";
-import { loadRunModel, readRunConfig } from "../../src/train/run";
+import { loadRunModel, readRunConfig, runRecipe } from "../../src/train/run";
 import { checkNoLeaks, tempDir } from "../helpers";
 
 checkNoLeaks();
@@ -208,10 +208,11 @@ test("readRunConfig checks config.json's shape and names the field that is wrong
   ];
   for (const [edit, message] of refused) assert.throws(() => readRunConfig(runFolder(edit)), message);
   // a hand-made run folder without a recipe loads its model; only reading the recipe is an error
-  const { model: bare, config } = loadRunModel(runFolder(setting("recipe", undefined)));
+  const bareDir = runFolder(setting("recipe", undefined));
+  const { model: bare, config } = loadRunModel(bareDir);
   bare.dispose();
   assert.throws(
-    () => config.recipe.dataset,
+    () => runRecipe(config, bareDir),
     /config\.json has no recipe .* which evaluating on the run's data and resuming need/,
   );
   const broken = runFolder();
