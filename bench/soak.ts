@@ -50,63 +50,57 @@ const FLAGS = {
   threads: { type: "integer", valueName: "N", min: 1, default: 2, description: "libtorch threads" },
 } as const;
 
+/** Runs body n times, yielding to the event loop after each, sampling memory at 1 and every `every`. */
+async function repeat(label: string, n: number, every: number, body: () => void): Promise<Sample[]> {
+  const samples: Sample[] = [];
+  const started = Date.now();
+  for (let i = 1; i <= n; i++) {
+    body();
+    await turn();
+    if (i % every !== 0 && i !== 1) continue;
+    const s = sample(i);
+    samples.push(s);
+    console.log(
+      `${label} ${i}: rss ${s.rssMB.toFixed(0)} MB, reserved ${s.reservedMB.toFixed(0)} MB, heap in use ` +
+        `${s.heapInUseMB.toFixed(0)} MB, free in heap ${s.heapFreeMB.toFixed(0)} MB, live tensors ${s.liveTensors}, ` +
+        `${((Date.now() - started) / i).toFixed(1)} ms each`,
+    );
+  }
+  return samples;
+}
+
 async function soakTraining(steps: number, batch: number, every: number): Promise<Sample[]> {
   const model = createModel("resnet20", { numClasses: 10, inChannels: 3 });
   const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
-  const samples: Sample[] = [];
-  const started = Date.now();
   try {
-    for (let step = 1; step <= steps; step++) {
+    return await repeat("train step", steps, every, () =>
       scope(() => {
-        const x = randn([batch, 3, 32, 32]);
-        const y = randint(0, 10, [batch]);
-        const loss = crossEntropy(model.forward(x), y);
+        const loss = crossEntropy(model.forward(randn([batch, 3, 32, 32])), randint(0, 10, [batch]));
         opt.zeroGrad();
         loss.backward();
         opt.step();
-      });
-      await turn();
-      if (step % every === 0 || step === 1) {
-        samples.push(sample(step));
-        const s = samples[samples.length - 1] as Sample;
-        console.log(
-          `train step ${step}: rss ${s.rssMB.toFixed(0)} MB, reserved ${s.reservedMB.toFixed(0)} MB, ` +
-            `live tensors ${s.liveTensors}, ${((Date.now() - started) / step).toFixed(1)} ms/step`,
-        );
-      }
-    }
+      }),
+    );
   } finally {
     opt.dispose();
     model.dispose();
   }
-  return samples;
 }
 
 async function soakCompile(cycles: number, every: number): Promise<Sample[]> {
   const model = createModel("resnet20", { numClasses: 10, inChannels: 3 });
   model.eval();
-  const samples: Sample[] = [];
   try {
-    for (let c = 1; c <= cycles; c++) {
+    return await repeat("compile cycle", cycles, every, () => {
       const plan = compileInference(model, { inputShape: [8, 3, 32, 32], precision: "fp32", winograd: "never" });
       scope(() => {
         plan.forward(randn([8, 3, 32, 32]));
       });
       plan.dispose();
-      await turn();
-      if (c % every === 0 || c === 1) {
-        samples.push(sample(c));
-        const s = samples[samples.length - 1] as Sample;
-        console.log(
-          `compile cycle ${c}: rss ${s.rssMB.toFixed(0)} MB, heap in use ${s.heapInUseMB.toFixed(0)} MB, ` +
-            `free in heap ${s.heapFreeMB.toFixed(0)} MB, live tensors ${s.liveTensors}`,
-        );
-      }
-    }
+    });
   } finally {
     model.dispose();
   }
-  return samples;
 }
 
 /**

@@ -17,8 +17,6 @@ export class RunFolderBusyError extends Error {
 
 export interface RunLock {
   readonly file: string;
-  /** Temp files of killed writers that taking the lock cleaned up. */
-  readonly removedTemps: string[];
   release(): void;
 }
 
@@ -52,11 +50,10 @@ export function lockRunFolder(runDir: string): RunLock {
   } finally {
     if (!taken) fs.closeSync(fd);
   }
-  const removedTemps = removeStaleTemps(runDir);
+  removeStaleTemps(runDir); // temp files that writers killed mid-write left behind
   let released = false;
   return {
     file,
-    removedTemps,
     release() {
       if (released) return;
       released = true;

@@ -13,6 +13,9 @@ import {
   native,
   OPTIONAL_NATIVE_EXPORTS,
 } from "../../src/tensor/binding";
+import { checkNoLeaks } from "../helpers";
+
+checkNoLeaks();
 
 /** The addon module as Node loaded it (binding.ts's `native` is this same object). */
 const addon = require(path.join(packageRoot(), "build", "Release", "budgetnet.node")) as Record<string, unknown>;
