@@ -1,6 +1,8 @@
 // Reductions. dims undefined reduces every dimension; keepdim keeps them as size 1.
 import { native } from "../tensor/binding";
+import { scope } from "../tensor/scope";
 import type { Tensor } from "../tensor/tensor";
+import { isfinite, logicalNot } from "./math";
 import { check, dimArg, dimsArg, handleOf, optionsArg, tensorArg, wrap } from "./util";
 
 export interface ReduceOptions {
@@ -78,4 +80,17 @@ export function topk(x: Tensor, k: number, dim = -1): { values: Tensor; indices:
   check(Number.isInteger(k) && k >= 1 && k <= size, "topk", `k must be an integer in [1, ${size}]`, "k", k);
   const [v, i] = native.topk(handleOf(x, "topk", "x"), k, d);
   return { values: wrap(v), indices: wrap(i) };
+}
+
+/**
+ * How many elements of x are NaN or infinite. One sum says whether there can be any; only then
+ * are they counted (a sum of large finite values can overflow too), so the common case costs one
+ * reduction and one read back.
+ */
+export function countNonFinite(x: Tensor): number {
+  if (tensorArg(x, "countNonFinite", "x").size === 0) return 0;
+  return scope(() => {
+    if (Number.isFinite(sum(x).item() as number)) return 0;
+    return sum(logicalNot(isfinite(x))).item() as number;
+  });
 }

@@ -10,8 +10,8 @@
 
 import type { Module } from "../nn/module";
 import { randn } from "../ops/creation";
-import { abs, isfinite, logicalNot, maxAbsDiff } from "../ops/math";
-import { max, sum } from "../ops/reduce";
+import { abs, maxAbsDiff } from "../ops/math";
+import { countNonFinite, max } from "../ops/reduce";
 import { wrap } from "../ops/util";
 import { ArgumentError } from "../tensor/errors";
 import {
@@ -211,10 +211,7 @@ function checkPlanInput(x: Tensor): void {
     throw new ArgumentError(
       `CompiledInference.forward: x has a zero-size channel or image side; give images of at least 1x1 pixels. Received: x of shape ${shape}`,
     );
-  const bad = scope(() => {
-    if (Number.isFinite(sum(x).item() as number)) return 0;
-    return sum(logicalNot(isfinite(x))).item() as number;
-  });
+  const bad = countNonFinite(x);
   if (bad > 0)
     throw new ArgumentError(
       `CompiledInference.forward: x holds ${bad} NaN or infinite value(s), which the plan would turn into confident predictions. ` +

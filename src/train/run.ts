@@ -6,9 +6,7 @@ import * as path from "node:path";
 import { loadSafetensors } from "../export/safetensors";
 import { createModel, type ModelOptions } from "../models";
 import type { Module } from "../nn/module";
-import { isfinite, logicalNot } from "../ops/math";
-import { sum } from "../ops/reduce";
-import { scope } from "../tensor/scope";
+import { countNonFinite } from "../ops/reduce";
 import type { Tensor } from "../tensor/tensor";
 import { MAX_IMAGE_SIDE, recipeFromObject, type TrainConfig } from "./config";
 
@@ -115,12 +113,7 @@ export function readRunConfig(runDir: string): RunConfig {
 function nonFiniteTensors(tensors: Map<string, Tensor>): string[] {
   const found: string[] = [];
   for (const [name, t] of tensors) {
-    if (t.size === 0) continue;
-    const n = scope(() => {
-      // one sum finds them; only then count (a sum of large finite values can overflow as well)
-      if (Number.isFinite(sum(t).item() as number)) return 0;
-      return sum(logicalNot(isfinite(t))).item() as number;
-    });
+    const n = countNonFinite(t);
     if (n > 0) found.push(`${name} (${n} of ${t.size})`);
   }
   return found;
