@@ -21,6 +21,11 @@ const BENCHMARKS: Record<string, { module: string; description: string }> = {
     description:
       "the README demo (fashion-mnist-quick: train + test accuracy) against the same recipe in PyTorch eager",
   },
+  search: {
+    module: "./search",
+    description:
+      "budgeted architecture search: analytic budget check rate; evolution+ASHA vs random at equal compute under resnet20's budget; best retrained and tested",
+  },
   onnx: { module: "./onnx", description: "inference latency and throughput: budgetnet against onnxruntime-node" },
   fuzz: {
     module: "./fuzz",

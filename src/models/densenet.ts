@@ -14,6 +14,7 @@ import { cat } from "../ops/shape";
 import { ArgumentError } from "../tensor/errors";
 import type { Tensor } from "../tensor/tensor";
 import { heInit } from "./building_blocks";
+import { type DenseNetPlan, denseNetCost, type ModelCost } from "./cost";
 import { defineOptions, readOptions } from "./options";
 import { type ModelOptions, registerModel } from "./registry";
 
@@ -89,6 +90,48 @@ class Transition extends Module {
   }
 }
 
+type TransitionPlan = DenseNetPlan["transitions"][number];
+
+/**
+ * Channels through the three dense blocks and two transitions (the network and its analytic cost
+ * both read it); checks the depth.
+ */
+export function denseNetPlan(o: DenseNetOptions): DenseNetPlan {
+  const convsPerLayer = o.bottleneck ? 2 : 1;
+  const step = 3 * convsPerLayer;
+  if ((o.depth - 4) % step !== 0 || o.depth < 4 + step)
+    throw new ArgumentError(
+      `${FN}: depth must be ${step}N+4 with N >= 1 layers per dense block when bottleneck=${o.bottleneck} ` +
+        `(3 blocks of N layers with ${convsPerLayer} conv${convsPerLayer > 1 ? "s" : ""} each, plus stem, 2 transitions and classifier). Received: depth=${o.depth}`,
+    );
+  const layersPerBlock = (o.depth - 4) / step;
+  const growth = o.growthRate;
+  const stemChannels = o.bottleneck ? 2 * growth : 16;
+  const compress = (m: number) => Math.max(1, Math.floor(o.compression * m));
+  const blockInChannels: number[] = [];
+  const transitions: TransitionPlan[] = [];
+  let c = stemChannels;
+  for (let b = 0; b < 3; b++) {
+    blockInChannels.push(c);
+    c += layersPerBlock * growth;
+    if (b < 2) {
+      transitions.push({ inChannels: c, outChannels: compress(c) });
+      c = compress(c);
+    }
+  }
+  return {
+    inChannels: o.inChannels,
+    numClasses: o.numClasses,
+    stemChannels,
+    growthRate: growth,
+    bottleneck: o.bottleneck,
+    layersPerBlock,
+    blockInChannels,
+    transitions,
+    finalChannels: c,
+  };
+}
+
 export class DenseNet extends Module {
   readonly conv0: Conv2d;
   readonly block1: ModuleList<DenseLayer>;
@@ -102,36 +145,23 @@ export class DenseNet extends Module {
   constructor(readonly options: DenseNetOptions) {
     super();
     const o = options;
-    const convsPerLayer = o.bottleneck ? 2 : 1;
-    const step = 3 * convsPerLayer;
-    if ((o.depth - 4) % step !== 0 || o.depth < 4 + step)
-      throw new ArgumentError(
-        `${FN}: depth must be ${step}N+4 with N >= 1 layers per dense block when bottleneck=${o.bottleneck} ` +
-          `(3 blocks of N layers with ${convsPerLayer} conv${convsPerLayer > 1 ? "s" : ""} each, plus stem, 2 transitions and classifier). Received: depth=${o.depth}`,
-      );
-    const layersPerBlock = (o.depth - 4) / step;
-    const growth = o.growthRate;
-    let c = o.bottleneck ? 2 * growth : 16;
-    this.conv0 = this.registerModule("conv0", conv(o.inChannels, c, 3));
+    const plan = denseNetPlan(o);
     const denseBlock = (cin: number) => {
       const block = new ModuleList<DenseLayer>();
-      for (let i = 0; i < layersPerBlock; i++)
-        block.append(new DenseLayer(cin + i * growth, growth, o.bottleneck, o.dropout));
+      for (let i = 0; i < plan.layersPerBlock; i++)
+        block.append(new DenseLayer(cin + i * plan.growthRate, plan.growthRate, o.bottleneck, o.dropout));
       return block;
     };
-    const compress = (m: number) => Math.max(1, Math.floor(o.compression * m));
-    this.block1 = this.registerModule("block1", denseBlock(c));
-    c += layersPerBlock * growth;
-    this.trans1 = this.registerModule("trans1", new Transition(c, compress(c), o.dropout));
-    c = compress(c);
-    this.block2 = this.registerModule("block2", denseBlock(c));
-    c += layersPerBlock * growth;
-    this.trans2 = this.registerModule("trans2", new Transition(c, compress(c), o.dropout));
-    c = compress(c);
-    this.block3 = this.registerModule("block3", denseBlock(c));
-    c += layersPerBlock * growth;
-    this.norm = this.registerModule("norm", new BatchNorm2d({ numFeatures: c }));
-    this.fc = this.registerModule("fc", new Linear({ inFeatures: c, outFeatures: o.numClasses }));
+    const [in1, in2, in3] = plan.blockInChannels as [number, number, number];
+    const [t1, t2] = plan.transitions as [TransitionPlan, TransitionPlan];
+    this.conv0 = this.registerModule("conv0", conv(o.inChannels, plan.stemChannels, 3));
+    this.block1 = this.registerModule("block1", denseBlock(in1));
+    this.trans1 = this.registerModule("trans1", new Transition(t1.inChannels, t1.outChannels, o.dropout));
+    this.block2 = this.registerModule("block2", denseBlock(in2));
+    this.trans2 = this.registerModule("trans2", new Transition(t2.inChannels, t2.outChannels, o.dropout));
+    this.block3 = this.registerModule("block3", denseBlock(in3));
+    this.norm = this.registerModule("norm", new BatchNorm2d({ numFeatures: plan.finalChannels }));
+    this.fc = this.registerModule("fc", new Linear({ inFeatures: plan.finalChannels, outFeatures: o.numClasses }));
     heInit(this);
   }
 
@@ -170,6 +200,11 @@ export function createDenseNet(options: ModelOptions): DenseNet {
   return new DenseNet(readOptions(DENSENET_OPTIONS, options));
 }
 
+/** The registry's analytic cost (cost.ts): the same plan, no model built. */
+export function denseNetCostOf(options: ModelOptions, [, height, width]: [number, number, number]): ModelCost {
+  return denseNetCost(denseNetPlan(readOptions(DENSENET_OPTIONS, options)), height, width);
+}
+
 const SOURCE = "Huang et al., Densely Connected Convolutional Networks, CVPR 2017 (arXiv:1608.06993)";
 // [name, depth, k, BC, large, description]; sizes as in the paper's Table 2.
 const VARIANTS: [string, number, number, boolean, boolean, string][] = [
@@ -188,5 +223,6 @@ for (const [name, depth, growthRate, bc, large, what] of VARIANTS)
     defaults: { depth, growthRate, bottleneck: bc, compression: bc ? 0.5 : 1 },
     options: DENSENET_OPTIONS,
     create: createDenseNet,
+    cost: denseNetCostOf,
     large,
   });

@@ -28,6 +28,12 @@ import {
   STRIDE_LAYOUTS,
   type StrideLayout,
 } from "./building_blocks";
+import {
+  type InvertedResidualNetPlan,
+  type InvertedResidualPlan,
+  invertedResidualNetCost,
+  type ModelCost,
+} from "./cost";
 import { defineOptions, readOptions } from "./options";
 import { type ModelOptions, registerModel } from "./registry";
 
@@ -60,6 +66,47 @@ const B0_STAGES: [number, number, number, number, number][] = [
   [6, 3, 1, 1, 320],
 ];
 
+/** An MBConv block: an inverted residual with SE and its stochastic depth rate. */
+type MBConvBlock = InvertedResidualPlan & { seChannels: number; dropPath: number };
+
+/** B0's table after compound scaling and the stride rule (the network and its analytic cost both read it). */
+export function efficientNetPlan(o: EfficientNetOptions): InvertedResidualNetPlan<MBConvBlock> {
+  const filters = (c: number) => makeDivisible(c * o.widthCoefficient);
+  const repeats = (n: number) => Math.ceil(n * o.depthCoefficient);
+  const strides = adaptStrides(
+    B0_STAGES.map(([, , s]) => s),
+    o.strides,
+  );
+  let c = filters(32);
+  const stem = { outChannels: c, stride: o.strides === "cifar" ? 1 : 2 };
+  const totalBlocks = B0_STAGES.reduce((sum, [, , , n]) => sum + repeats(n), 0);
+  const blocks: MBConvBlock[] = [];
+  B0_STAGES.forEach(([t, k, , n, out], stage) => {
+    const cout = filters(out);
+    for (let i = 0; i < repeats(n); i++) {
+      blocks.push({
+        inChannels: c,
+        expandedChannels: c * t,
+        outChannels: cout,
+        kernelSize: k,
+        stride: i === 0 ? (strides[stage] as number) : 1,
+        // SE width is a quarter of the block's input channels, not of the expanded ones.
+        seChannels: Math.max(1, Math.floor(c / 4)),
+        dropPath: (o.dropPath * blocks.length) / totalBlocks,
+      });
+      c = cout;
+    }
+  });
+  return {
+    inChannels: o.inChannels,
+    numClasses: o.numClasses,
+    stem,
+    blocks,
+    headChannels: filters(1280),
+    classifierHidden: [],
+  };
+}
+
 export class EfficientNet extends Module {
   readonly stem: ConvBnAct;
   readonly blocks: Sequential;
@@ -69,49 +116,31 @@ export class EfficientNet extends Module {
   constructor(readonly options: EfficientNetOptions) {
     super();
     const o = options;
-    const filters = (c: number) => makeDivisible(c * o.widthCoefficient);
-    const repeats = (n: number) => Math.ceil(n * o.depthCoefficient);
+    const plan = efficientNetPlan(o);
     const swish = () => new SiLU();
-    let c = filters(32);
     this.stem = this.registerModule(
       "stem",
       new ConvBnAct({
         inChannels: o.inChannels,
-        outChannels: c,
+        outChannels: plan.stem.outChannels,
         kernelSize: 3,
-        stride: o.strides === "cifar" ? 1 : 2,
+        stride: plan.stem.stride,
         activation: swish,
       }),
     );
-    const strides = adaptStrides(
-      B0_STAGES.map(([, , s]) => s),
-      o.strides,
+    const blocks = plan.blocks.map(
+      ({ seChannels, dropPath, ...b }) =>
+        new InvertedResidual({
+          ...b,
+          activation: swish,
+          se: { reducedChannels: seChannels, activation: swish, gate: "sigmoid" },
+          dropPath,
+        }),
     );
-    const totalBlocks = B0_STAGES.reduce((sum, [, , , n]) => sum + repeats(n), 0);
-    const blocks: InvertedResidual[] = [];
-    B0_STAGES.forEach(([t, k, , n, out], stage) => {
-      const cout = filters(out);
-      for (let i = 0; i < repeats(n); i++) {
-        blocks.push(
-          new InvertedResidual({
-            inChannels: c,
-            expandedChannels: c * t,
-            outChannels: cout,
-            kernelSize: k,
-            stride: i === 0 ? (strides[stage] as number) : 1,
-            activation: swish,
-            // SE width is a quarter of the block's input channels, not of the expanded ones.
-            se: { reducedChannels: Math.max(1, Math.floor(c / 4)), activation: swish, gate: "sigmoid" },
-            dropPath: (o.dropPath * blocks.length) / totalBlocks,
-          }),
-        );
-        c = cout;
-      }
-    });
     this.blocks = this.registerModule("blocks", new Sequential(blocks));
     const end = convHead({
-      inChannels: c,
-      width: filters(1280),
+      inChannels: plan.blocks[plan.blocks.length - 1]?.outChannels ?? plan.stem.outChannels,
+      width: plan.headChannels,
       activation: swish,
       dropout: o.dropout,
       numClasses: o.numClasses,
@@ -152,8 +181,17 @@ export const EFFICIENTNET_OPTIONS = defineOptions(FN, {
 });
 
 export function createEfficientNet(options: ModelOptions): EfficientNet {
+  return new EfficientNet(readEfficientNetOptions(options));
+}
+
+function readEfficientNetOptions(options: ModelOptions): EfficientNetOptions {
   const o = readOptions(EFFICIENTNET_OPTIONS, options);
-  return new EfficientNet({ ...o, strides: o.strides as StrideLayout });
+  return { ...o, strides: o.strides as StrideLayout };
+}
+
+/** The registry's analytic cost (cost.ts): the same plan, no model built. */
+export function efficientNetCost(options: ModelOptions, [, height, width]: [number, number, number]): ModelCost {
+  return invertedResidualNetCost(efficientNetPlan(readEfficientNetOptions(options)), height, width);
 }
 
 const SOURCE = "Tan & Le, EfficientNet: Rethinking Model Scaling for CNNs, ICML 2019 (arXiv:1905.11946)";
@@ -175,5 +213,6 @@ for (const [name, widthCoefficient, depthCoefficient, resolution, dropout, large
     defaults: { widthCoefficient, depthCoefficient, resolution, dropout },
     options: EFFICIENTNET_OPTIONS,
     create: createEfficientNet,
+    cost: efficientNetCost,
     large,
   });

@@ -26,6 +26,14 @@ import {
   STRIDE_LAYOUTS,
   type StrideLayout,
 } from "./building_blocks";
+import {
+  type InvertedResidualNetPlan,
+  type InvertedResidualPlan,
+  invertedResidualNetCost,
+  type MobileNetV1Plan,
+  type ModelCost,
+  mobileNetV1Cost,
+} from "./cost";
 import { defineOptions, readOptions } from "./options";
 import { type ModelOptions, registerModel } from "./registry";
 
@@ -95,6 +103,23 @@ const V1_LAYERS: [number, number][] = [
   [1024, 1],
 ];
 
+/** v1's layer table after the width and stride rules (the network and its analytic cost both read it). */
+export function mobileNetV1Plan(o: MobileNetOptions): MobileNetV1Plan {
+  const width = (c: number) => Math.max(1, Math.floor(c * o.widthMultiplier));
+  const strides = adaptStrides(
+    V1_LAYERS.map(([, s]) => s),
+    o.strides,
+  );
+  let c = width(32);
+  const stem = { outChannels: c, stride: o.strides === "cifar" ? 1 : 2 };
+  const layers = V1_LAYERS.map(([out], i) => {
+    const layer = { inChannels: c, outChannels: width(out), stride: strides[i] as number };
+    c = layer.outChannels;
+    return layer;
+  });
+  return { inChannels: o.inChannels, numClasses: o.numClasses, stem, layers };
+}
+
 export class MobileNetV1 extends Module {
   readonly stem: ConvBnAct;
   readonly blocks: Sequential;
@@ -103,33 +128,25 @@ export class MobileNetV1 extends Module {
   constructor(readonly options: MobileNetOptions) {
     super();
     const o = options;
-    const width = (c: number) => Math.max(1, Math.floor(c * o.widthMultiplier));
+    const plan = mobileNetV1Plan(o);
     const relu = () => new ReLU();
-    const stemStride = o.strides === "cifar" ? 1 : 2;
-    let c = width(32);
     this.stem = this.registerModule(
       "stem",
-      new ConvBnAct({ inChannels: o.inChannels, outChannels: c, kernelSize: 3, stride: stemStride, activation: relu }),
-    );
-    const strides = adaptStrides(
-      V1_LAYERS.map(([, s]) => s),
-      o.strides,
-    );
-    const layers = V1_LAYERS.map(([out], i) => {
-      const cout = width(out);
-      const dw = new ConvBnAct({
-        inChannels: c,
-        outChannels: c,
+      new ConvBnAct({
+        inChannels: o.inChannels,
+        outChannels: plan.stem.outChannels,
         kernelSize: 3,
-        stride: strides[i],
-        groups: c,
+        stride: plan.stem.stride,
         activation: relu,
-      });
+      }),
+    );
+    const layers = plan.layers.map(({ inChannels: c, outChannels: cout, stride }) => {
+      const dw = new ConvBnAct({ inChannels: c, outChannels: c, kernelSize: 3, stride, groups: c, activation: relu });
       const pw = new ConvBnAct({ inChannels: c, outChannels: cout, kernelSize: 1, activation: relu });
-      c = cout;
       return new Sequential([dw, pw]);
     });
     this.blocks = this.registerModule("blocks", new Sequential(layers));
+    const c = plan.layers[plan.layers.length - 1]?.outChannels ?? plan.stem.outChannels;
     this.classifier = this.registerModule(
       "classifier",
       new Sequential([new Dropout(o.dropout), new Linear({ inFeatures: c, outFeatures: o.numClasses })]),
@@ -160,6 +177,34 @@ const V2_STAGES: [number, number, number, number][] = [
   [6, 320, 1, 1],
 ];
 
+/** v2's layer table after the width and stride rules (the network and its analytic cost both read it). */
+export function mobileNetV2Plan(o: MobileNetOptions): InvertedResidualNetPlan {
+  const alpha = o.widthMultiplier;
+  const strides = adaptStrides(
+    V2_STAGES.map(([, , , s]) => s),
+    o.strides,
+  );
+  let c = makeDivisible(32 * alpha);
+  const stem = { outChannels: c, stride: o.strides === "cifar" ? 1 : 2 };
+  const blocks: InvertedResidualPlan[] = [];
+  V2_STAGES.forEach(([t, out, n], stage) => {
+    const cout = makeDivisible(out * alpha);
+    for (let i = 0; i < n; i++) {
+      const stride = i === 0 ? (strides[stage] as number) : 1;
+      blocks.push({ inChannels: c, expandedChannels: Math.round(c * t), outChannels: cout, kernelSize: 3, stride });
+      c = cout;
+    }
+  });
+  return {
+    inChannels: o.inChannels,
+    numClasses: o.numClasses,
+    stem,
+    blocks,
+    headChannels: makeDivisible(1280 * Math.max(1, alpha)),
+    classifierHidden: [],
+  };
+}
+
 export class MobileNetV2 extends Module {
   readonly stem: ConvBnAct;
   readonly blocks: Sequential;
@@ -169,45 +214,23 @@ export class MobileNetV2 extends Module {
   constructor(readonly options: MobileNetOptions) {
     super();
     const o = options;
-    const alpha = o.widthMultiplier;
+    const plan = mobileNetV2Plan(o);
     const relu6 = () => new ReLU6();
-    let c = makeDivisible(32 * alpha);
     this.stem = this.registerModule(
       "stem",
       new ConvBnAct({
         inChannels: o.inChannels,
-        outChannels: c,
+        outChannels: plan.stem.outChannels,
         kernelSize: 3,
-        stride: o.strides === "cifar" ? 1 : 2,
+        stride: plan.stem.stride,
         activation: relu6,
       }),
     );
-    const strides = adaptStrides(
-      V2_STAGES.map(([, , , s]) => s),
-      o.strides,
-    );
-    const blocks: InvertedResidual[] = [];
-    V2_STAGES.forEach(([t, out, n], stage) => {
-      const cout = makeDivisible(out * alpha);
-      for (let i = 0; i < n; i++) {
-        const stride = i === 0 ? (strides[stage] as number) : 1;
-        blocks.push(
-          new InvertedResidual({
-            inChannels: c,
-            expandedChannels: Math.round(c * t),
-            outChannels: cout,
-            kernelSize: 3,
-            stride,
-            activation: relu6,
-          }),
-        );
-        c = cout;
-      }
-    });
+    const blocks = plan.blocks.map((b) => new InvertedResidual({ ...b, activation: relu6 }));
     this.blocks = this.registerModule("blocks", new Sequential(blocks));
     const end = convHead({
-      inChannels: c,
-      width: makeDivisible(1280 * Math.max(1, alpha)),
+      inChannels: plan.blocks[plan.blocks.length - 1]?.outChannels ?? plan.stem.outChannels,
+      width: plan.headChannels,
       activation: relu6,
       dropout: o.dropout,
       numClasses: o.numClasses,
@@ -262,6 +285,46 @@ const V3_SMALL: V3Row[] = [
   [5, 576, 96, true, true, 1],
 ];
 
+/** A v3 block: an inverted residual with h-swish or ReLU. */
+type MobileNetV3Block = InvertedResidualPlan & { hswish: boolean };
+
+/** v3's layer table after the width and stride rules (the network and its analytic cost both read it). */
+export function mobileNetV3Plan(
+  o: MobileNetOptions,
+  size: "small" | "large",
+): InvertedResidualNetPlan<MobileNetV3Block> {
+  const width = (ch: number) => makeDivisible(ch * o.widthMultiplier);
+  const rows = size === "large" ? V3_LARGE : V3_SMALL;
+  const strides = adaptStrides(
+    rows.map((r) => r[5]),
+    o.strides,
+  );
+  let c = width(16);
+  const stem = { outChannels: c, stride: o.strides === "cifar" ? 1 : 2 };
+  const blocks = rows.map(([k, exp, out, se, hs], i): MobileNetV3Block => {
+    const expanded = width(exp);
+    const block = {
+      inChannels: c,
+      expandedChannels: expanded,
+      outChannels: width(out),
+      kernelSize: k,
+      stride: strides[i] as number,
+      seChannels: se ? makeDivisible(Math.floor(expanded / 4)) : undefined,
+      hswish: hs,
+    };
+    c = block.outChannels;
+    return block;
+  });
+  return {
+    inChannels: o.inChannels,
+    numClasses: o.numClasses,
+    stem,
+    blocks,
+    headChannels: 6 * c,
+    classifierHidden: [width(size === "large" ? 1280 : 1024)],
+  };
+}
+
 export class MobileNetV3 extends Module {
   readonly stem: ConvBnAct;
   readonly blocks: Sequential;
@@ -274,42 +337,31 @@ export class MobileNetV3 extends Module {
   ) {
     super();
     const o = options;
-    const width = (ch: number) => makeDivisible(ch * o.widthMultiplier);
+    const plan = mobileNetV3Plan(o, size);
     const hswish = () => new Hardswish();
     const relu = () => new ReLU();
-    const rows = size === "large" ? V3_LARGE : V3_SMALL;
-    let c = width(16);
     this.stem = this.registerModule(
       "stem",
       new ConvBnAct({
         inChannels: o.inChannels,
-        outChannels: c,
+        outChannels: plan.stem.outChannels,
         kernelSize: 3,
-        stride: o.strides === "cifar" ? 1 : 2,
+        stride: plan.stem.stride,
         activation: hswish,
       }),
     );
-    const strides = adaptStrides(
-      rows.map((r) => r[5]),
-      o.strides,
+    const blocks = plan.blocks.map(
+      ({ hswish: hs, seChannels, ...b }) =>
+        new InvertedResidual({
+          ...b,
+          activation: hs ? hswish : relu,
+          se: seChannels === undefined ? undefined : { reducedChannels: seChannels, gate: "hardsigmoid" },
+        }),
     );
-    const blocks = rows.map(([k, exp, out, se, hs], i) => {
-      const expanded = width(exp);
-      const block = new InvertedResidual({
-        inChannels: c,
-        expandedChannels: expanded,
-        outChannels: width(out),
-        kernelSize: k,
-        stride: strides[i] as number,
-        activation: hs ? hswish : relu,
-        se: se ? { reducedChannels: makeDivisible(Math.floor(expanded / 4)), gate: "hardsigmoid" } : undefined,
-      });
-      c = width(out);
-      return block;
-    });
     this.blocks = this.registerModule("blocks", new Sequential(blocks));
-    const lastConv = 6 * c;
-    const hidden = width(size === "large" ? 1280 : 1024);
+    const c = plan.blocks[plan.blocks.length - 1]?.outChannels ?? plan.stem.outChannels;
+    const lastConv = plan.headChannels;
+    const hidden = plan.classifierHidden[0] as number;
     this.head = this.registerModule(
       "head",
       new ConvBnAct({ inChannels: c, outChannels: lastConv, kernelSize: 1, activation: hswish }),
@@ -343,6 +395,14 @@ export const createMobileNetV3Small = (options: ModelOptions) =>
 export const createMobileNetV3Large = (options: ModelOptions) =>
   new MobileNetV3(read(MOBILENET_V3_OPTIONS, options), "large");
 
+/** The registry's analytic costs (cost.ts): the same plans, no model built. */
+const mobileNetV1CostOf = (options: ModelOptions, [, height, width]: [number, number, number]): ModelCost =>
+  mobileNetV1Cost(mobileNetV1Plan(read(MOBILENET_V1_OPTIONS, options)), height, width);
+const invertedResidualCostOf =
+  (schema: typeof MOBILENET_V2_OPTIONS, plan: (o: MobileNetOptions) => InvertedResidualNetPlan) =>
+  (options: ModelOptions, [, height, width]: [number, number, number]): ModelCost =>
+    invertedResidualNetCost(plan(read(schema, options)), height, width);
+
 const STRIDES_NOTE = 'strides "cifar" (default: stem and first stride-2 stage at stride 1, 32x32 → 4x4) or "imagenet"';
 registerModel({
   name: "mobilenetv1",
@@ -352,6 +412,7 @@ registerModel({
   defaults: {},
   options: MOBILENET_V1_OPTIONS,
   create: createMobileNetV1,
+  cost: mobileNetV1CostOf,
 });
 registerModel({
   name: "mobilenetv2",
@@ -361,6 +422,7 @@ registerModel({
   defaults: {},
   options: MOBILENET_V2_OPTIONS,
   create: createMobileNetV2,
+  cost: invertedResidualCostOf(MOBILENET_V2_OPTIONS, mobileNetV2Plan),
 });
 registerModel({
   name: "mobilenetv3_small",
@@ -370,6 +432,7 @@ registerModel({
   defaults: {},
   options: MOBILENET_V3_OPTIONS,
   create: createMobileNetV3Small,
+  cost: invertedResidualCostOf(MOBILENET_V3_OPTIONS, (o) => mobileNetV3Plan(o, "small")),
 });
 registerModel({
   name: "mobilenetv3_large",
@@ -379,4 +442,5 @@ registerModel({
   defaults: {},
   options: MOBILENET_V3_OPTIONS,
   create: createMobileNetV3Large,
+  cost: invertedResidualCostOf(MOBILENET_V3_OPTIONS, (o) => mobileNetV3Plan(o, "large")),
 });

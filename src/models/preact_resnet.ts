@@ -13,9 +13,10 @@
 // Every variant takes se and seReduction (SE on every block, Hu et al. 2018): the se_* names use r = 16.
 
 import { ArgumentError } from "../tensor/errors";
+import { resnetCost } from "./cost";
 import { defineOptions, readOptions } from "./options";
 import { type ModelEntry, type ModelOptions, registerModel } from "./registry";
-import { doubling, RESNET_TAIL_OPTIONS, ResNet, resnetConfig } from "./resnet_network";
+import { doubling, RESNET_TAIL_OPTIONS, ResNet, type ResNetConfig, resnetConfig } from "./resnet_network";
 
 const FAMILY = "preact_resnet";
 
@@ -56,11 +57,16 @@ export const PREACT_RESNET_OPTIONS = defineOptions(
 
 /** The family's factory: layers from `layers` or `depth`, widths from `widths` or `baseWidth`. */
 export function createPreActResNet(options: ModelOptions): ResNet {
+  return new ResNet(preactResNetConfig(options));
+}
+
+/** The family's options as a ResNetConfig (the network and its analytic cost both read it). */
+export function preactResNetConfig(options: ModelOptions): ResNetConfig {
   const o = readOptions(PREACT_RESNET_OPTIONS, options);
   const block = o.block;
   const layers = o.layers ?? new Array<number>(3).fill(cifarBlocksPerStage(o.depth, block));
   const widths = o.widths ?? doubling(o.baseWidth, layers.length);
-  const config = resnetConfig(o, {
+  return resnetConfig(o, {
     block,
     preact: o.preact,
     layers,
@@ -68,7 +74,6 @@ export function createPreActResNet(options: ModelOptions): ResNet {
     stemWidth: o.stemWidth ?? widths[0] ?? o.baseWidth,
     finalNorm: o.finalNorm ?? o.preact,
   });
-  return new ResNet(config);
 }
 
 const HE_2015 = "He et al. 2015, Deep Residual Learning for Image Recognition (CIFAR bottleneck, Sec. 4.2)";
@@ -135,4 +140,10 @@ const VARIANTS: Omit<ModelEntry, "family" | "create" | "options">[] = [
 ];
 
 for (const v of VARIANTS)
-  registerModel({ ...v, family: FAMILY, options: PREACT_RESNET_OPTIONS, create: createPreActResNet });
+  registerModel({
+    ...v,
+    family: FAMILY,
+    options: PREACT_RESNET_OPTIONS,
+    create: createPreActResNet,
+    cost: (options, [, height, width]) => resnetCost(preactResNetConfig(options), height, width),
+  });

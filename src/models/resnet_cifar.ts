@@ -6,10 +6,11 @@
 // resnet_network.ts with the key layout of the PyTorch peer (bench/peers/resnet_cifar.py).
 
 import { ArgumentError } from "../tensor/errors";
+import { type ModelCost, resnetCost } from "./cost";
 import { defineOptions, readOptions } from "./options";
 import { type ModelOptions, registerModel } from "./registry";
 import { CifarBasicBlock, type Shortcut } from "./resnet_blocks";
-import { ResNet, type ResNetLayout, TORCHVISION_LAYOUT, threeStageConfig } from "./resnet_network";
+import { ResNet, type ResNetConfig, type ResNetLayout, TORCHVISION_LAYOUT, threeStageConfig } from "./resnet_network";
 
 export type CifarShortcut = Shortcut;
 
@@ -34,33 +35,40 @@ const CIFAR_LAYOUT: ResNetLayout = { ...TORCHVISION_LAYOUT, unit: () => CifarBas
 /** ResNet-(6n+2): basic post-activation units on 16/32/64 channels (times width). */
 export class ResNetCifar extends ResNet {
   constructor(opts: ResNetCifarOptions) {
-    const o = {
-      numClasses: 10,
-      inChannels: 3,
-      shortcut: "B" as CifarShortcut,
-      se: false,
-      seReduction: 16,
-      width: 1,
-      ...opts,
-    };
-    checkOptions(o);
-    const widths = [16, 32, 64].map((c) => Math.max(1, Math.round(c * o.width)));
-    const blocks = (o.depth - 2) / 6;
-    super(
-      threeStageConfig(blocks, {
-        numClasses: o.numClasses,
-        inChannels: o.inChannels,
-        block: "basic",
-        preact: false,
-        widths,
-        stemWidth: widths[0] as number,
-        shortcut: o.shortcut,
-        seReduction: o.se ? o.seReduction : 0,
-      }),
-      CIFAR_LAYOUT,
-      o,
-    );
+    const o = resolveCifarOptions(opts);
+    super(resnetCifarConfig(o), CIFAR_LAYOUT, o);
   }
+}
+
+/** The options with their defaults, checked (what ResNetCifar records as its config). */
+function resolveCifarOptions(opts: ResNetCifarOptions): Required<ResNetCifarOptions> {
+  const o = {
+    numClasses: 10,
+    inChannels: 3,
+    shortcut: "B" as CifarShortcut,
+    se: false,
+    seReduction: 16,
+    width: 1,
+    ...opts,
+  };
+  checkOptions(o);
+  return o;
+}
+
+/** ResNet-(6n+2) as a ResNet argument set (the network and its analytic cost both read it). */
+function resnetCifarConfig(o: Required<ResNetCifarOptions>): ResNetConfig {
+  const widths = [16, 32, 64].map((c) => Math.max(1, Math.round(c * o.width)));
+  const blocks = (o.depth - 2) / 6;
+  return threeStageConfig(blocks, {
+    numClasses: o.numClasses,
+    inChannels: o.inChannels,
+    block: "basic",
+    preact: false,
+    widths,
+    stemWidth: widths[0] as number,
+    shortcut: o.shortcut,
+    seReduction: o.se ? o.seReduction : 0,
+  });
 }
 
 function checkOptions(o: Required<ResNetCifarOptions>): void {
@@ -107,6 +115,11 @@ export function resnetCifar(options: ModelOptions): ResNetCifar {
   return new ResNetCifar(readOptions(RESNET_CIFAR_OPTIONS, options));
 }
 
+/** The registry's analytic cost (cost.ts): the same config, no model built. */
+export function resnetCifarCost(options: ModelOptions, [, height, width]: [number, number, number]): ModelCost {
+  return resnetCost(resnetCifarConfig(resolveCifarOptions(readOptions(RESNET_CIFAR_OPTIONS, options))), height, width);
+}
+
 const SOURCE = "He et al. 2015, Deep Residual Learning for Image Recognition, sec. 4.2 (arXiv:1512.03385)";
 for (const depth of [20, 32, 44, 56, 110, 1202])
   registerModel({
@@ -117,6 +130,7 @@ for (const depth of [20, 32, 44, 56, 110, 1202])
     defaults: { depth },
     options: RESNET_CIFAR_OPTIONS,
     create: resnetCifar,
+    cost: resnetCifarCost,
     large: depth > 110,
   });
 for (const depth of [20, 56, 110])
@@ -128,4 +142,5 @@ for (const depth of [20, 56, 110])
     defaults: { depth, se: true, seReduction: 16 },
     options: RESNET_CIFAR_OPTIONS,
     create: resnetCifar,
+    cost: resnetCifarCost,
   });

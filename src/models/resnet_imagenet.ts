@@ -5,9 +5,10 @@
 //   resnet18: [2,2,2,2] basic, 64/128/256/512 → 11,173,962 parameters (10 classes)
 //   resnet34: [3,4,6,3] basic → 21,282,122;  resnet50: [3,4,6,3] bottleneck x4 → 23,520,842
 //   mini_resnet34: ResNet-34 at a quarter of the width (16/32/64/128), same 3x3 stride-1 stem.
+import { resnetCost } from "./cost";
 import { defineOptions, readOptions } from "./options";
 import { type ModelEntry, type ModelOptions, registerModel } from "./registry";
-import { doubling, RESNET_TAIL_OPTIONS, ResNet, resnetConfig } from "./resnet_network";
+import { doubling, RESNET_TAIL_OPTIONS, ResNet, type ResNetConfig, resnetConfig } from "./resnet_network";
 
 const FAMILY = "resnet_imagenet";
 
@@ -28,9 +29,14 @@ export const RESNET_IMAGENET_OPTIONS = defineOptions(
 
 /** The family's factory: `layers` and `block` pick the depth, `baseWidth` (or `widths`) the width. */
 export function createImageNetResNet(options: ModelOptions): ResNet {
+  return new ResNet(imageNetResNetConfig(options));
+}
+
+/** The family's options as a ResNetConfig (the network and its analytic cost both read it). */
+export function imageNetResNetConfig(options: ModelOptions): ResNetConfig {
   const o = readOptions(RESNET_IMAGENET_OPTIONS, options);
   const widths = o.widths ?? doubling(o.baseWidth, o.layers.length);
-  const config = resnetConfig(o, {
+  return resnetConfig(o, {
     block: o.block,
     preact: o.preact,
     layers: o.layers,
@@ -38,7 +44,6 @@ export function createImageNetResNet(options: ModelOptions): ResNet {
     stemWidth: o.stemWidth ?? widths[0] ?? o.baseWidth,
     finalNorm: o.finalNorm,
   });
-  return new ResNet(config);
 }
 
 const HE =
@@ -78,4 +83,10 @@ const VARIANTS: Omit<ModelEntry, "family" | "create" | "options">[] = [
 ];
 
 for (const v of VARIANTS)
-  registerModel({ ...v, family: FAMILY, options: RESNET_IMAGENET_OPTIONS, create: createImageNetResNet });
+  registerModel({
+    ...v,
+    family: FAMILY,
+    options: RESNET_IMAGENET_OPTIONS,
+    create: createImageNetResNet,
+    cost: (options, [, height, width]) => resnetCost(imageNetResNetConfig(options), height, width),
+  });

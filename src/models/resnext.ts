@@ -8,6 +8,7 @@
 // gate on the residual branch before the addition (Hu et al., SENet). An argument set of the one
 // ResNet (resnet_network.ts).
 import { ArgumentError } from "../tensor/errors";
+import { resnetCost } from "./cost";
 import { defineOptions, type ResolvedOptions, readOptions } from "./options";
 import { type ModelOptions, registerModel } from "./registry";
 import { ResNeXtBlock } from "./resnet_blocks";
@@ -83,5 +84,7 @@ for (const [name, cardinality, bottleneckWidth, baseChannels, large, what] of VA
     defaults: { depth: 29, cardinality, bottleneckWidth, baseChannels },
     options: RESNEXT_OPTIONS,
     create: (options: ModelOptions) => new ResNeXt(readOptions(RESNEXT_OPTIONS, options)),
+    cost: (options, [, height, width]) =>
+      resnetCost(resnextConfig(readOptions(RESNEXT_OPTIONS, options)), height, width),
     large,
   });

@@ -9,6 +9,7 @@
 // An argument set of the one ResNet (resnet_network.ts).
 
 import { ArgumentError } from "../tensor/errors";
+import { resnetCost } from "./cost";
 import { defineOptions, type ResolvedOptions, readOptions } from "./options";
 import { type ModelOptions, registerModel } from "./registry";
 import { WideBlock } from "./resnet_blocks";
@@ -108,5 +109,7 @@ for (const [name, depth, widenFactor, large, what] of VARIANTS)
     defaults: { depth, widenFactor },
     options: WIDE_RESNET_OPTIONS,
     create: (options: ModelOptions) => new WideResNet(readOptions(WIDE_RESNET_OPTIONS, options)),
+    cost: (options, [, height, width]) =>
+      resnetCost(wideResNetConfig(readOptions(WIDE_RESNET_OPTIONS, options)), height, width),
     large,
   });

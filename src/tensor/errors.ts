@@ -89,3 +89,40 @@ export function arrayArg<T>(v: unknown, fn: string, name: string, what: string):
   checkArg(Array.isArray(v), fn, `${name} must be an array of ${what}`, name, v);
   return v as T[];
 }
+
+/** Edit distance (insertions, deletions, substitutions), case-insensitive. */
+export function editDistance(a: string, b: string): number {
+  const s = a.toLowerCase();
+  const t = b.toLowerCase();
+  let prev = Array.from({ length: t.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= s.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= t.length; j++)
+      row[j] = Math.min(
+        (prev[j] as number) + 1,
+        (row[j - 1] as number) + 1,
+        (prev[j - 1] as number) + (s[i - 1] === t[j - 1] ? 0 : 1),
+      );
+    prev = row;
+  }
+  return prev[t.length] as number;
+}
+
+/**
+ * ` (did you mean "resnet20"?)` when one known name is close to `given` (within a third of its
+ * length, at least 1 edit; a differing separator or case counts as nothing), else "".
+ */
+export function didYouMean(given: string, known: readonly string[]): string {
+  const norm = (x: string): string => x.toLowerCase().replace(/[-_.]/g, "");
+  let best: string | undefined;
+  let bestD = Number.POSITIVE_INFINITY;
+  for (const k of known) {
+    const d = norm(k) === norm(given) ? 0 : editDistance(norm(given), norm(k));
+    if (d < bestD) {
+      bestD = d;
+      best = k;
+    }
+  }
+  const limit = Math.max(1, Math.floor(given.length / 3));
+  return best !== undefined && bestD <= limit ? ` (did you mean "${best}"?)` : "";
+}
