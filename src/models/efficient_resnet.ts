@@ -8,6 +8,7 @@
 //   P    average-pool kernel before the fc    → poolSize (the fc takes C_N · (H_N / P)^2 inputs)
 //   dropout after every block and before fc  → dropout
 //   one SE block after the stem              → se (reduction seReduction, default 16)
+//   SE in every block (SENet placement)      → seBlocks (not in the paper; a search option)
 // The paper's best model (96.04% on CIFAR-10): N=3, B=[4,4,3], C_1=64, F=3, K=1, P=8, SE after
 // the stem, no dropout → 4,697,742 parameters. The stem is conv3x3(C_1)-BN-ReLU, as in the paper.
 
@@ -35,7 +36,12 @@ export const EFFICIENT_RESNET_OPTIONS = defineOptions(FAMILY, {
   poolSize: { ...poolSize, default: 8, help: "P: average-pool kernel before the fc; 0 = global" },
   imageSize,
   dropout,
-  se: { type: "boolean", default: true, help: "one squeeze-and-excitation gate after the stem" },
+  se: { type: "boolean", default: true, help: "one squeeze-and-excitation gate after the stem (the paper's)" },
+  seBlocks: {
+    type: "boolean",
+    default: false,
+    help: "a squeeze-and-excitation gate in every block, before the residual add (SENet's placement)",
+  },
   seReduction,
   preact: { type: "boolean", default: false, help: "pre-activation blocks (BN-ReLU-conv; bare-conv stem)" },
   finalNorm: { type: "boolean", default: false, help: "BN-ReLU after the last layer" },
@@ -56,8 +62,8 @@ export function efficientResNetConfig(options: ModelOptions): ResNetConfig {
     inChannels: o.inChannels,
     kernelSizes: o.convKernels,
     skipKernelSizes: o.skipKernels,
-    // the paper's SE sits after the stem only; seReduction sizes that gate
-    se: false,
+    // the paper's SE sits after the stem (se); seBlocks adds SENet's gate to every block; seReduction sizes both
+    se: o.seBlocks,
     seReduction: o.seReduction,
     seStemReduction: o.se ? o.seReduction : 0,
     poolSize: o.poolSize,

@@ -14,6 +14,7 @@
 import { Sequential } from "../nn/containers";
 import { Dropout, Hardswish, Linear, ReLU, ReLU6 } from "../nn/layers";
 import { Module, type ModuleConfig } from "../nn/module";
+import { ArgumentError } from "../tensor/errors";
 import type { Tensor } from "../tensor/tensor";
 import {
   adaptStrides,
@@ -46,11 +47,15 @@ export interface MobileNetOptions {
   strides: StrideLayout;
   /** Dropout before the classifier (v1 0, v2 and v3 0.2). */
   dropout: number;
+  /** v2: expansion t of every stage after the first (the paper's 6). */
+  expansion?: number;
+  /** v2: blocks (repeats n) of each of the seven stages (the paper's [1, 2, 3, 4, 3, 3, 1]). */
+  blocks?: number[];
 }
 
-/** The schema every MobileNet shares; v1 drops nothing before its classifier, v2 and v3 0.2. */
-function mobileNetOptions(owner: string, dropout: number) {
-  return defineOptions(owner, {
+/** The options every MobileNet shares; v1 drops nothing before its classifier, v2 and v3 0.2. */
+function mobileNetSpecs(dropout: number) {
+  return {
     widthMultiplier: {
       type: "number",
       min: 0,
@@ -73,14 +78,32 @@ function mobileNetOptions(owner: string, dropout: number) {
       default: dropout,
       help: "dropout before the classifier",
     },
-  });
+  } as const;
 }
-const MOBILENET_V1_OPTIONS = mobileNetOptions("MobileNetV1", 0);
-const MOBILENET_V2_OPTIONS = mobileNetOptions("MobileNetV2", 0.2);
-const MOBILENET_V3_OPTIONS = mobileNetOptions("MobileNetV3", 0.2);
+const MOBILENET_V1_OPTIONS = defineOptions("MobileNetV1", mobileNetSpecs(0));
+const MOBILENET_V2_OPTIONS = defineOptions("MobileNetV2", {
+  ...mobileNetSpecs(0.2),
+  expansion: { type: "int", min: 1, default: 6, help: "t: expansion of every stage after the first (searchable)" },
+  blocks: {
+    type: "intList",
+    min: 1,
+    default: [1, 2, 3, 4, 3, 3, 1],
+    help: "n: blocks of each of the seven stages (searchable; exactly seven entries)",
+  },
+});
+const MOBILENET_V3_OPTIONS = defineOptions("MobileNetV3", mobileNetSpecs(0.2));
 
 function read(schema: typeof MOBILENET_V1_OPTIONS, options: ModelOptions): MobileNetOptions {
   const o = readOptions(schema, options);
+  return { ...o, strides: o.strides as StrideLayout };
+}
+
+function readV2(options: ModelOptions): MobileNetOptions {
+  const o = readOptions(MOBILENET_V2_OPTIONS, options);
+  if (o.blocks.length !== V2_STAGES.length)
+    throw new ArgumentError(
+      `MobileNetV2: blocks must list ${V2_STAGES.length} stages (the paper's [1, 2, 3, 4, 3, 3, 1]). Received: blocks=[${o.blocks.join(", ")}]`,
+    );
   return { ...o, strides: o.strides as StrideLayout };
 }
 
@@ -187,7 +210,9 @@ export function mobileNetV2Plan(o: MobileNetOptions): InvertedResidualNetPlan {
   let c = makeDivisible(32 * alpha);
   const stem = { outChannels: c, stride: o.strides === "cifar" ? 1 : 2 };
   const blocks: InvertedResidualPlan[] = [];
-  V2_STAGES.forEach(([t, out, n], stage) => {
+  V2_STAGES.forEach(([paperT, out, paperN], stage) => {
+    const t = stage === 0 ? paperT : (o.expansion ?? paperT);
+    const n = o.blocks?.[stage] ?? paperN;
     const cout = makeDivisible(out * alpha);
     for (let i = 0; i < n; i++) {
       const stride = i === 0 ? (strides[stage] as number) : 1;
@@ -389,7 +414,7 @@ export class MobileNetV3 extends Module {
 }
 
 export const createMobileNetV1 = (options: ModelOptions) => new MobileNetV1(read(MOBILENET_V1_OPTIONS, options));
-export const createMobileNetV2 = (options: ModelOptions) => new MobileNetV2(read(MOBILENET_V2_OPTIONS, options));
+export const createMobileNetV2 = (options: ModelOptions) => new MobileNetV2(readV2(options));
 export const createMobileNetV3Small = (options: ModelOptions) =>
   new MobileNetV3(read(MOBILENET_V3_OPTIONS, options), "small");
 export const createMobileNetV3Large = (options: ModelOptions) =>
@@ -399,9 +424,12 @@ export const createMobileNetV3Large = (options: ModelOptions) =>
 const mobileNetV1CostOf = (options: ModelOptions, [, height, width]: [number, number, number]): ModelCost =>
   mobileNetV1Cost(mobileNetV1Plan(read(MOBILENET_V1_OPTIONS, options)), height, width);
 const invertedResidualCostOf =
-  (schema: typeof MOBILENET_V2_OPTIONS, plan: (o: MobileNetOptions) => InvertedResidualNetPlan) =>
+  (
+    readPlanOptions: (options: ModelOptions) => MobileNetOptions,
+    plan: (o: MobileNetOptions) => InvertedResidualNetPlan,
+  ) =>
   (options: ModelOptions, [, height, width]: [number, number, number]): ModelCost =>
-    invertedResidualNetCost(plan(read(schema, options)), height, width);
+    invertedResidualNetCost(plan(readPlanOptions(options)), height, width);
 
 const STRIDES_NOTE = 'strides "cifar" (default: stem and first stride-2 stage at stride 1, 32x32 → 4x4) or "imagenet"';
 registerModel({
@@ -422,7 +450,7 @@ registerModel({
   defaults: {},
   options: MOBILENET_V2_OPTIONS,
   create: createMobileNetV2,
-  cost: invertedResidualCostOf(MOBILENET_V2_OPTIONS, mobileNetV2Plan),
+  cost: invertedResidualCostOf(readV2, mobileNetV2Plan),
 });
 registerModel({
   name: "mobilenetv3_small",
@@ -432,7 +460,10 @@ registerModel({
   defaults: {},
   options: MOBILENET_V3_OPTIONS,
   create: createMobileNetV3Small,
-  cost: invertedResidualCostOf(MOBILENET_V3_OPTIONS, (o) => mobileNetV3Plan(o, "small")),
+  cost: invertedResidualCostOf(
+    (options) => read(MOBILENET_V3_OPTIONS, options),
+    (o) => mobileNetV3Plan(o, "small"),
+  ),
 });
 registerModel({
   name: "mobilenetv3_large",
@@ -442,5 +473,8 @@ registerModel({
   defaults: {},
   options: MOBILENET_V3_OPTIONS,
   create: createMobileNetV3Large,
-  cost: invertedResidualCostOf(MOBILENET_V3_OPTIONS, (o) => mobileNetV3Plan(o, "large")),
+  cost: invertedResidualCostOf(
+    (options) => read(MOBILENET_V3_OPTIONS, options),
+    (o) => mobileNetV3Plan(o, "large"),
+  ),
 });

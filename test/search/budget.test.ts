@@ -1,0 +1,130 @@
+// Budgets before training: the analytic parameters and MACs of points drawn from every built-in
+// space equal the built model's (summary()), over-budget points are never accepted, impossible
+// points are repaired or rejected and counted, and the latency is measured through the plan.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import "../../src"; // registers the model families
+import { summary } from "../../src/analysis/summary";
+import { CounterRng } from "../../src/data/rng";
+import { createModel } from "../../src/models/registry";
+import { planAvailable } from "../../src/perf/plan";
+import { BudgetChecker } from "../../src/search/budget";
+import { listSpaces, loadSpace, parseSpace, samplePoint } from "../../src/search/space";
+import { checkNoLeaks } from "../helpers";
+
+checkNoLeaks();
+
+const FMNIST = { channels: 1, size: 28, numClasses: 10 };
+const CIFAR = { channels: 3, size: 32, numClasses: 100 };
+
+test("the built-in spaces are the four the issue names", () => {
+  assert.deepEqual(listSpaces(), ["efficient-resnet", "mobilenetv2", "resnext", "wrn"]);
+});
+
+for (const name of ["efficient-resnet", "mobilenetv2", "resnext", "wrn"]) {
+  test(`${name}: analytic params and MACs equal the built model's for random points under budget`, () => {
+    const space = loadSpace(name);
+    let compared = 0;
+    for (const [data, seed] of [
+      [FMNIST, 1],
+      [CIFAR, 2],
+    ] as const) {
+      // a budget keeps the built models small enough for a test; over-budget points are counted
+      const checker = new BudgetChecker(space, data, { maxParams: 400_000 });
+      const rng = new CounterRng(seed, 0, 0, 77);
+      let n = 0;
+      for (let draw = 0; draw < 5000 && n < 40; draw++) {
+        const v = checker.check(samplePoint(space, rng));
+        if (!v.ok) {
+          if (v.reason === "over-budget") assert.ok((v.cost?.params ?? 0) > 400_000, v.message);
+          continue;
+        }
+        assert.equal(v.cost.method, "analytic");
+        assert.ok(v.cost.params <= 400_000);
+        const model = createModel(space.model, checker.modelOptions(v.point));
+        try {
+          const s = summary(model, { inputShape: [data.channels, data.size, data.size] });
+          assert.equal(v.cost.params, s.params, `${name} ${JSON.stringify(v.point)} params`);
+          assert.equal(v.cost.macs, s.macs, `${name} ${JSON.stringify(v.point)} MACs`);
+        } finally {
+          model.dispose();
+        }
+        n++;
+      }
+      assert.ok(n >= 10, `${name}: only ${n} points fitted the test budget`);
+      compared += n;
+      const c = checker.counts;
+      assert.equal(c.checked, c.accepted + c.overBudget + c.invalid);
+    }
+    assert.ok(compared >= 20);
+  });
+}
+
+test("an impossible pool is repaired to the largest choice that fits, and counted", () => {
+  const space = parseSpace(
+    {
+      model: "efficient_resnet",
+      stages: { choices: [3] },
+      options: {
+        blocks: { perStage: { choices: [1] } },
+        channels: { choices: [8] },
+        poolSize: { choices: [1, 2, 4, 8] },
+      },
+      fixed: { se: false },
+    },
+    "test",
+  );
+  const checker = new BudgetChecker(space, FMNIST, {});
+  // 28 -> 14 -> 7 after two strided stages: a pool of 8 cannot fit, 4 can
+  const v = checker.check({ blocks: [1, 1, 1], channels: 8, poolSize: 8 });
+  assert.ok(v.ok);
+  assert.equal(v.repaired, true);
+  assert.equal(v.point.poolSize, 4);
+  assert.equal(checker.counts.repaired, 1);
+  const fine = checker.check({ blocks: [1, 1, 1], channels: 8, poolSize: 2 });
+  assert.ok(fine.ok && !fine.repaired);
+});
+
+test("a point the family refuses and cannot be repaired is rejected with the family's reason", () => {
+  const space = parseSpace(
+    { model: "mobilenetv2", stages: { choices: [6] }, options: { blocks: { perStage: { choices: [1] } } } },
+    "test",
+  );
+  const checker = new BudgetChecker(space, FMNIST, {});
+  const v = checker.check({ blocks: [1, 1, 1, 1, 1, 1] });
+  assert.equal(v.ok, false);
+  assert.ok(!v.ok && v.reason === "invalid" && /blocks must list 7 stages/.test(v.message));
+  assert.equal(checker.counts.invalid, 1);
+});
+
+test(
+  "latency is measured through the plan only for points under the other budgets, and cached",
+  { skip: planAvailable() ? false : "this addon has no inference plan" },
+  () => {
+    const space = parseSpace(
+      {
+        model: "efficient_resnet",
+        stages: { choices: [2] },
+        options: { blocks: { perStage: { choices: [1] } }, channels: { choices: [8, 64] } },
+        fixed: { poolSize: 0, se: false },
+      },
+      "test",
+    );
+    const checker = new BudgetChecker(
+      space,
+      FMNIST,
+      { maxParams: 50_000, maxLatencyMs: 1e6 },
+      { measureLatency: true, latencyRepeats: 3 },
+    );
+    const small = checker.check({ blocks: [1, 1], channels: 8 });
+    assert.ok(small.ok && typeof small.cost.latencyMs === "number" && small.cost.latencyMs > 0);
+    const big = checker.check({ blocks: [1, 1], channels: 64 });
+    assert.equal(big.ok, false, "over the parameter budget");
+    assert.equal(checker.counts.latencyMeasured, 1, "the over-budget point was never built");
+    checker.check({ blocks: [1, 1], channels: 8 });
+    assert.equal(checker.counts.latencyMeasured, 1, "cached");
+    const tight = new BudgetChecker(space, FMNIST, { maxLatencyMs: 1e-6 }, { measureLatency: true, latencyRepeats: 3 });
+    const slow = tight.check({ blocks: [1, 1], channels: 8 });
+    assert.ok(!slow.ok && slow.reason === "over-budget" && /--max-latency-ms/.test(slow.message));
+  },
+);
