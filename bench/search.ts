@@ -135,6 +135,12 @@ export async function main(argv: string[]): Promise<void> {
     {
       minutes: { type: "number", description: "wall time of each of the two searches", default: 30, min: 0.5 },
       epochs: { type: "integer", description: "epochs of a trial at full data (the top rung)", default: 2, min: 1 },
+      "retrain-epochs": {
+        type: "integer",
+        description: "epochs of the final retraining (the demo recipe's 5)",
+        default: 5,
+        min: 1,
+      },
       "throughput-minutes": {
         type: "number",
         description: "wall time of each trials-per-hour run",
@@ -183,16 +189,19 @@ export async function main(argv: string[]): Promise<void> {
     );
 
   // 3. the best configuration and resnet20, each on the demo recipe, tested once
-  const report = JSON.parse(cli(["search", "report", evo.study, "--json"], 2)) as { recipe: string };
+  const report = JSON.parse(cli(["search", "report", evo.study, "--json"], 2)) as { recipe?: string };
+  if (report.recipe === undefined)
+    throw new Error(`no evolution-asha trial finished within ${opts.minutes} min; give the search more --minutes`);
   const best = JSON.parse(fs.readFileSync(report.recipe, "utf8")) as {
     model: string;
     modelOptions: Record<string, unknown>;
   };
   const bestCost = analyticCost(best.model, best.modelOptions, [1, 28, 28]);
   console.log(`retraining the best configuration (${JSON.stringify(best.modelOptions)}) with the demo recipe ...`);
-  const searched = trainAndTest(report.recipe, path.join(root, "searched-run"), 2, ["--epochs", "5"]);
-  console.log(`retraining resnet20 with the demo recipe ...`);
-  const baseline = trainAndTest("fashion-mnist-quick", path.join(root, "resnet20-run"), 2, []);
+  const retrain = ["--epochs", String(opts["retrain-epochs"])];
+  const searched = trainAndTest(report.recipe, path.join(root, "searched-run"), 2, retrain);
+  console.log("retraining resnet20 with the demo recipe ...");
+  const baseline = trainAndTest("fashion-mnist-quick", path.join(root, "resnet20-run"), 2, retrain);
 
   // 4. trials per hour, random search on rung-0 trials (1/9 of the data)
   const tph: Record<string, number> = {};

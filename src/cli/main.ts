@@ -9,14 +9,18 @@ import { evalCommand } from "./eval";
 import { exportCommand } from "./export";
 import { modelsCommand } from "./models";
 import { predictCommand } from "./predict";
+import { searchCommand } from "./search";
 import { serveCommand } from "./serve";
 import { summaryCommand } from "./summary";
 import { trainCommand } from "./train";
+import { workerCommand } from "./worker";
 
 export const COMMANDS: readonly CommandSpec[] = [
   modelsCommand,
   summaryCommand,
   trainCommand,
+  searchCommand,
+  workerCommand,
   evalCommand,
   predictCommand,
   exportCommand,

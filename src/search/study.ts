@@ -65,6 +65,11 @@ export interface StudySpec {
   timeLimitSeconds: number | null;
 }
 
+/** The study's identity on a shared Redis and in workers' folders: its name and creation time. */
+export function studyId(spec: Pick<StudySpec, "name" | "created">): string {
+  return `${spec.name}@${spec.created}`;
+}
+
 /** The study's space, parsed again from what study.json holds. */
 export function studySpace(spec: StudySpec): SearchSpace {
   return parseSpace(spec.space, spec.spaceOrigin);
