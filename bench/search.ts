@@ -161,7 +161,7 @@ export async function main(argv: string[]): Promise<void> {
   const sampler = setInterval(() => load.push(Number((os.loadavg()[0] as number).toFixed(2))), 30_000);
   const cps = candidatesPerSecond(10_000);
   console.log(
-    `analytic budget check: ${Math.round(cps.perSecond).toLocaleString("en-US")} candidates/s (${cps.analytic} of 10,000 analytic; ${cps.accepted} under 272,474 parameters)`,
+    `analytic budget check: ${Math.round(cps.perSecond).toLocaleString("en-US")} candidates/s (${cps.analytic} of 10,000 analytic; ${cps.accepted} under resnet20's parameters and MACs)`,
   );
 
   const r20 = analyticCost("resnet20", { numClasses: 10, inChannels: 1 }, [1, 28, 28]);

@@ -154,7 +154,10 @@ export const searchCommand = defineCommand({
           process.stdout.write(
             `${JSON.stringify({ study: spec.name, elapsed: state.elapsed, trials: [...state.trials.values()] })}\n`,
           );
-        else process.stdout.write(`${formatStatus(studyArg, spec, state)}\n`);
+        else {
+          const tty = process.stdout.isTTY ? { columns: process.stdout.columns ?? 80 } : undefined;
+          process.stdout.write(`${formatStatus(studyArg, spec, state, tty)}\n`);
+        }
         return 0;
       }
       const report = writeReport(studyArg);

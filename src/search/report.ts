@@ -68,8 +68,23 @@ export function formatLeaderboard(spec: StudySpec, rows: readonly Row[], limit =
   return [line(head), ...body.map(line)].join("\n");
 }
 
+/** How far the study is toward its limit (the larger of the trial and time fractions), 0..1. */
+export function studyProgress(spec: StudySpec, state: StudyState): number | undefined {
+  const parts: number[] = [];
+  if (spec.maxTrials !== null) parts.push(state.trials.size / spec.maxTrials);
+  if (spec.timeLimitSeconds !== null) parts.push(state.elapsed / spec.timeLimitSeconds);
+  return parts.length === 0 ? undefined : Math.min(1, Math.max(...parts));
+}
+
+/** A bar as wide as the terminal allows: `[#######.....]  58%`. */
+export function progressBar(fraction: number, columns: number): string {
+  const width = Math.max(10, Math.min(60, columns - 8));
+  const filled = Math.round(fraction * width);
+  return `[${"#".repeat(filled)}${".".repeat(width - filled)}] ${String(Math.round(100 * fraction)).padStart(3)}%`;
+}
+
 /** The status line and table of `search status`. */
-export function formatStatus(dir: string, spec: StudySpec, state: StudyState): string {
+export function formatStatus(dir: string, spec: StudySpec, state: StudyState, tty?: { columns: number }): string {
   const all = [...state.trials.values()];
   const count = (s: TrialRecord["status"]) => all.filter((t) => t.status === s).length;
   const perRung = spec.rungs.map((r, k) => {
@@ -97,6 +112,9 @@ export function formatStatus(dir: string, spec: StudySpec, state: StudyState): s
       ? "best: none finished yet"
       : `best: trial ${best.id}, ${pct(best.valAccuracy)} validation accuracy, ${best.cost.params.toLocaleString("en-US")} params, ${best.cost.macs.toLocaleString("en-US")} MACs (${formatPoint(best.point)})`,
     ...state.damaged.map((d) => `journal: ${d} (skipped)`),
+    ...(tty !== undefined && studyProgress(spec, state) !== undefined
+      ? [progressBar(studyProgress(spec, state) as number, tty.columns)]
+      : []),
   ].join("\n");
 }
 

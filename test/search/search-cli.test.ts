@@ -253,3 +253,84 @@ test("bad input is refused before anything runs, in words that say what to do", 
     assert.match(r.stderr, pattern);
   }
 });
+
+test("--seed makes a search reproducible on one worker: evolution + ASHA proposes, promotes and scores the same", () => {
+  const dir = tempDir();
+  const space = tinySpace(dir);
+  const runs = ["a", "b"].map((name) => {
+    const study = path.join(dir, name);
+    const r = run(
+      "search",
+      "--space",
+      space,
+      "--strategy",
+      "evolution-asha",
+      "--min-resource",
+      "1",
+      "--max-resource",
+      "2",
+      "--eta",
+      "2",
+      "--population",
+      "2",
+      "--sample",
+      "2",
+      "--trials",
+      "5",
+      "--seed",
+      "5",
+      "--max-params",
+      "20000",
+      "--out",
+      study,
+      ...SMALL,
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const events = journal(study) as (Event & { point?: unknown; rung?: number; promotes?: number; parent?: number })[];
+    return {
+      trials: events.filter((e) => e.event === "trial").map((e) => [e.point, e.rung, e.promotes, e.parent]),
+      results: events.filter((e) => e.event === "result").map((e) => [e.trial, e.valAccuracy]),
+    };
+  });
+  assert.deepEqual(runs[0], runs[1]);
+  assert.ok(
+    (runs[0]?.trials ?? []).some(([, rung]) => rung === 1),
+    "ASHA promoted a trial to the second rung",
+  );
+});
+
+test("search status draws a progress bar that fits the terminal", () => {
+  const dir = tempDir();
+  const study = path.join(dir, "s");
+  const r = run(
+    "search",
+    "--space",
+    tinySpace(dir),
+    "--strategy",
+    "random",
+    "--trials",
+    "1",
+    "--out",
+    study,
+    "--max-params",
+    "20000",
+    ...SMALL,
+  );
+  assert.equal(r.status, 0, r.stderr);
+  for (const cols of [50, 200]) {
+    const tty = spawnSync(
+      "script",
+      ["-q", "-c", `stty cols ${cols}; ${process.execPath} ${BIN} search status ${study}`, "/dev/null"],
+      {
+        encoding: "utf8",
+        env,
+      },
+    );
+    assert.equal(tty.status, 0, tty.stderr);
+    const bar = tty.stdout.split(/\r?\n/).find((l) => l.startsWith("["));
+    assert.ok(bar !== undefined, tty.stdout);
+    assert.match(bar, /^\[#+\] 100%$/);
+    assert.ok(bar.length <= Math.min(cols, 70), `${bar.length} columns at ${cols}`);
+  }
+  assert.doesNotMatch(run("search", "status", study).stdout, /\[#/, "no bar when not a terminal");
+});
