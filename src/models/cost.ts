@@ -14,7 +14,7 @@
 // so a network and its cost come from one description.
 import { check, isInt } from "../ops/util";
 import type { ResNetConfig } from "./resnet_network";
-import { checkResNetConfig, finalMapSize } from "./resnet_network";
+import { checkResNetConfig, finalMapSize, unitConvs } from "./resnet_network";
 
 export interface ModelCost {
   /** Trainable parameter elements. */
@@ -95,36 +95,6 @@ const seReduced = (channels: number, reduction: number): number => Math.max(1, M
 
 // ---------------------------------------------------------------- the ResNet family
 
-interface ConvSpec {
-  outChannels: number;
-  kernelSize: number;
-  stride: number;
-  groups: number;
-}
-
-/**
- * The convolutions of one unit of stage `s` (resnet_network.ts's unitConvs): a basic unit's
- * blockKernels (default [k, k]) at the stage's planes, the stride on the first; a bottleneck's
- * 1x1, grouped kxk carrying the stride, 1x1 to planes · 4.
- */
-function unitConvSpecs(c: ResNetConfig, s: number, stride: number): ConvSpec[] {
-  const planes = c.widths[s] as number;
-  const k = c.kernelSizes[s] as number;
-  if (c.block === "basic")
-    return (c.blockKernels ?? [k, k]).map((kernelSize, i) => ({
-      outChannels: planes,
-      kernelSize,
-      stride: i === 0 ? stride : 1,
-      groups: 1,
-    }));
-  const inner = (c.bottleneckWidths ?? c.widths)[s] as number;
-  return [
-    { outChannels: inner, kernelSize: 1, stride: 1, groups: 1 },
-    { outChannels: inner, kernelSize: k, stride, groups: c.cardinality ?? 1 },
-    { outChannels: planes * 4, kernelSize: 1, stride: 1, groups: 1 },
-  ];
-}
-
 /** One ResidualUnit (resnet_blocks.ts) on an inChannels x h x w input; returns its output's [channels, h, w]. */
 function residualUnitCost(
   t: Tally,
@@ -138,13 +108,13 @@ function residualUnitCost(
   let channels = inChannels;
   let uh = h;
   let uw = w;
-  for (const conv of unitConvSpecs(c, s, stride)) {
+  for (const conv of unitConvs(c, s, stride)) {
     // pre-activation: BN on the conv's input; post-activation: BN on its output
     if (c.preact) t.batchNorm(channels, uh, uw);
     const pad = Math.floor(conv.kernelSize / 2);
     uh = convOutSize(uh, conv.kernelSize, conv.stride, pad);
     uw = convOutSize(uw, conv.kernelSize, conv.stride, pad);
-    t.conv(channels, conv.outChannels, conv.kernelSize, conv.groups, uh, uw);
+    t.conv(channels, conv.outChannels, conv.kernelSize, conv.groups ?? 1, uh, uw);
     if (!c.preact) t.batchNorm(conv.outChannels, uh, uw);
     channels = conv.outChannels;
   }

@@ -160,8 +160,11 @@ export function finalMapSize(c: Pick<ResNetConfig, "imageSize" | "kernelSizes">)
   return h;
 }
 
-/** The convolutions of one unit of stage `s`; the stride sits on the 3x3 (bottleneck) or the first conv. */
-function unitConvs(c: ResNetConfig, s: number, stride: number): UnitConv[] {
+/**
+ * The convolutions of one unit of stage `s`; the stride sits on the 3x3 (bottleneck) or the first
+ * conv. The network and its analytic cost (cost.ts) both read it.
+ */
+export function unitConvs(c: ResNetConfig, s: number, stride: number): UnitConv[] {
   const planes = c.widths[s] as number;
   const k = c.kernelSizes[s] as number;
   if (c.block === "basic")
