@@ -5,17 +5,16 @@
 //   budgetnet search report studies/S            leaderboard, Pareto fronts, best recipe
 import * as path from "node:path";
 import { BudgetChecker } from "../search/budget";
+import { checkBudgetsReachable, runStudy } from "../search/coordinator";
 import { LocalExecutor } from "../search/local";
 import { formatStatus, writeReport } from "../search/report";
 import { formatPoint, listSpaces, loadSpace } from "../search/space";
 import { OBJECTIVE_KEYS, type ObjectiveKey, rungResources, STRATEGIES, type StrategyName } from "../search/strategies";
 import {
-  checkBudgetsReachable,
   createStudySpec,
   type Executor,
   loadState,
   readStudy,
-  runStudy,
   type StudySpec,
   studyId,
   writeStudy,
