@@ -8,6 +8,13 @@ export * from "./export/safetensors";
 export * from "./models";
 export * as nn from "./nn";
 export * from "./ops";
+// What a custom training or inference loop needs beyond the ops: mixed precision, memory layout,
+// BatchNorm folding, inference regions (the trainer and `budgetnet bench` use the same ones).
+export { type AutocastDtype, type AutocastOptions, type AutocastState, autocast, autocastState } from "./perf/autocast";
+export { castModel } from "./perf/cast";
+export { toChannelsLast, toChannelsLastInput, toContiguousFormat } from "./perf/channels_last";
+export { type FoldOptions, type FoldResult, foldBatchNorm } from "./perf/fold";
+export { inferenceMode, isInferenceMode } from "./perf/inference";
 export { type CompiledInference, compileInference, type PlanOptions, planAvailable } from "./perf/plan";
 // The raw addon, for tests and benchmarks that call it directly; library code goes through ops.
 export { type DType, native } from "./tensor/binding";

@@ -1,6 +1,7 @@
 // The command line's one argument parser: `--flag value`, `--flag=value`, boolean `--flag`
 // (or `--flag=true|false`), `--` ends the flags, `-h`/`--help` asks for the command's help.
-// Unknown flags are errors that list the known ones.
+// Unknown flags are errors that suggest the closest known one and list them all.
+import { didYouMean } from "../tensor/errors";
 
 export type FlagType = "string" | "integer" | "number" | "boolean";
 export type FlagValue = string | number | boolean;
@@ -41,8 +42,11 @@ export interface CommandSpec<F extends Record<string, FlagSpec> = Record<string,
   summary: string;
   flags: F;
   positionals: PositionalSpec[];
-  /** Unknown `--key value` pairs are collected into ParsedArgs.extra instead of failing (train's recipe overrides). */
-  passthrough?: boolean;
+  /**
+   * Unknown `--key value` pairs are collected into ParsedArgs.extra instead of failing (train's
+   * recipe overrides); a function takes only the names it accepts (the rest stay unknown flags).
+   */
+  passthrough?: boolean | ((name: string) => boolean);
   /** Returns the process's exit status. */
   run(args: ParsedArgs<F>): number | Promise<number>;
 }
@@ -122,7 +126,8 @@ export function parseArgs<F extends Record<string, FlagSpec>>(
     const eq = arg.indexOf("=");
     const name = arg.slice(2, eq === -1 ? undefined : eq);
     const spec = arg.startsWith("--") ? cmd.flags[name] : undefined;
-    if (spec === undefined && cmd.passthrough && arg.startsWith("--") && name !== "") {
+    const passes = typeof cmd.passthrough === "function" ? cmd.passthrough(name) : cmd.passthrough === true;
+    if (spec === undefined && passes && arg.startsWith("--") && name !== "") {
       const value = eq !== -1 ? arg.slice(eq + 1) : argv[i + 1];
       if (value === undefined) throw new UsageError(`--${name} needs a value.`);
       extra[name] = value;
@@ -130,9 +135,10 @@ export function parseArgs<F extends Record<string, FlagSpec>>(
       continue;
     }
     if (spec === undefined) {
-      const known = Object.keys(cmd.flags).map((f) => `--${f}`);
+      const given = arg.slice(0, eq === -1 ? undefined : eq);
+      const known = [...Object.keys(cmd.flags).map((f) => `--${f}`), "--help"];
       throw new UsageError(
-        `unknown flag ${arg.slice(0, eq === -1 ? undefined : eq)} for \`${cmd.name}\`. Known flags: ${[...known, "--help"].join(", ")}`,
+        `unknown flag ${given} for \`${cmd.name}\`${didYouMean(given, known)}. Known flags: ${known.join(", ")}`,
       );
     }
     if (eq !== -1) flags[name] = convert(name, spec, arg.slice(eq + 1));
@@ -161,6 +167,10 @@ export function parseArgs<F extends Record<string, FlagSpec>>(
   return { flags: flags as FlagValues<F>, positionals, extra, help };
 }
 
+/** The one flag every command takes (src/cli/main.ts loads the modules before the command runs). */
+export const REQUIRE_HELP =
+  "load a module first (a .js file or package that registers models with registerModel); may repeat";
+
 /** `budgetnet NAME ARGS [flags]` and one line per flag. */
 export function commandHelp(cmd: Omit<CommandSpec, "run">): string {
   const args = cmd.positionals.map((p) => (p.optional ? `[${p.name}]` : p.name)).join(" ");
@@ -176,5 +186,6 @@ export function commandHelp(cmd: Omit<CommandSpec, "run">): string {
     return `  ${left.padEnd(24)}${s.description}${def}`;
   });
   lines.push(...entries, `  ${"--help".padEnd(24)}this help`);
+  lines.push(`  ${"--require FILE".padEnd(24)}${REQUIRE_HELP}`);
   return lines.join("\n");
 }

@@ -1,6 +1,7 @@
 // `budgetnet eval --run DIR [--split val|test] [--tta] [--weights best|final] [--json]`
 import { loadDataset } from "../data";
 import type { CompiledInference } from "../perf/plan";
+import { ArgumentError } from "../tensor/errors";
 import { type EvalResult, evaluate } from "../train/evaluate";
 import { loadRunModel, runRecipe } from "../train/run";
 import { prepareData } from "../train/trainer";
@@ -15,7 +16,11 @@ export const evalCommand = defineCommand({
   flags: {
     run: { type: "string", valueName: "DIR", description: "the run folder written by `budgetnet train`" },
     split: { type: "string", valueName: "val|test", description: "which data to evaluate on", default: "test" },
-    tta: { type: "boolean", description: "average the predictions on each image and its mirror" },
+    tta: {
+      type: "boolean",
+      description:
+        "average the predictions on each image and its mirror (only for runs trained with horizontal flips: --augment.flip true)",
+    },
     weights: {
       type: "string",
       valueName: "best|final",
@@ -40,6 +45,14 @@ export const evalCommand = defineCommand({
     const { model, config } = loadRunModel(runDir, weights);
     try {
       const r = runRecipe(config, runDir);
+      // The mirrored view is one of the training views only when the run trained with flips; for
+      // digits, text or signs a mirror is another image, and averaging it in lowers the accuracy.
+      if (args.flags.tta && r.augment.flip !== true)
+        throw new ArgumentError(
+          `--tta averages each image with its mirror, but the run in ${runDir} trained without horizontal flips ` +
+            "(its recipe's augment.flip is not true), so a mirrored image is not one it learned from. " +
+            "Evaluate without --tta, or train with --augment.flip true where a mirrored image keeps its class.",
+        );
       const loadOpts = { root: r.dataRoot ?? undefined, size: r.imageSize ?? undefined };
       // val is exactly the run's validation set (same split, seed and subset as during training).
       const ds = split === "test" ? loadDataset(r.dataset, { split: "test", ...loadOpts }) : prepareData(r).val;

@@ -1,10 +1,16 @@
 // The `budgetnet` command: dispatches to one file per subcommand. To add one, import its
-// CommandSpec and add it to COMMANDS.
+// CommandSpec and add it to COMMANDS. Global flags, handled here before any command: --version,
+// and --require FILE (the user's module, loaded first, so its registerModel calls are seen).
+import * as fs from "node:fs";
+import * as path from "node:path";
 import "../index"; // registers every model family and sets libtorch's thread count
-import { ArgumentError } from "../tensor/errors";
-import { type CommandSpec, commandHelp, parseArgs, UsageError } from "./args";
+import { DataNotFoundError } from "../data/dataset";
+import { packageVersion } from "../paths";
+import { ArgumentError, didYouMean } from "../tensor/errors";
+import { buildInfo } from "../tensor/tensor";
+import { type CommandSpec, commandHelp, parseArgs, REQUIRE_HELP, UsageError } from "./args";
 import { benchCommand } from "./bench";
-import { dataCommand } from "./data";
+import { dataCommand, dataNotFoundMessage } from "./data";
 import { evalCommand } from "./eval";
 import { exportCommand } from "./export";
 import { modelsCommand } from "./models";
@@ -39,48 +45,130 @@ function overview(): string {
     "commands:",
     ...COMMANDS.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`),
     `  ${"help".padEnd(w)}  this overview, or \`budgetnet help COMMAND\` for one command`,
+    "",
+    "global flags:",
+    `  --require FILE  ${REQUIRE_HELP}`,
+    "  --version, -V   print budgetnet's and libtorch's versions",
   ].join("\n");
 }
 
 function findCommand(name: string): CommandSpec {
   const cmd = COMMANDS.find((c) => c.name === name);
-  if (cmd === undefined)
-    throw new UsageError(`unknown command "${name}". Commands: ${[...COMMANDS.map((c) => c.name), "help"].join(", ")}`);
+  if (cmd === undefined) {
+    const names = [...COMMANDS.map((c) => c.name), "help"];
+    throw new UsageError(`unknown command "${name}"${didYouMean(name, names)}. Commands: ${names.join(", ")}`);
+  }
   return cmd;
+}
+
+/** argv without its `--require FILE` / `--require=FILE` pairs (before a `--`), and those files. */
+export function takeRequires(argv: readonly string[]): { rest: string[]; modules: string[] } {
+  const rest: string[] = [];
+  const modules: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === "--") {
+      rest.push(...argv.slice(i));
+      break;
+    }
+    if (arg === "--require") {
+      const file = argv[i + 1];
+      if (file === undefined || file.startsWith("-"))
+        throw new UsageError("--require needs a value: the module to load (a .js file or a package name).");
+      modules.push(file);
+      i++;
+    } else if (arg.startsWith("--require=")) {
+      const file = arg.slice("--require=".length);
+      if (file === "")
+        throw new UsageError("--require needs a value: the module to load (a .js file or a package name).");
+      modules.push(file);
+    } else rest.push(arg);
+  }
+  return { rest, modules };
+}
+
+/**
+ * Loads a --require module: a file (relative to the working folder) or, failing that, a package
+ * resolved from the working folder, as `node --require` does. Its own errors keep their stack
+ * under BUDGETNET_DEBUG=1.
+ */
+function loadUserModule(spec: string): void {
+  const file = path.resolve(spec);
+  let target: string;
+  if (fs.existsSync(file)) target = file;
+  else {
+    try {
+      target = require.resolve(spec, { paths: [process.cwd()] });
+    } catch {
+      throw new ArgumentError(
+        `--require ${spec}: no such file (${file}), nor a package by that name installed here. Give the path of your module, e.g. --require ./my-models.js`,
+      );
+    }
+  }
+  try {
+    require(target);
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    const hint =
+      err.code === "ERR_REQUIRE_ESM"
+        ? ' (an ES module: use Node >= 20.19, or write the module as CommonJS: require("budgetnet"))'
+        : "";
+    const wrapped = new Error(`--require ${spec} failed while loading: ${err.message}${hint}`);
+    wrapped.stack = `${wrapped.message}\n${err.stack ?? ""}`;
+    throw wrapped;
+  }
+}
+
+function versionText(): string {
+  const info = buildInfo();
+  return `budgetnet ${packageVersion()} (libtorch ${info.torchVersion}${info.cuda ? ", CUDA" : ""}, Node ${process.version})`;
 }
 
 /** Runs the command line (without node and the script) and returns the exit status. */
 export async function main(argv: readonly string[]): Promise<number> {
-  const [name, ...rest] = argv;
   let cmd: CommandSpec | undefined;
   try {
+    const { rest, modules } = takeRequires(argv);
+    const [name, ...args] = rest;
+    if (name === "--version" || name === "-V") {
+      process.stdout.write(`${versionText()}\n`);
+      return 0;
+    }
+    for (const m of modules) loadUserModule(m);
     if (name === undefined || name === "help" || name === "--help" || name === "-h") {
-      const topic = name === "help" ? rest[0] : undefined;
+      const topic = name === "help" ? args[0] : undefined;
       process.stdout.write(`${topic === undefined ? overview() : commandHelp(findCommand(topic))}\n`);
       return 0;
     }
+    if (name.startsWith("-"))
+      throw new UsageError(
+        `${name} before a command: give the command first (budgetnet COMMAND [flags]); global flags are --require FILE and --version`,
+      );
     cmd = findCommand(name);
-    const args = parseArgs(rest, cmd);
-    if (args.help) {
+    const parsed = parseArgs(args, cmd);
+    if (parsed.help) {
       process.stdout.write(`${commandHelp(cmd)}\n`);
       return 0;
     }
-    return await cmd.run(args);
+    return await cmd.run(parsed);
   } catch (err) {
+    const where = `budgetnet${cmd ? ` ${cmd.name}` : ""}`;
     if (err instanceof UsageError) {
       process.stderr.write(
         `budgetnet: ${err.message}\n${cmd ? `\n${commandHelp(cmd)}\n` : "run `budgetnet help` for the commands\n"}`,
       );
       return 2;
     }
+    if (err instanceof DataNotFoundError) {
+      process.stderr.write(`${where}: ${dataNotFoundMessage(err)}\n`);
+      return 2;
+    }
     if (err instanceof ArgumentError) {
-      process.stderr.write(`budgetnet ${cmd?.name ?? ""}: ${err.message}\n`);
+      process.stderr.write(`${where}: ${err.message}\n`);
       return 2;
     }
     const e = err as Error;
-    process.stderr.write(
-      `budgetnet ${cmd?.name ?? ""}: ${process.env.BUDGETNET_DEBUG ? (e.stack ?? e.message) : e.message}\n`,
-    );
+    process.stderr.write(`${where}: ${process.env.BUDGETNET_DEBUG ? (e.stack ?? e.message) : e.message}\n`);
     return 1;
   }
 }

@@ -5,7 +5,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ArgumentError } from "../tensor/errors";
-import { checkDataset, type ImageDataset } from "./dataset";
+import { checkDataset, DataNotFoundError, type ImageDataset } from "./dataset";
 import { findMember, readTarFile } from "./tar";
 
 export type CifarName = "cifar10" | "cifar100";
@@ -85,8 +85,11 @@ function openSource(name: CifarName, root: string, needed: string): MemberSource
     if (fs.existsSync(path.join(dir, needed))) return folderSource(dir);
   const archive = path.join(root, layout.archive);
   if (fs.existsSync(archive)) return archiveSource(archive);
-  throw new ArgumentError(
+  throw new DataNotFoundError(
     `${name}: no data under ${root}: looked for ${layout.archive}, ${layout.folder}/${needed} and ${needed}. Download it with downloadDataset("${name}", { root }) or pass root= the folder that holds it. Received: root=${JSON.stringify(root)}`,
+    name,
+    root,
+    [archive, path.join(root, layout.folder, needed), path.join(root, needed)],
   );
 }
 

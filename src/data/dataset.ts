@@ -15,6 +15,26 @@ export interface ImageDataset {
   classNames: string[];
 }
 
+/**
+ * A data set's files are not where they were looked for. The message speaks to library users
+ * (downloadDataset, root=); `dataset`, `root` and `looked` let a front end say it in its own
+ * words (the CLI: `budgetnet data download NAME`, --data-root).
+ */
+export class DataNotFoundError extends ArgumentError {
+  constructor(
+    message: string,
+    /** The data set's name: cifar10, fashion-mnist, ... */
+    readonly dataset: string,
+    /** The folder it was expected in (the given root, else its default place). */
+    readonly root: string,
+    /** Every place that was looked in. */
+    readonly looked: readonly string[],
+  ) {
+    super(message);
+    this.name = "DataNotFoundError";
+  }
+}
+
 /** Bytes per image. */
 export function imageSize(ds: ImageDataset): number {
   return ds.channels * ds.height * ds.width;

@@ -64,6 +64,29 @@ async function md5OfFile(file: string, hash: Hash = createHash("md5")): Promise<
   return hash;
 }
 
+/** Socket errors that mean the host could not be reached at all, and what each one says. */
+const UNREACHABLE: Record<string, string> = {
+  ENOTFOUND: "its name could not be resolved",
+  EAI_AGAIN: "its name could not be resolved",
+  ENETUNREACH: "the network is unreachable",
+  EHOSTUNREACH: "there is no route to it",
+  ECONNREFUSED: "it refused the connection",
+  ETIMEDOUT: "the connection timed out",
+  ECONNRESET: "the connection was reset",
+};
+
+/** The request's own error (getaddrinfo ENOTFOUND ...) as a sentence that says what happened and what to do. */
+function unreachable(url: string, e: NodeJS.ErrnoException): Error {
+  const what = e.code === undefined ? undefined : UNREACHABLE[e.code];
+  if (what === undefined) return e.code === undefined ? e : new Error(`download of ${url} failed: ${e.message}`);
+  const host = new URL(url).host;
+  const offline =
+    e.code === "ENOTFOUND" || e.code === "EAI_AGAIN" || e.code === "ENETUNREACH" || e.code === "EHOSTUNREACH"
+      ? "this machine seems to be offline (or cannot resolve names). Check its network connection and run the download again"
+      : "the server may be down, or the address wrong; try again later or from a mirror";
+  return new Error(`could not reach ${host} to download ${url}: ${what} (${e.message}); ${offline}.`);
+}
+
 function get(
   url: string,
   headers: Record<string, string>,
@@ -83,7 +106,7 @@ function get(
       resolve(res);
     });
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`no data from ${url} for ${timeoutMs} ms`)));
-    req.on("error", reject);
+    req.on("error", (e: NodeJS.ErrnoException) => reject(unreachable(url, e)));
   });
 }
 
@@ -150,7 +173,7 @@ export async function downloadFile(url: string, dest: string, md5: string, opts:
       size = await receive(res, part, offset, hash);
     } catch (e) {
       throw new ArgumentError(
-        `download of ${url} was interrupted: ${(e as Error).message}. The partial file ${part} is kept; run downloadDataset again to resume.`,
+        `download of ${url} was interrupted: ${(e as Error).message}. The partial file ${part} is kept; run the download again to resume from there.`,
       );
     }
     const got = hash.digest("hex");

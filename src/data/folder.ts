@@ -20,9 +20,14 @@ export interface FolderOptions {
 
 /** Class folders and their image files, in a stable (sorted) order. */
 export function listImageFolder(root: string): { classNames: string[]; files: string[]; labels: number[] } {
-  if (!fs.existsSync(root) || !fs.statSync(root).isDirectory())
+  // Worded for library and command-line users alike: the path is the one they gave.
+  if (!fs.existsSync(root))
     throw new ArgumentError(
-      `image folder: ${root} is not a folder. Pass root= a folder with one sub-folder of images per class. Received: root=${JSON.stringify(root)}`,
+      `image folder: no such folder: ${root}. Give a folder that holds one sub-folder of images per class.`,
+    );
+  if (!fs.statSync(root).isDirectory())
+    throw new ArgumentError(
+      `image folder: ${root} is a file, not a folder. Give a folder that holds one sub-folder of images per class.`,
     );
   const classNames = fs
     .readdirSync(root, { withFileTypes: true })
@@ -30,7 +35,9 @@ export function listImageFolder(root: string): { classNames: string[]; files: st
     .map((e) => e.name)
     .sort();
   if (classNames.length === 0)
-    throw new ArgumentError(`image folder: ${root} has no class sub-folders. Received: root=${JSON.stringify(root)}`);
+    throw new ArgumentError(
+      `image folder: ${root} has no class sub-folders; put each class's images in a sub-folder named after the class (${path.join(root, "cat", "001.png")}, ...).`,
+    );
   const files: string[] = [];
   const labels: number[] = [];
   const empty: string[] = [];

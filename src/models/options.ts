@@ -10,7 +10,7 @@
 //   2. `seReduction: <number>` without `se`, in schemas declared with legacySeReductionSwitch
 //      (preact_resnet, resnet_imagenet, where seReduction 0 used to mean "no SE")
 //      → `se: seReduction > 0` (and the reduction itself when it is > 0).
-import { ArgumentError, describe } from "../tensor/errors";
+import { ArgumentError, describe, didYouMean } from "../tensor/errors";
 
 export type OptionType = "int" | "number" | "boolean" | "choice" | "intList" | "intOrIntList";
 
@@ -148,9 +148,10 @@ export function fitsSpec(spec: OptionSpec, v: unknown): boolean {
 }
 
 /**
- * The one option reader: rewrites legacy forms, rejects unknown keys (listing the known ones)
- * and values of the wrong type or range (naming the option, the value and what is allowed),
- * and fills in defaults. An option given as undefined counts as not given.
+ * The one option reader: rewrites legacy forms, rejects unknown keys (listing the known ones,
+ * with a did-you-mean for each near miss) and values of the wrong type or range (naming the
+ * option, the value and what is allowed), and fills in defaults. An option given as undefined
+ * counts as not given.
  */
 export function readOptions<T extends OptionSpecs>(
   schema: OptionSchema<T>,
@@ -161,7 +162,7 @@ export function readOptions<T extends OptionSpecs>(
   const unknown = Object.keys(o).filter((k) => o[k] !== undefined && !known.includes(k));
   if (unknown.length > 0)
     throw new ArgumentError(
-      `${schema.owner}: unknown option${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `"${k}"`).join(", ")}. Known options: ${known.join(", ")}. Received: ${unknown.map((k) => `${k}=${describe(o[k])}`).join(", ")}`,
+      `${schema.owner}: unknown option${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `"${k}"`).join(", ")}. Known options: ${known.join(", ")}. Received: ${unknown.map((k) => `${k}=${describe(o[k])}${didYouMean(k, known)}`).join(", ")}`,
     );
   const out: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(schema.specs)) {

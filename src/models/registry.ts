@@ -4,7 +4,7 @@
 // gives the parameter and multiply-add counts of the same model from its options alone (cost.ts).
 import type { Module } from "../nn/module";
 import { check, isInt } from "../ops/util";
-import { ArgumentError } from "../tensor/errors";
+import { ArgumentError, didYouMean } from "../tensor/errors";
 import type { ModelCost } from "./cost";
 
 export type { ModelCost } from "./cost";
@@ -50,7 +50,7 @@ export function registerModel(entry: ModelEntry): void {
 }
 
 /**
- * Builds a registered model. An unknown name fails with the list of known ones; an unknown
+ * Builds a registered model. An unknown name fails with the closest known one; an unknown
  * option, or one of the wrong type or range, fails before anything is built. Legacy option forms
  * of old saved configs are rewritten first (upgradeLegacyOptions), so the caller's old form
  * overrides the name's defaults as it always did.
@@ -62,13 +62,19 @@ export function createModel(name: string, options: ModelOptions = {}): Module {
   return model;
 }
 
+/** The one wording of an unknown model name: a suggestion and where the names are listed. */
+export function unknownModelMessage(name: string): string {
+  return (
+    `unknown model "${name}"${didYouMean(String(name), [...registry.keys()])}. ` +
+    "List the registered models with `budgetnet models` (listModels() in code); a model of your own needs " +
+    "registerModel() first (on the command line: --require ./your-module.js)."
+  );
+}
+
 /** The entry and its validated options, name defaults under the caller's (createModel's checks). */
 function resolveModel(name: string, options: ModelOptions): { entry: ModelEntry; merged: ModelOptions } {
   const entry = registry.get(name);
-  if (entry === undefined)
-    throw new ArgumentError(
-      `createModel: unknown model "${name}". Known models: ${[...registry.keys()].sort().join(", ")}`,
-    );
+  if (entry === undefined) throw new ArgumentError(unknownModelMessage(name));
   const merged: ModelOptions = {
     numClasses: 10,
     inChannels: 3,

@@ -90,19 +90,25 @@ export function arrayArg<T>(v: unknown, fn: string, name: string, what: string):
   return v as T[];
 }
 
-/** Edit distance (insertions, deletions, substitutions), case-insensitive. */
+/** Edit distance (insertions, deletions, substitutions, two swapped neighbours), case-insensitive. */
 export function editDistance(a: string, b: string): number {
   const s = a.toLowerCase();
   const t = b.toLowerCase();
+  let before: number[] = [];
   let prev = Array.from({ length: t.length + 1 }, (_, j) => j);
   for (let i = 1; i <= s.length; i++) {
     const row = [i];
-    for (let j = 1; j <= t.length; j++)
+    for (let j = 1; j <= t.length; j++) {
       row[j] = Math.min(
         (prev[j] as number) + 1,
         (row[j - 1] as number) + 1,
         (prev[j - 1] as number) + (s[i - 1] === t[j - 1] ? 0 : 1),
       );
+      // "mixpu" for "mixup": a transposition is one edit (Damerau)
+      if (i > 1 && j > 1 && s[i - 1] === t[j - 2] && s[i - 2] === t[j - 1])
+        row[j] = Math.min(row[j] as number, (before[j - 2] as number) + 1);
+    }
+    before = prev;
     prev = row;
   }
   return prev[t.length] as number;

@@ -1,121 +1,48 @@
 // Training recipes: one typed config, JSON files under recipes/, and command-line overrides
-// (`--epochs 2 --batch-size 256 --model resnet56`). An unknown field lists the known ones.
+// (`--epochs 2 --batch-size 256 --model resnet56 --lookahead.k 5`). Every field is declared once
+// in schema.ts; this file completes a recipe from the defaults, applies overrides and checks the
+// result against the declaration: an unknown field at any depth is refused with the known ones and
+// a did-you-mean, a value of the wrong type or range names its dotted path, the value and what is
+// allowed, and the model options are checked against the model family's schema, all before any
+// data is read.
+//
+// Merging: an object value (a recipe's "optimizer": {...}, or `--clip '{"norm": 1}'`) merges into
+// the current one field by field; where the current one is null or absent (an optional object
+// switched off), it starts from its fields' defaults, so `--lookahead.k 5 --lookahead.alpha 0.5`
+// and `--clip.value 0.1 --clip.norm 1` compose. null switches an optional object off.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { getModelEntry, readOptions, unknownModelMessage, upgradeLegacyOptions } from "../models";
 import { packageRoot } from "../paths";
-import { ArgumentError, checkArg, isPlainObject } from "../tensor/errors";
+import { ArgumentError, checkArg, describe, didYouMean, isPlainObject } from "../tensor/errors";
+import {
+  type ConfigOf,
+  defaultConfig,
+  describeAllowed,
+  fitsLeaf,
+  MAX_IMAGE_SIDE,
+  type ObjectNode,
+  RECIPE_SCHEMA,
+  type SchemaNode,
+  templateOf,
+} from "./schema";
 
-export interface AugmentConfig {
-  crop?: { padding: number; mode: "zero" | "reflect" } | null;
-  flip?: boolean;
-  cutout?: { size: number } | null;
-  randomErasing?: { p: number } | null;
-  mixup?: { alpha: number } | null;
-  cutmix?: { alpha: number; p?: number } | null;
+export { MAX_IMAGE_SIDE };
+
+/** A complete, checked training configuration: the type schema.ts declares (RECIPE_SCHEMA). */
+export type TrainConfig = ConfigOf<typeof RECIPE_SCHEMA>;
+export type AugmentConfig = TrainConfig["augment"];
+
+function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === "object") {
+    for (const x of Object.values(v)) deepFreeze(x);
+    Object.freeze(v);
+  }
+  return v;
 }
 
-export interface TrainConfig {
-  /** Recipe name, and the paper or code whose settings it reproduces. */
-  name: string;
-  source: string;
-  model: string;
-  modelOptions: Record<string, unknown>;
-  dataset: "fashion-mnist" | "mnist" | "cifar10" | "cifar100" | "folder";
-  dataRoot: string | null;
-  /** Folder datasets: images are resized to imageSize x imageSize. */
-  imageSize: number | null;
-  /** Share of the training split held out (stratified, seeded) for validation and model choice. */
-  valFraction: number;
-  /** Train on this many images of the training part only (stratified, seeded); null = all. For quick runs. */
-  trainSubset: number | null;
-  /** Validate on this many images of the validation part only; null = all. */
-  valSubset: number | null;
-  epochs: number;
-  batchSize: number;
-  optimizer: {
-    type: "sgd" | "adam" | "adamw";
-    lr: number;
-    momentum: number;
-    nesterov: boolean;
-    weightDecay: number;
-    /** No weight decay on BatchNorm parameters and biases. */
-    noDecayOnBnAndBias: boolean;
-    betas: [number, number];
-  };
-  schedule: {
-    type: "constant" | "multistep" | "cosine" | "onecycle" | "linear";
-    per: "epoch" | "iteration";
-    milestones: number[];
-    gamma: number;
-    warmupEpochs: number;
-    minLr: number;
-    pctStart: number;
-    divFactor: number;
-    finalDivFactor: number;
-  };
-  lookahead: { k: number; alpha: number } | null;
-  ema: { decay: number } | null;
-  clip: { value?: number; norm?: number } | null;
-  augment: AugmentConfig;
-  labelSmoothing: number;
-  seed: number;
-  /** libtorch intra-op threads; null = one per core. */
-  threads: number | null;
-  /** Write a step line to metrics.jsonl (and the plain progress log) every this many steps. */
-  logEvery: number;
-  /** Mixed precision: "fp32" or "bf16" (CPU autocast). */
-  precision: "fp32" | "bf16";
-  /** Channels-last memory format; "auto" takes the measured choice for the model (src/perf/choices.ts). */
-  channelsLast: boolean | "auto";
-}
-
-export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
-  name: "custom",
-  source: "",
-  model: "resnet20",
-  modelOptions: {},
-  dataset: "fashion-mnist",
-  dataRoot: null,
-  imageSize: null,
-  valFraction: 0.1,
-  trainSubset: null,
-  valSubset: null,
-  epochs: 10,
-  batchSize: 128,
-  optimizer: {
-    type: "sgd",
-    lr: 0.1,
-    momentum: 0.9,
-    nesterov: false,
-    weightDecay: 5e-4,
-    noDecayOnBnAndBias: false,
-    betas: [0.9, 0.999],
-  },
-  schedule: {
-    type: "cosine",
-    per: "iteration",
-    milestones: [],
-    gamma: 0.1,
-    warmupEpochs: 0,
-    minLr: 0,
-    pctStart: 0.3,
-    divFactor: 25,
-    finalDivFactor: 1e4,
-  },
-  lookahead: null,
-  ema: null,
-  clip: null,
-  augment: { crop: { padding: 4, mode: "zero" }, flip: true },
-  labelSmoothing: 0,
-  seed: 0,
-  threads: null,
-  logEvery: 50,
-  precision: "fp32",
-  channelsLast: false,
-} as TrainConfig);
-
-/** Largest image side a recipe or a run may declare; larger is a mistake or a damaged file, not a data set. */
-export const MAX_IMAGE_SIDE = 4096;
+/** Every field's default (frozen; recipeFromObject and applyOverrides never share it). */
+export const DEFAULT_CONFIG: Readonly<TrainConfig> = deepFreeze(defaultConfig() as TrainConfig);
 
 /** Folder of the built-in recipes (recipes/ at the package root). */
 export function recipesDir(): string {
@@ -136,31 +63,75 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === "object" && !Array.isArray(v);
 }
 
+/** A copy of objects and arrays at every depth; a "__proto__" key stays a key (defineProperty), never a prototype. */
+function copyData(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(copyData);
+  if (!isObject(v)) return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v))
+    Object.defineProperty(out, k, { value: copyData(x), enumerable: true, writable: true, configurable: true });
+  return out;
+}
+
+const join = (where: string, key: string): string => (where ? `${where}.${key}` : key);
+
+/** A value as the user wrote it: JSON, with numbers such as Infinity and absent values named. */
+function shown(v: unknown): string {
+  if (v === undefined || typeof v === "number") return String(v);
+  try {
+    return JSON.stringify(v) ?? describe(v);
+  } catch {
+    return describe(v);
+  }
+}
+
+function fieldError(field: string, node: SchemaNode, v: unknown): ArgumentError {
+  return new ArgumentError(`recipe field ${field} must be ${describeAllowed(node)}. Received: ${field}=${shown(v)}`);
+}
+
+/** `unknown recipe field "clip.nrom". Known fields of clip: value, norm. Received: clip.nrom=1 (did you mean "clip.norm"?)` */
+function unknownField(node: ObjectNode, where: string, key: string, value: unknown): ArgumentError {
+  const known = Object.keys(node.fields);
+  const field = join(where, key);
+  const hint = didYouMean(key, known);
+  return new ArgumentError(
+    `unknown recipe field "${field}". Known fields${where ? ` of ${where}` : ""}: ${known.join(", ")}. ` +
+      `Received: ${field}=${shown(value)}${where ? hint.replace('"', `"${where}.`) : hint}`,
+  );
+}
+
+/** The field's declaration, or undefined where it is unknown or inside modelOptions. */
+function fieldNode(node: ObjectNode, key: string): SchemaNode | undefined {
+  return Object.hasOwn(node.fields, key) ? node.fields[key] : undefined;
+}
+
 /**
- * Deep-merges `patch` into `base`, refusing keys `base` does not have as its own (modelOptions and
- * augment are open): "toString" or "constructor" are not fields just because every object inherits them.
+ * `patch` merged into `current` as the declaration says: objects field by field (an absent or null
+ * one starts from its fields' defaults), modelOptions key by key, anything else replaced. Refuses
+ * keys the declaration does not have ("toString" is not a field because objects inherit it).
  */
-function merge(base: Record<string, unknown>, patch: Record<string, unknown>, where: string): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...base };
-  const open = where === "modelOptions" || where === "augment";
+function mergeInto(node: SchemaNode, current: unknown, patch: unknown, where: string): unknown {
+  if (node.kind === "open" && isObject(patch))
+    return { ...(isObject(current) ? current : {}), ...(copyData(patch) as object) };
+  if (node.kind !== "object" || !isObject(patch)) return copyData(patch);
+  const out = isObject(current) ? { ...current } : templateOf(node);
   for (const [k, v] of Object.entries(patch)) {
-    if (k === "__proto__" || (!open && !Object.hasOwn(base, k))) {
-      const known = Object.keys(base).join(", ");
-      throw new ArgumentError(
-        `unknown recipe field "${where ? `${where}.` : ""}${k}". Known fields${where ? ` of ${where}` : ""}: ${known}`,
-      );
-    }
-    const cur = Object.hasOwn(base, k) ? base[k] : undefined;
-    out[k] = isObject(cur) && isObject(v) ? merge(cur, v, where ? `${where}.${k}` : k) : v;
+    const field = fieldNode(node, k);
+    if (field === undefined) throw unknownField(node, where, k, v);
+    out[k] = mergeInto(field, Object.hasOwn(out, k) ? out[k] : undefined, v, join(where, k));
   }
   return out;
 }
 
-/** A recipe object (parsed JSON) merged over the defaults and checked; errors name `source`. */
+/**
+ * A recipe object (parsed JSON) merged over the defaults and checked; errors name `source`. A
+ * "$schema" key (the JSON Schema editors read) is ignored.
+ */
 export function recipeFromObject(raw: unknown, source: string): TrainConfig {
   try {
-    if (!isObject(raw)) throw new ArgumentError(`must hold a JSON object. Received: ${JSON.stringify(raw)}`);
-    return validate(merge(DEFAULT_CONFIG as unknown as Record<string, unknown>, raw, "") as unknown as TrainConfig);
+    if (!isObject(raw)) throw new ArgumentError(`must hold a JSON object. Received: ${shown(raw)}`);
+    const { $schema: _editorsOnly, ...fields } = raw;
+    return validate(mergeInto(RECIPE_SCHEMA, defaultConfig(), fields, "") as TrainConfig);
   } catch (e) {
     if (e instanceof ArgumentError) throw new ArgumentError(`${source}: ${e.message}`);
     throw e;
@@ -197,7 +168,7 @@ function camel(s: string): string {
   return s.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
 }
 
-function parseValue(raw: string): unknown {
+function parseValue(raw: string, flag: string): unknown {
   if (raw === "null") return null;
   if (raw === "true") return true;
   if (raw === "false") return false;
@@ -205,35 +176,31 @@ function parseValue(raw: string): unknown {
   if (raw.startsWith("[") || raw.startsWith("{")) {
     try {
       return JSON.parse(raw);
-    } catch {
-      throw new ArgumentError(`could not parse the JSON value ${raw}`);
+    } catch (e) {
+      throw new ArgumentError(`--${flag}: could not parse the JSON value ${raw} (${(e as Error).message})`);
     }
   }
   return raw;
 }
 
-/** The value at a dotted path of cfg, following own properties only (undefined where there is none). */
-function valueAt(cfg: Record<string, unknown>, dotted: string[]): unknown {
-  let v: unknown = cfg;
-  for (const k of dotted) v = isObject(v) && Object.hasOwn(v, k) ? v[k] : undefined;
-  return v;
-}
-
-/** A text field keeps the text as given: --name 2024 names the run "2024", --data-root 10 is a folder (null is none). */
-function isText(dotted: string[], raw: string): boolean {
-  const d = valueAt(DEFAULT_CONFIG as unknown as Record<string, unknown>, dotted);
-  return typeof d === "string" || (dotted.length === 1 && dotted[0] === "dataRoot" && raw !== "null");
+/** The declaration at a dotted path (undefined where unknown or inside modelOptions). */
+function nodeAt(dotted: string[]): SchemaNode | undefined {
+  let node: SchemaNode | undefined = RECIPE_SCHEMA;
+  for (const k of dotted) node = node?.kind === "object" ? fieldNode(node, k) : undefined;
+  return node;
 }
 
 /**
  * Applies command-line overrides: { "batch-size": "256", "optimizer.lr": "0.05" } (kebab or camel case,
- * dotted paths for nested fields, a few aliases such as --lr and --weight-decay).
+ * dotted paths for nested fields, a few aliases such as --lr and --weight-decay), in order, then
+ * checks the result. A text field keeps the text as given (--name 2024 names the run "2024";
+ * --data-root 10 is a folder; null is none); JSON values ([...], {...}) are parsed.
  */
 export function applyOverrides(cfg: TrainConfig, overrides: Record<string, string>): TrainConfig {
   checkArg(
     isPlainObject(cfg),
     "applyOverrides",
-    "cfg must be a TrainConfig object (from loadRecipe or withDefaults)",
+    "cfg must be a TrainConfig object (from loadRecipe or recipeFromObject)",
     "cfg",
     cfg,
   );
@@ -244,174 +211,75 @@ export function applyOverrides(cfg: TrainConfig, overrides: Record<string, strin
     "overrides",
     overrides,
   );
-  let out = cfg as unknown as Record<string, unknown>;
+  let out = copyData(cfg);
   for (const [flag, raw] of Object.entries(overrides)) {
     const dotted = (ALIASES[flag] ?? flag).split(".").map(camel);
-    let patch: unknown = isText(dotted, raw) ? raw : parseValue(raw);
+    const node = nodeAt(dotted);
+    let patch: unknown = node?.kind === "text" && !(node.nullable && raw === "null") ? raw : parseValue(raw, flag);
     for (let i = dotted.length - 1; i >= 0; i--) patch = { [dotted[i] as string]: patch };
-    out = merge(out, patch as Record<string, unknown>, "");
+    out = mergeInto(RECIPE_SCHEMA, out, patch, "");
   }
-  return validate(out as unknown as TrainConfig);
+  return validate(out as TrainConfig);
+}
+
+/** Known keys only, each value of its declared type and range, at every depth. */
+function checkNode(node: SchemaNode, v: unknown, field: string): void {
+  if (node.kind === "open") {
+    if (!isObject(v)) throw fieldError(field, node, v);
+  } else if (node.kind === "object") {
+    if (v === null && node.nullable) return;
+    if (!isObject(v)) throw fieldError(field || "(the whole recipe)", node, v);
+    for (const k of Object.keys(v)) if (fieldNode(node, k) === undefined) throw unknownField(node, field, k, v[k]);
+    let set = 0;
+    for (const [k, f] of Object.entries(node.fields)) {
+      const x = Object.hasOwn(v, k) ? v[k] : undefined;
+      if (x === undefined && f.optional) continue;
+      set++;
+      checkNode(f, x, join(field, k));
+    }
+    const min = node.minFields ?? 0;
+    if (set < min)
+      throw new ArgumentError(
+        `recipe field ${field} must set at least ${min === 1 ? "one" : min} of ${Object.keys(node.fields).join(", ")}` +
+          `${node.nullable ? " (null switches it off)" : ""}. Received: ${field}=${shown(v)}`,
+      );
+  } else if (!fitsLeaf(node, v)) throw fieldError(field, node, v);
+}
+
+/**
+ * The model is registered and its options fit the family's schema (unknown options with a
+ * did-you-mean, types and ranges), as createModel will check them, but before any data is read.
+ * numClasses and inChannels, which the trainer takes from the data, are checked only when set.
+ */
+function checkModel(model: string, options: Record<string, unknown>): void {
+  const entry = getModelEntry(model);
+  if (entry === undefined) throw new ArgumentError(`recipe field model: ${unknownModelMessage(model)}`);
+  try {
+    readOptions(entry.options, {
+      numClasses: 10,
+      inChannels: 3,
+      ...entry.defaults,
+      ...upgradeLegacyOptions(entry.options, options),
+    });
+  } catch (e) {
+    if (e instanceof ArgumentError)
+      throw new ArgumentError(`recipe field modelOptions does not fit model "${model}": ${e.message}`);
+    throw e;
+  }
+}
+
+/**
+ * Checks every field against the declaration and the model options against the model; throws an
+ * ArgumentError naming the first wrong field, its value and what is allowed.
+ */
+export function validate(c: TrainConfig): TrainConfig {
+  checkNode(RECIPE_SCHEMA, c, "");
+  checkModel(c.model, c.modelOptions);
+  return c;
 }
 
 function need(cond: boolean, field: string, what: string, value: unknown): void {
-  if (!cond) throw new ArgumentError(`recipe field ${field} ${what}. Received: ${field}=${JSON.stringify(value)}`);
-}
-
-function kindOf(v: unknown): string {
-  return v === null ? "null" : Array.isArray(v) ? "array" : typeof v;
-}
-
-/** Fields whose default is null but which take a value of this kind (objects are checked in validate). */
-const NULLABLE: Record<string, string> = {
-  dataRoot: "string",
-  imageSize: "number",
-  trainSubset: "number",
-  valSubset: "number",
-  threads: "number",
-  lookahead: "object",
-  ema: "object",
-  clip: "object",
-};
-
-/**
- * Every field holds the kind of value its default has (a number for a number, finite; a string
- * for a string; ...): a recipe's "labelSmoothing": "0.1" is refused here, not at the first step.
- */
-function checkKinds(c: Record<string, unknown>, defaults: Record<string, unknown>, where: string): void {
-  for (const [k, d] of Object.entries(defaults)) {
-    const field = where ? `${where}.${k}` : k;
-    const v = c[k];
-    if (k === "channelsLast") continue; // true, false or "auto": validate checks it
-    const kind = d === null ? NULLABLE[k] : kindOf(d);
-    if (d === null && v === null) continue;
-    need(kindOf(v) === kind, field, `must be ${d === null ? `null or a ${kind}` : `a ${kind}`}`, v);
-    if (kind === "number") need(Number.isFinite(v), field, "must be a finite number", v);
-    if (kind === "object" && d !== null && where === "" && k !== "modelOptions" && k !== "augment")
-      checkKinds(v as Record<string, unknown>, d as Record<string, unknown>, field);
-  }
-}
-
-const inRange = (v: unknown, lo: number, hi: number, loOpen = false, hiOpen = false): boolean =>
-  typeof v === "number" && (loOpen ? v > lo : v >= lo) && (hiOpen ? v < hi : v <= hi);
-const isCount = (v: unknown, min = 1): boolean => Number.isInteger(v) && (v as number) >= min;
-
-/** Fields of an optional sub-object ({ k, alpha } of lookahead, ...): known keys only, each checked. */
-function checkSub(
-  field: string,
-  value: unknown,
-  checks: Record<string, [(v: unknown) => boolean, string, boolean?]>,
-): void {
-  if (value === null || value === undefined) return;
-  need(isObject(value), field, "must be null or an object", value);
-  const obj = value as Record<string, unknown>;
-  for (const k of Object.keys(obj))
-    need(
-      Object.hasOwn(checks, k),
-      `${field}.${k}`,
-      `is not a field of ${field} (known: ${Object.keys(checks).join(", ")})`,
-      obj[k],
-    );
-  for (const [k, [ok, what, optional]] of Object.entries(checks))
-    if (!(optional && obj[k] === undefined)) need(ok(obj[k]), `${field}.${k}`, what, obj[k]);
-}
-
-function validateAugment(a: AugmentConfig): void {
-  const known = ["crop", "flip", "cutout", "randomErasing", "mixup", "cutmix"];
-  for (const k of Object.keys(a))
-    need(
-      known.includes(k),
-      `augment.${k}`,
-      `is not an augmentation (known: ${known.join(", ")})`,
-      (a as Record<string, unknown>)[k],
-    );
-  checkSub("augment.crop", a.crop, {
-    padding: [(v) => isCount(v, 0), "must be an integer >= 0"],
-    mode: [(v) => v === "zero" || v === "reflect", 'must be "zero" or "reflect"'],
-  });
-  need(a.flip === undefined || typeof a.flip === "boolean", "augment.flip", "must be true or false", a.flip);
-  checkSub("augment.cutout", a.cutout, { size: [(v) => isCount(v), "must be an integer >= 1"] });
-  checkSub("augment.randomErasing", a.randomErasing, { p: [(v) => inRange(v, 0, 1), "must be in [0, 1]"] });
-  checkSub("augment.mixup", a.mixup, { alpha: [(v) => inRange(v, 0, Number.MAX_VALUE, true), "must be a number > 0"] });
-  checkSub("augment.cutmix", a.cutmix, {
-    alpha: [(v) => inRange(v, 0, Number.MAX_VALUE, true), "must be a number > 0"],
-    p: [(v) => inRange(v, 0, 1), "must be in [0, 1]", true],
-  });
-}
-
-/** Checks every field's kind and range; throws an ArgumentError naming the first wrong field and its value. */
-export function validate(c: TrainConfig): TrainConfig {
-  checkKinds(c as unknown as Record<string, unknown>, DEFAULT_CONFIG as unknown as Record<string, unknown>, "");
-  need(c.model !== "", "model", "must name a model (budgetnet models lists them)", c.model);
-  need(
-    ["fashion-mnist", "mnist", "cifar10", "cifar100", "folder"].includes(c.dataset),
-    "dataset",
-    "must be fashion-mnist, mnist, cifar10, cifar100 or folder",
-    c.dataset,
-  );
-  need(
-    c.imageSize === null || (isCount(c.imageSize) && c.imageSize <= MAX_IMAGE_SIDE),
-    "imageSize",
-    `must be null or an integer in [1, ${MAX_IMAGE_SIDE}]`,
-    c.imageSize,
-  );
-  need(
-    inRange(c.valFraction, 0, 1, true, true),
-    "valFraction",
-    "must be in (0, 1) (best weights are chosen on the validation part)",
-    c.valFraction,
-  );
-  for (const k of ["trainSubset", "valSubset"] as const)
-    need(c[k] === null || isCount(c[k]), k, "must be null or an integer >= 1", c[k]);
-  need(isCount(c.epochs), "epochs", "must be an integer >= 1", c.epochs);
-  need(isCount(c.batchSize), "batchSize", "must be an integer >= 1", c.batchSize);
-  const o = c.optimizer;
-  need(["sgd", "adam", "adamw"].includes(o.type), "optimizer.type", "must be sgd, adam or adamw", o.type);
-  need(o.lr > 0, "optimizer.lr", "must be positive", o.lr);
-  need(inRange(o.momentum, 0, 1), "optimizer.momentum", "must be in [0, 1]", o.momentum);
-  need(o.weightDecay >= 0, "optimizer.weightDecay", "must be >= 0", o.weightDecay);
-  need(
-    o.betas.length === 2 && o.betas.every((b) => inRange(b, 0, 1, false, true)),
-    "optimizer.betas",
-    "must be two numbers in [0, 1)",
-    o.betas,
-  );
-  const s = c.schedule;
-  need(
-    ["constant", "multistep", "cosine", "onecycle", "linear"].includes(s.type),
-    "schedule.type",
-    "must be constant, multistep, cosine, onecycle or linear",
-    s.type,
-  );
-  need(s.per === "epoch" || s.per === "iteration", "schedule.per", 'must be "epoch" or "iteration"', s.per);
-  need(
-    s.milestones.every((m) => Number.isFinite(m)),
-    "schedule.milestones",
-    "must be a list of epochs (numbers)",
-    s.milestones,
-  );
-  for (const k of ["gamma", "divFactor", "finalDivFactor"] as const)
-    need(s[k] > 0, `schedule.${k}`, "must be > 0", s[k]);
-  need(s.warmupEpochs >= 0, "schedule.warmupEpochs", "must be >= 0", s.warmupEpochs);
-  need(s.minLr >= 0, "schedule.minLr", "must be >= 0", s.minLr);
-  need(inRange(s.pctStart, 0, 1, true, true), "schedule.pctStart", "must be in (0, 1)", s.pctStart);
-  checkSub("lookahead", c.lookahead, {
-    k: [(v) => isCount(v), "must be an integer >= 1"],
-    alpha: [(v) => inRange(v, 0, 1), "must be in [0, 1]"],
-  });
-  checkSub("ema", c.ema, { decay: [(v) => inRange(v, 0, 1), "must be in [0, 1]"] });
-  checkSub("clip", c.clip, {
-    value: [(v) => inRange(v, 0, Number.MAX_VALUE, true), "must be a finite number > 0", true],
-    norm: [(v) => inRange(v, 0, Number.MAX_VALUE, true), "must be a finite number > 0", true],
-  });
-  validateAugment(c.augment);
-  need(inRange(c.labelSmoothing, 0, 1, false, true), "labelSmoothing", "must be in [0, 1)", c.labelSmoothing);
-  need(Number.isSafeInteger(c.seed) && c.seed >= 0, "seed", "must be a non-negative integer", c.seed);
-  need(c.threads === null || isCount(c.threads), "threads", "must be null or an integer >= 1", c.threads);
-  need(isCount(c.logEvery), "logEvery", "must be an integer >= 1", c.logEvery);
-  need(["fp32", "bf16"].includes(c.precision), "precision", "must be fp32 or bf16", c.precision);
-  need([true, false, "auto"].includes(c.channelsLast), "channelsLast", 'must be true, false or "auto"', c.channelsLast);
-  return c;
+  if (!cond) throw new ArgumentError(`recipe field ${field} ${what}. Received: ${field}=${shown(value)}`);
 }
 
 /** What checkConfigAgainstData needs to know of the training data. */

@@ -1,5 +1,5 @@
 // metrics.jsonl (one JSON object a line, appended whole) and the terminal progress: a one-line bar
-// on a TTY, plain lines otherwise.
+// fitted to the terminal's width on a TTY, plain lines otherwise.
 import * as fs from "node:fs";
 import { FileWriteError, writeAll, writeFileAtomic } from "../export/atomic";
 
@@ -96,16 +96,72 @@ export interface ProgressState {
   loss: number;
   accuracy: number;
   imagesPerSec: number;
+  /** Seconds left in the whole run (every remaining epoch's steps; validation not counted). */
   etaSec: number;
+  /** Seconds left in this epoch; derived from etaSec when absent (the run's steps run at one pace). */
+  epochEtaSec?: number;
 }
 
 function clock(sec: number): string {
   if (!Number.isFinite(sec) || sec < 0) return "--:--";
   const s = Math.round(sec);
-  const m = Math.floor(s / 60);
-  return `${m}:${String(s % 60).padStart(2, "0")}`;
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, "0");
+  return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
 }
 
+/** This epoch's share of the run's ETA: the steps left in it over the steps left in the run. */
+function epochEta(p: ProgressState): number {
+  if (p.epochEtaSec !== undefined) return p.epochEtaSec;
+  const runSteps = (p.epochs - p.epoch) * p.steps - p.step;
+  return runSteps > 0 ? (p.etaSec * (p.steps - p.step)) / runSteps : 0;
+}
+
+const BAR_MIN = 10;
+const BAR_MAX = 40;
+
+/**
+ * The bar's line for a terminal `columns` wide, never wider than columns - 1 (writing the last
+ * column makes some terminals wrap). Fields go, least useful first, until the line and a bar of
+ * at least BAR_MIN fit: img/s, accuracy, the epoch's ETA, the loss; the bar (this epoch's steps)
+ * takes the room left, up to BAR_MAX. Whichever ETA is shown is labelled with the span it covers.
+ */
+export function progressLine(p: ProgressState, columns: number): string {
+  const limit = Math.max(1, Math.floor(columns) - 1);
+  const head = `epoch ${p.epoch + 1}/${p.epochs}`;
+  // padded, so that the bar keeps its width from the first step to the last
+  const steps = `${String(p.step).padStart(String(p.steps).length)}/${p.steps}`;
+  const loss = `loss ${p.loss.toFixed(4)}`;
+  const acc = `acc ${(p.accuracy * 100).toFixed(2)}%`;
+  const speed = `${Math.round(p.imagesPerSec)} img/s`;
+  const epochTime = `epoch ETA ${clock(epochEta(p))}`;
+  const runTime = `run ETA ${clock(p.etaSec)}`;
+  const variants = [
+    [steps, loss, acc, speed, epochTime, runTime],
+    [steps, loss, acc, epochTime, runTime],
+    [steps, loss, epochTime, runTime],
+    [steps, loss, runTime],
+    [steps, runTime],
+  ].map((fields) => fields.join(" "));
+  for (const text of variants) {
+    const room = limit - head.length - text.length - 4; // two spaces and the brackets
+    if (room < BAR_MIN) continue;
+    const width = Math.min(BAR_MAX, room);
+    const filled = Math.round((Math.min(p.step, p.steps) / Math.max(1, p.steps)) * width);
+    return `${head} [${"#".repeat(filled)}${".".repeat(width - filled)}] ${text}`;
+  }
+  // too narrow for a bar: the fullest line that fits, else the start of the shortest
+  const plain = [...variants, steps].map((text) => `${head} ${text}`);
+  return plain.find((l) => l.length <= limit) ?? (plain[plain.length - 1] as string).slice(0, limit);
+}
+
+/**
+ * Training progress on stderr. On a terminal: one line redrawn in place (carriage return, then
+ * clear to the end of the line), fitted to the terminal's current width, with this epoch's bar
+ * and both ETAs labelled (epoch, run) as room allows. Elsewhere (a log file, BUDGETNET_PLAIN=1):
+ * a plain line every `plainEvery` steps and at the end of each epoch.
+ */
 export class Progress {
   private readonly tty: boolean;
   private lastPlain = -1;
@@ -118,20 +174,21 @@ export class Progress {
   }
 
   update(p: ProgressState): void {
-    const text =
-      `epoch ${p.epoch + 1}/${p.epochs} step ${p.step}/${p.steps} loss ${p.loss.toFixed(4)} ` +
-      `acc ${(p.accuracy * 100).toFixed(2)}% ${Math.round(p.imagesPerSec)} img/s ETA ${clock(p.etaSec)}`;
     if (this.tty) {
-      const width = 24;
-      const filled = Math.round((p.step / Math.max(1, p.steps)) * width);
-      this.out.write(`\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${text}\x1b[K`);
+      // read every time: the terminal may have been resized
+      const columns = this.out.columns > 0 ? this.out.columns : 80;
+      this.out.write(`\r${progressLine(p, columns)}\x1b[K`);
     } else if (p.step === p.steps || Math.floor(p.step / this.plainEvery) !== this.lastPlain) {
       this.lastPlain = Math.floor(p.step / this.plainEvery);
-      this.out.write(`${text}\n`);
+      this.out.write(
+        `epoch ${p.epoch + 1}/${p.epochs} step ${p.step}/${p.steps} loss ${p.loss.toFixed(4)} ` +
+          `acc ${(p.accuracy * 100).toFixed(2)}% ${Math.round(p.imagesPerSec)} img/s, ` +
+          `epoch ETA ${clock(epochEta(p))}, run ETA ${clock(p.etaSec)}\n`,
+      );
     }
   }
 
-  /** A line that stays (epoch summaries, messages). */
+  /** A line that stays (epoch summaries, messages); on a terminal it replaces the bar's line. */
   line(text: string): void {
     this.out.write(this.tty ? `\r${text}\x1b[K\n` : `${text}\n`);
   }

@@ -1,7 +1,8 @@
-// The training loop: data → model → loss → backward → clip → step, one scope per step, a run
-// folder (locked while it trains) with config.json, metrics.jsonl, best/final weights and an
-// atomic checkpoint every epoch and on Ctrl-C or SIGTERM. Resuming from the checkpoint reproduces
-// the uninterrupted run exactly, and is refused when settings or state would make it inexact.
+// The training loop: data → model (sized to the data, sizing.ts) → loss → backward → clip → step,
+// one scope per step, a run folder (locked while it trains) with config.json, metrics.jsonl,
+// best/final weights and an atomic checkpoint every epoch and on Ctrl-C or SIGTERM. Resuming from
+// the checkpoint reproduces the uninterrupted run exactly, and is refused when settings or state
+// would make it inexact (resume.ts says which settings may change).
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -11,7 +12,7 @@ import { type Batch, DataLoader } from "../data/loader";
 import { normalizationStats } from "../data/split";
 import { writeFileAtomic } from "../export/atomic";
 import { saveSafetensors } from "../export/safetensors";
-import { createModel, modelSpec } from "../models";
+import { createModel, type ModelOptions, modelSpec } from "../models";
 import type { Module } from "../nn/module";
 import { crossEntropy } from "../ops/nn";
 import { argmax } from "../ops/reduce";
@@ -29,9 +30,10 @@ import { checkConfigAgainstData, type TrainConfig } from "./config";
 import { evaluate } from "./evaluate";
 import { MetricsLog, Progress, trimMetrics } from "./metrics";
 import { forwardWithPrecision, preparePrecision } from "./precision";
-import { readRunConfig, runRecipe } from "./run";
+import { checkEpochsChange, checkResumedSettings, recordResumedChanges } from "./resume";
 import { lockRunFolder } from "./run_lock";
 import { buildOptimization, type Optimization } from "./setup";
+import { checkImageSizeSetting, type DerivedOption, type ModelSize, modelSize, sizeModelToData } from "./sizing";
 
 export class TrainingDivergedError extends Error {
   constructor(message: string) {
@@ -49,6 +51,25 @@ export interface TrainOptions {
   /** Handle SIGINT by checkpointing and stopping (default true). */
   handleSignals?: boolean;
   progress?: Progress;
+  /** Called once the run is set up (data read, model built, checkpoint loaded), before the first step. */
+  onStart?: (start: TrainStart) => void;
+}
+
+/** What a run trains, known once it is set up: for the start line and `--dry-run`-like reports. */
+export interface TrainStart {
+  model: string;
+  /** The options the model was built with (the recipe's and what the data decided). */
+  options: ModelOptions;
+  /** Options the data decided, with the reason (also in config.json's derivedModelOptions). */
+  derived: Record<string, DerivedOption>;
+  size: ModelSize;
+  inputShape: [number, number, number];
+  dataset: TrainConfig["dataset"];
+  train: number;
+  val: number;
+  numClasses: number;
+  /** Where a resumed run continues; null for a fresh one. */
+  resumedAt: { epoch: number; step: number } | null;
 }
 
 export interface TrainResult {
@@ -122,6 +143,7 @@ interface Session {
   progress: Progress;
   started: number;
   finalValAccuracy: number;
+  derived: Record<string, DerivedOption>;
 }
 
 /**
@@ -133,9 +155,6 @@ function threadsFor(cfg: TrainConfig): number {
   return cfg.threads ?? (Number.isInteger(env) && env >= 1 ? env : os.availableParallelism());
 }
 
-/** Settings that a resumed run may change: they do not alter the numbers it computes. */
-const RESUMABLE_CHANGES = new Set(["threads", "logEvery", "dataRoot"]);
-
 export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<TrainResult> {
   const runDir = path.resolve(opts.runDir);
   const lock = lockRunFolder(runDir);
@@ -143,6 +162,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     const s = setUp(cfg, opts, runDir);
     const stop = watchStopSignals(opts.handleSignals ?? true);
     try {
+      opts.onStart?.(startInfo(s, opts.resume === true));
       return await runEpochs(s, opts, stop);
     } finally {
       stop.dispose();
@@ -162,16 +182,21 @@ function setUp(cfg: TrainConfig, opts: TrainOptions, runDir: string): Session {
     throw new Error(
       `${runDir} already holds a run (checkpoint.safetensors). Resume it with --resume, or choose another --out.`,
     );
-  if (opts.resume) checkResumedSettings(runDir, cfg);
+  const stored = opts.resume ? checkResumedSettings(runDir, cfg) : undefined;
   setNumThreads(threadsFor(cfg));
   manualSeed(cfg.seed);
 
   const data = prepareData(cfg);
-  const model = createModel(cfg.model, {
-    numClasses: data.train.numClasses,
-    inChannels: data.train.channels,
-    ...cfg.modelOptions,
+  const { train: t } = data;
+  // A resumed run keeps its folder's settings; a new one may not ask for a resize that cannot happen.
+  if (!opts.resume) checkImageSizeSetting(cfg, t.height, t.width);
+  const sized = sizeModelToData(cfg.model, cfg.modelOptions, {
+    channels: t.channels,
+    height: t.height,
+    width: t.width,
+    numClasses: t.numClasses,
   });
+  const model = createModel(cfg.model, sized.options);
   try {
     preparePrecision(model, cfg); // channels-last weights when the recipe (or "auto") asks for them
     const stepsPerEpoch = Math.floor(data.train.n / cfg.batchSize);
@@ -193,11 +218,14 @@ function setUp(cfg: TrainConfig, opts: TrainOptions, runDir: string): Session {
       progress: opts.progress ?? new Progress(process.stderr, cfg.logEvery),
       started: Date.now(),
       finalValAccuracy: Number.NaN,
+      derived: sized.derived,
     };
     let s: Session;
     try {
-      if (opts.resume) resumeFromCheckpoint(base);
-      else writeRunConfig(base);
+      if (stored !== undefined) {
+        resumeFromCheckpoint(base, stored);
+        recordResumedChanges(runDir, stored, cfg, base.meta, threadsFor(cfg));
+      } else writeRunConfig(base);
       // A fresh run starts its journal empty (a run killed before its first checkpoint left lines);
       // a resumed one drops what was journaled after its checkpoint.
       const metricsFile = path.join(runDir, "metrics.jsonl");
@@ -228,32 +256,11 @@ function makeLoader(cfg: TrainConfig, data: RunData): DataLoader {
   });
 }
 
-/** Refuses a resume whose settings differ from the run's own (the result would not be the run's). */
-function checkResumedSettings(runDir: string, cfg: TrainConfig): void {
-  const stored = runRecipe(readRunConfig(runDir), runDir);
-  const changed = configDifferences(stored, cfg).filter((d) => !RESUMABLE_CHANGES.has(d.field.split(".")[0]));
-  if (changed.length > 0)
-    throw new Error(
-      `--resume continues the run in ${runDir} exactly as it was configured, but these settings differ from its ` +
-        `config.json: ${changed.map((d) => `${d.field} (${d.stored} -> ${d.given})`).join(", ")}. ` +
-        "Drop them to resume, or start a new run (another --out) to change them.",
-    );
-}
-
-/** Leaf-by-leaf differences between two configs (absent and undefined are the same). */
-function configDifferences(a: unknown, b: unknown, prefix = ""): { field: string; stored: string; given: string }[] {
-  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-  if (isObj(a) && isObj(b)) {
-    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-    return [...keys].flatMap((k) => configDifferences(a[k], b[k], prefix ? `${prefix}.${k}` : k));
-  }
-  const show = (v: unknown): string => (v === undefined ? "absent" : JSON.stringify(v));
-  return show(a) === show(b) ? [] : [{ field: prefix, stored: show(a), given: show(b) }];
-}
-
-function resumeFromCheckpoint(s: Omit<Session, "metrics">): void {
+/** Loads the checkpoint into the session; `stored` is the run's own recipe (a changed epoch count is judged against it). */
+function resumeFromCheckpoint(s: Omit<Session, "metrics">, stored: TrainConfig): void {
   const ck = loadCheckpoint(s.checkpointFile);
   try {
+    checkEpochsChange(stored, s.cfg, ck.meta, s.stepsPerEpoch);
     checkCheckpointFits(s.checkpointFile, ck, {
       model: s.model,
       epochs: s.cfg.epochs,
@@ -279,6 +286,7 @@ function writeRunConfig(s: Omit<Session, "metrics">): void {
   writeJsonAtomic(path.join(s.runDir, "config.json"), {
     recipe: cfg,
     model: modelSpec(model),
+    derivedModelOptions: s.derived,
     parameters: model.numParameters(),
     data: {
       dataset: cfg.dataset,
@@ -295,6 +303,25 @@ function writeRunConfig(s: Omit<Session, "metrics">): void {
     versions: { budgetnet: packageVersion(), node: process.version, libtorch: buildInfo().torchVersion },
     createdAt: new Date().toISOString(),
   });
+}
+
+function startInfo(s: Session, resumed: boolean): TrainStart {
+  const { cfg, data, model } = s;
+  const spec = modelSpec(model);
+  const inputShape: [number, number, number] = [data.train.channels, data.train.height, data.train.width];
+  const options = spec?.options ?? {};
+  return {
+    model: cfg.model,
+    options,
+    derived: s.derived,
+    size: modelSize(cfg.model, options, inputShape, model),
+    inputShape,
+    dataset: cfg.dataset,
+    train: data.train.n,
+    val: data.val.n,
+    numClasses: data.train.numClasses,
+    resumedAt: resumed ? { epoch: s.meta.epoch, step: s.meta.step } : null,
+  };
 }
 
 interface StopSignals {

@@ -134,7 +134,7 @@ test("bad command lines fail with what to do", () => {
   assert.match(c.stderr, /not a budgetnet run folder/);
   const d = run("data", "download", "imagenet");
   assert.equal(d.status, 2);
-  assert.match(d.stderr, /unknown data set\. Known: cifar10, cifar100, fashion-mnist, mnist/);
+  assert.match(d.stderr, /unknown data set "imagenet"\. Known: cifar10, cifar100, fashion-mnist, mnist/);
   const e = run("train", "--resume");
   assert.match(e.stderr, /--resume needs --out DIR/);
 });

@@ -141,7 +141,7 @@ test("a connection closed early keeps the .part file and the retry resumes with 
   const whole = files.get("/cifar-10-binary.tar.gz") as Buffer;
   await assert.rejects(
     downloadDataset("cifar10", { root, baseUrl, checksums: cifarChecksum() }),
-    /was interrupted: .*run downloadDataset again to resume/,
+    /was interrupted: .*run the download again to resume from there/,
   );
   const part = path.join(root, "cifar-10-binary.tar.gz.part");
   const kept = fs.statSync(part).size;

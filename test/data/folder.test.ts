@@ -95,7 +95,12 @@ test("bad folders and sizes are clear errors", () => {
   assert.throws(() => loadImageFolder(root), /has no class sub-folders/);
   fs.mkdirSync(path.join(root, "empty"));
   assert.throws(() => loadImageFolder(root), /no \.png\/\.jpg\/\.jpeg files/);
-  assert.throws(() => loadImageFolder(path.join(root, "missing")), /is not a folder/);
+  assert.throws(
+    () => loadImageFolder(path.join(root, "missing")),
+    /no such folder: .*missing\. Give a folder that holds/,
+  );
+  fs.writeFileSync(path.join(root, "file.png"), "");
+  assert.throws(() => loadImageFolder(path.join(root, "file.png")), /file\.png is a file, not a folder/);
   assert.throws(() => loadImageFolder(root, { size: 0 }), /size must be an integer in \[1, 4096\]\. Received: size=0/);
   assert.throws(() => loadDataset("folder", { split: "train" }), /needs root=/);
 });

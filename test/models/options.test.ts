@@ -191,5 +191,8 @@ test("`budgetnet summary MODEL --help-options` prints the model's options as a t
   assert.match(se.stdout, /^layers\s+intList\s+\(derived\)\s+a non-empty list of integers >= 1\s+/m);
   const unknown = cli("summary", "resnet21", "--help-options");
   assert.notEqual(unknown.status, 0);
-  assert.match(unknown.stderr, /unknown model "resnet21"\. Known models: .*resnet20/);
+  assert.match(
+    unknown.stderr,
+    /unknown model "resnet21" \(did you mean "resnet20"\?\)\. List the registered models with `budgetnet models`/,
+  );
 });

@@ -132,12 +132,17 @@ for (const entry of listModels()) {
   });
 }
 
-test("createModel with an unknown name lists the known ones", () => {
+test("createModel with an unknown name suggests the closest and says how to list them all", () => {
+  assert.throws(
+    () => createModel("resnet2O"),
+    /^ArgumentError: unknown model "resnet2O" \(did you mean "resnet20"\?\)\. List the registered models with `budgetnet models` \(listModels\(\) in code\)/,
+  );
   assert.throws(
     () => createModel("resnet_does_not_exist"),
     (err: Error) =>
-      /unknown model "resnet_does_not_exist"/.test(err.message) &&
-      listModels().every((m) => err.message.includes(m.name)),
+      /^unknown model "resnet_does_not_exist"\. List the registered models/.test(err.message) &&
+      !err.message.includes("did you mean") &&
+      !err.message.includes("resnet164"),
   );
 });
 

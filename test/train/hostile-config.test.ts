@@ -69,28 +69,37 @@ test("recipe fields that only exist on Object.prototype are unknown fields, in a
 test("every recipe field is type-checked when the recipe is loaded or overridden, naming the field and value", () => {
   assert.throws(
     () => loadRecipe(recipeFile({ labelSmoothing: "0.1" })),
-    /bad\.json: recipe field labelSmoothing must be a number\. Received: labelSmoothing="0\.1"/,
+    /bad\.json: recipe field labelSmoothing must be a number in \[0, 1\)\. Received: labelSmoothing="0\.1"/,
   );
   assert.throws(
     () => loadRecipe(recipeFile({ optimizer: { nesterov: "yes" } })),
-    /optimizer\.nesterov must be a boolean/,
+    /optimizer\.nesterov must be true or false\. Received: optimizer\.nesterov="yes"/,
   );
   const refused: [Record<string, string>, RegExp][] = [
-    [{ "label-smoothing": "abc" }, /labelSmoothing must be a number\. Received: labelSmoothing="abc"/],
-    [{ "label-smoothing": "1" }, /labelSmoothing must be in \[0, 1\)/],
-    [{ lr: "Infinity" }, /optimizer\.lr must be a finite number/],
-    [{ lr: "0" }, /optimizer\.lr must be positive/],
+    [{ "label-smoothing": "abc" }, /labelSmoothing must be a number in \[0, 1\)\. Received: labelSmoothing="abc"/],
+    [{ "label-smoothing": "1" }, /labelSmoothing must be a number in \[0, 1\)\. Received: labelSmoothing=1$/],
+    [{ lr: "Infinity" }, /optimizer\.lr must be a finite number > 0\. Received: optimizer\.lr=Infinity/],
+    [{ lr: "0" }, /optimizer\.lr must be a finite number > 0\. Received: optimizer\.lr=0/],
     [{ epochs: "1.5" }, /epochs must be an integer >= 1\. Received: epochs=1\.5/],
     [{ "batch-size": "0" }, /batchSize must be an integer >= 1/],
-    [{ "val-fraction": "0" }, /valFraction must be in \(0, 1\)/],
-    [{ "optimizer.betas": "[0.9]" }, /optimizer\.betas must be two numbers in \[0, 1\)/],
+    [{ "val-fraction": "0" }, /valFraction must be a number in \(0, 1\)\. Received: valFraction=0/],
+    [
+      { "optimizer.betas": "[0.9]" },
+      /optimizer\.betas must be a list of 2 numbers in \[0, 1\)\. Received: optimizer\.betas=\[0\.9\]/,
+    ],
     [{ "schedule.per": "step" }, /schedule\.per must be "epoch" or "iteration"/],
-    [{ ema: '{"decay": "0.9"}' }, /ema\.decay must be in \[0, 1\]/],
-    [{ clip: '{"nrm": 1}' }, /clip\.nrm is not a field of clip \(known: value, norm\)/],
+    [{ ema: '{"decay": "0.9"}' }, /ema\.decay must be a number in \[0, 1\]\. Received: ema\.decay="0\.9"/],
+    [
+      { clip: '{"nrm": 1}' },
+      /unknown recipe field "clip\.nrm"\. Known fields of clip: value, norm\. Received: clip\.nrm=1 \(did you mean "clip\.norm"\?\)/,
+    ],
     [{ "augment.crop": '{"padding": "4", "mode": "zero"}' }, /augment\.crop\.padding must be an integer >= 0/],
-    [{ "augment.crops": "null" }, /augment\.crops is not an augmentation/],
+    [
+      { "augment.crops": "null" },
+      /unknown recipe field "augment\.crops"\. Known fields of augment: crop, flip, .*Received: augment\.crops=null \(did you mean "augment\.crop"\?\)/,
+    ],
     [{ "image-size": "100000" }, /imageSize must be null or an integer in \[1, 4096\]/],
-    [{ threads: "two" }, /threads must be null or a number/],
+    [{ threads: "two" }, /threads must be null or an integer >= 1\. Received: threads="two"/],
   ];
   for (const [overrides, message] of refused) assert.throws(() => applyOverrides(base(), overrides), message);
   // a text field keeps the text given on the command line
