@@ -9,6 +9,7 @@ import { packageVersion } from "../paths";
 import { ArgumentError, didYouMean } from "../tensor/errors";
 import { buildInfo } from "../tensor/tensor";
 import { type CommandSpec, commandHelp, parseArgs, REQUIRE_HELP, UsageError } from "./args";
+import { ablateCommand } from "./ablate";
 import { benchCommand } from "./bench";
 import { dataCommand, dataNotFoundMessage } from "./data";
 import { evalCommand } from "./eval";
@@ -26,6 +27,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   summaryCommand,
   trainCommand,
   searchCommand,
+  ablateCommand,
   workerCommand,
   evalCommand,
   predictCommand,

@@ -18,6 +18,11 @@ export interface TrialPayload {
   trial: number;
   rung: number;
   config: TrainConfig;
+  /**
+   * Evaluate the final weights on the test set after training (ablation studies report test
+   * accuracy beside the validation accuracy they decide on); a search never sets it.
+   */
+  evaluateTest?: boolean;
 }
 
 export interface TrialOutcome {
@@ -26,6 +31,11 @@ export interface TrialOutcome {
   epochs: number;
   steps: number;
   seconds: number;
+  /** Seconds inside the trainer's training epochs (steps and validation), for the executor's overhead. */
+  trainSeconds?: number;
+  /** Test accuracy of the final weights, when the payload asked for it. */
+  testAccuracy?: number;
+  params?: number;
   /** host:pid of the process that trained it. */
   worker: string;
   runDir: string;

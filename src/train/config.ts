@@ -138,6 +138,19 @@ export function recipeFromObject(raw: unknown, source: string): TrainConfig {
   }
 }
 
+/**
+ * A recipe with a partial recipe object merged over it as a recipe file would be (objects field by
+ * field, modelOptions key by key, null switches an entry off), then checked; errors name `source`.
+ */
+export function patchRecipe(base: TrainConfig, patch: Record<string, unknown>, source: string): TrainConfig {
+  try {
+    return validate(mergeInto(RECIPE_SCHEMA, base, patch, "") as TrainConfig);
+  } catch (e) {
+    if (e instanceof ArgumentError) throw new ArgumentError(`${source}: ${e.message}`);
+    throw e;
+  }
+}
+
 /** A recipe by name (recipes/NAME.json) or path, merged over the defaults. */
 export function loadRecipe(nameOrPath: string): TrainConfig {
   const file = nameOrPath.endsWith(".json") ? nameOrPath : path.join(recipesDir(), `${nameOrPath}.json`);
