@@ -1,10 +1,11 @@
 // The command line's one argument parser: `--flag value`, `--flag=value`, boolean `--flag`
-// (or `--flag=true|false`), `--` ends the flags, `-h`/`--help` asks for the command's help.
+// (or `--flag=true|false`), `--` ends the flags, `-h`/`--help` asks for the command's help. A
+// "list" flag may repeat (`--run a --run b`) and collects its values in order.
 // Unknown flags are errors that suggest the closest known one and list them all.
 import { didYouMean } from "../tensor/errors";
 
-export type FlagType = "string" | "integer" | "number" | "boolean";
-export type FlagValue = string | number | boolean;
+export type FlagType = "string" | "integer" | "number" | "boolean" | "list";
+export type FlagValue = string | number | boolean | string[];
 
 export interface FlagSpec {
   type: FlagType;
@@ -22,7 +23,13 @@ export interface PositionalSpec {
   variadic?: boolean;
 }
 
-type ValueOfType<T extends FlagType> = T extends "boolean" ? boolean : T extends "string" ? string : number;
+type ValueOfType<T extends FlagType> = T extends "boolean"
+  ? boolean
+  : T extends "string"
+    ? string
+    : T extends "list"
+      ? string[]
+      : number;
 
 /**
  * The parsed value of each declared flag, typed from its spec (declared `as const`, or through
@@ -32,9 +39,11 @@ type ValueOfType<T extends FlagType> = T extends "boolean" ? boolean : T extends
 export type FlagValues<Flags extends Record<string, FlagSpec>> = {
   [K in keyof Flags]: Flags[K]["type"] extends "boolean"
     ? boolean
-    : Flags[K] extends { default: FlagValue }
-      ? ValueOfType<Flags[K]["type"]>
-      : ValueOfType<Flags[K]["type"]> | undefined;
+    : Flags[K]["type"] extends "list"
+      ? string[]
+      : Flags[K] extends { default: FlagValue }
+        ? ValueOfType<Flags[K]["type"]>
+        : ValueOfType<Flags[K]["type"]> | undefined;
 };
 
 export interface CommandSpec<F extends Record<string, FlagSpec> = Record<string, FlagSpec>> {
@@ -78,6 +87,7 @@ export class UsageError extends Error {
 function convert(name: string, spec: FlagSpec, raw: string): FlagValue {
   switch (spec.type) {
     case "string":
+    case "list":
       return raw;
     case "boolean":
       if (raw === "true") return true;
@@ -104,7 +114,11 @@ export function parseArgs<F extends Record<string, FlagSpec>>(
   const flags: Record<string, FlagValue | undefined> = {};
   // an absent switch is false, so FlagValues can type it boolean
   for (const [name, spec] of Object.entries(cmd.flags))
-    flags[name] = spec.default ?? (spec.type === "boolean" ? false : undefined);
+    flags[name] = spec.type === "list" ? [] : (spec.default ?? (spec.type === "boolean" ? false : undefined));
+  const set = (name: string, spec: FlagSpec, raw: string): void => {
+    if (spec.type === "list") (flags[name] as string[]).push(raw);
+    else flags[name] = convert(name, spec, raw);
+  };
   const positionals: string[] = [];
   const extra: Record<string, string> = {};
   let help = false;
@@ -141,12 +155,12 @@ export function parseArgs<F extends Record<string, FlagSpec>>(
         `unknown flag ${given} for \`${cmd.name}\`${didYouMean(given, known)}. Known flags: ${known.join(", ")}`,
       );
     }
-    if (eq !== -1) flags[name] = convert(name, spec, arg.slice(eq + 1));
+    if (eq !== -1) set(name, spec, arg.slice(eq + 1));
     else if (spec.type === "boolean") flags[name] = true;
     else {
       const value = argv[i + 1];
       if (value === undefined) throw new UsageError(`--${name} needs a value (${spec.valueName ?? spec.type}).`);
-      flags[name] = convert(name, spec, value);
+      set(name, spec, value);
       i++;
     }
   }
@@ -182,7 +196,7 @@ export function commandHelp(cmd: Omit<CommandSpec, "run">): string {
   lines.push("", "flags:");
   const entries = Object.entries(cmd.flags).map(([name, s]) => {
     const left = s.type === "boolean" ? `--${name}` : `--${name} ${s.valueName ?? s.type.toUpperCase()}`;
-    const def = s.default === undefined ? "" : ` (default ${String(s.default)})`;
+    const def = s.type === "list" ? " (may repeat)" : s.default === undefined ? "" : ` (default ${String(s.default)})`;
     return `  ${left.padEnd(24)}${s.description}${def}`;
   });
   lines.push(...entries, `  ${"--help".padEnd(24)}this help`);

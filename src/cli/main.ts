@@ -11,10 +11,12 @@ import { buildInfo } from "../tensor/tensor";
 import { ablateCommand } from "./ablate";
 import { type CommandSpec, commandHelp, parseArgs, REQUIRE_HELP, UsageError } from "./args";
 import { benchCommand } from "./bench";
+import { dashboardCommand } from "./dashboard";
 import { dataCommand, dataNotFoundMessage } from "./data";
 import { evalCommand } from "./eval";
 import { exportCommand } from "./export";
 import { modelsCommand } from "./models";
+import { plotCommand } from "./plot";
 import { predictCommand } from "./predict";
 import { searchCommand } from "./search";
 import { serveCommand } from "./serve";
@@ -34,6 +36,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   exportCommand,
   dataCommand,
   serveCommand,
+  dashboardCommand,
+  plotCommand,
   benchCommand,
 ];
 
