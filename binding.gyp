@@ -11,7 +11,8 @@
         "native/augment.cc",
         "native/autocast.cc",
         "native/profiler.cc",
-        "native/plan.cc"
+        "native/plan.cc",
+        "native/dist.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -109,6 +109,7 @@ static Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   o.Set("cuda", Napi::Boolean::New(env, at::hasCUDA()));
   o.Set("mkldnn", Napi::Boolean::New(env, at::hasMKLDNN()));
   o.Set("dnnl", Napi::Boolean::New(env, HavePlan()));
+  o.Set("gloo", Napi::Boolean::New(env, HaveDist()));
   o.Set("tunedAllocator", Napi::Boolean::New(env, tunedAllocator));
   o.Set("parallelInfo", at::get_parallel_info());
   return o;
@@ -124,6 +125,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitAutocast(env, exports);
   InitProfiler(env, exports);
   InitPlan(env, exports);
+  InitDist(env, exports);
   Export(env, exports, "setErrorClass", SetErrorClassFn);
   Export(env, exports, "liveTensors", LiveTensors);
   Export(env, exports, "setNumThreads", SetNumThreads);

@@ -103,6 +103,8 @@ void InitAutocast(Napi::Env env, Napi::Object exports);
 void InitProfiler(Napi::Env env, Napi::Object exports);
 void InitPlan(Napi::Env env, Napi::Object exports);
 bool HavePlan();  // built with oneDNN's headers (native/plan.cc)
+void InitDist(Napi::Env env, Napi::Object exports);
+bool HaveDist();  // built with Gloo's headers (native/dist.cc)
 
 
 }  // namespace bn

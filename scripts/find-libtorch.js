@@ -66,8 +66,20 @@ function locateDnnl(found) {
   return header.some((h) => fs.existsSync(h)) && lib;
 }
 
+// Gloo's headers (Debian's libgloo-dev; pip and zip libtorch ship them in include/) enable
+// data-parallel training over c10d's ProcessGroupGloo (native/dist.cc); libtorch holds the code.
+function locateGloo(found) {
+  if (process.env.BUDGETNET_GLOO === "0") return false;
+  const dirs = found.includes.concat("/usr/include");
+  const c10d = dirs.some((d) =>
+    fs.existsSync(path.join(d, "torch", "csrc", "distributed", "c10d", "ProcessGroupGloo.hpp")),
+  );
+  return c10d && dirs.some((d) => fs.existsSync(path.join(d, "gloo", "rendezvous", "store.h")));
+}
+
 const found = locate();
 found.dnnl = locateDnnl(found);
+found.gloo = locateGloo(found);
 if (found.dnnl) found.libs.push("dnnl");
 const what = process.argv[2];
 if (what === "includes") console.log(found.includes.join(" "));
@@ -76,5 +88,8 @@ else if (what === "ldflags") {
   const flags = [`-L${found.libdir}`, "-Wl,--no-as-needed"];
   if (found.rpath) flags.push(`-Wl,-rpath,${found.libdir}`);
   console.log(flags.join(" "));
-} else if (what === "defines") console.log(`BUDGETNET_CUDA=${found.cuda ? 1 : 0} BUDGETNET_DNNL=${found.dnnl ? 1 : 0}`);
+} else if (what === "defines")
+  console.log(
+    `BUDGETNET_CUDA=${found.cuda ? 1 : 0} BUDGETNET_DNNL=${found.dnnl ? 1 : 0} BUDGETNET_GLOO=${found.gloo ? 1 : 0}`,
+  );
 else fail(`find-libtorch: unknown query '${what}'`);

@@ -3,10 +3,12 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ArgumentError, didYouMean } from "../tensor/errors";
+import { DistributedUnavailableError, distributedAvailable } from "../tensor/process_group";
 import { tryLockFile } from "../tensor/tensor";
 import { listRecipes, type TrainConfig } from "../train/config";
+import { inDistributedJob, joinFromEnv, launchRanks } from "../train/ddp";
 import { type TrainOptions, type TrainResult, train } from "../train/trainer";
-import { defineCommand } from "./args";
+import { defineCommand, UsageError } from "./args";
 import { checkDataFound } from "./data";
 import { describeDryRun, dryRun, planTraining, startLine } from "./train_plan";
 
@@ -111,7 +113,7 @@ export function removeFailedStart(before: RunFolderBefore): boolean {
  * leaves no folder behind. A resumed run's folder is never touched.
  */
 export async function trainCleaningUp(cfg: TrainConfig, opts: TrainOptions): Promise<TrainResult> {
-  const before = opts.resume ? undefined : runFolderBefore(opts.runDir);
+  const before = opts.resume || (opts.dist?.rank ?? 0) !== 0 ? undefined : runFolderBefore(opts.runDir);
   try {
     return await train(cfg, opts);
   } catch (e) {
@@ -124,6 +126,17 @@ export async function trainCleaningUp(cfg: TrainConfig, opts: TrainOptions): Pro
     }
     throw e;
   }
+}
+
+/** The command line without --nproc N / --nproc=N (the ranks get torchrun's environment instead). */
+function withoutNproc(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === "--nproc") i++;
+    else if (!a.startsWith("--nproc=")) out.push(a);
+  }
+  return out;
 }
 
 export const trainCommand = defineCommand({
@@ -155,6 +168,12 @@ export const trainCommand = defineCommand({
       description: "run folder (default runs/<recipe>-<time>; runs/<folder>-<model>-<time> with --data)",
     },
     resume: { type: "boolean", description: "continue the run in --out from its checkpoint" },
+    nproc: {
+      type: "integer",
+      valueName: "N",
+      description:
+        "data-parallel training on N local processes (c10d Gloo; batch size per rank; docs/distributed.md); with torchrun's RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT set, this process joins that job",
+    },
     json: { type: "boolean", description: "print the result as JSON" },
   },
   async run(args) {
@@ -171,11 +190,33 @@ export const trainCommand = defineCommand({
       process.stdout.write(`${args.flags.json ? JSON.stringify(found, null, 2) : describeDryRun(found)}\n`);
       return 0;
     }
-    const result = await trainCleaningUp(cfg, {
-      runDir,
-      resume,
-      onStart: (start) => process.stderr.write(`${startLine(plan, start)}\n`),
-    });
+    const nproc = args.flags.nproc;
+    if (nproc !== undefined && nproc < 1) throw new UsageError(`--nproc must be an integer >= 1. Received: ${nproc}`);
+    if (nproc !== undefined && nproc > 1 && !inDistributedJob()) {
+      if (!distributedAvailable()) throw new DistributedUnavailableError();
+      // every rank must train into the same folder: name it once here
+      return await launchRanks(nproc, [
+        ...withoutNproc(process.argv.slice(1)),
+        ...(args.flags.out === undefined ? ["--out", runDir] : []),
+      ]);
+    }
+    const dist = inDistributedJob() ? joinFromEnv() : undefined;
+    let result: Awaited<ReturnType<typeof trainCleaningUp>>;
+    try {
+      result = await trainCleaningUp(cfg, {
+        runDir,
+        resume,
+        dist,
+        onStart: (start) => {
+          if ((dist?.rank ?? 0) === 0)
+            process.stderr.write(
+              `${startLine(plan, start)}${dist ? ` on ${dist.worldSize} ranks x batch ${cfg.batchSize}` : ""}\n`,
+            );
+        },
+      });
+    } finally {
+      dist?.group.destroy();
+    }
     if (args.flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     else
       process.stdout.write(

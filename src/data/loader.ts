@@ -25,6 +25,13 @@ export interface LoaderOptions {
   numClasses: number;
   /** Where x, y and target are made (default "cpu"). */
   device?: string;
+  /**
+   * Data-parallel training: this rank's shard of every epoch's order, as PyTorch's
+   * DistributedSampler (drop_last=False) cuts it: the permutation padded by wrapping to a multiple
+   * of `world`, then every world-th index from `rank`. Shards are disjoint up to the padding and
+   * together cover the data; each rank's augmentation draws from its own stream.
+   */
+  shard?: { rank: number; world: number };
 }
 
 export interface Batch {
@@ -71,6 +78,7 @@ export class DataLoader {
   readonly device: string;
   readonly augment: AugmentOptions;
   private seedValue: number;
+  readonly shard: { rank: number; world: number };
   private readonly mean: number[];
   private readonly std: number[];
   private orderCache: { epoch: number; order: Int32Array } | undefined;
@@ -116,6 +124,21 @@ export class DataLoader {
     this.mean = [...opts.mean];
     this.std = [...opts.std];
     this.augment = checkAugment(opts.augment ?? {}, ds.height, ds.width);
+    const shard = opts.shard ?? { rank: 0, world: 1 };
+    if (
+      !Number.isInteger(shard.world) ||
+      shard.world < 1 ||
+      !Number.isInteger(shard.rank) ||
+      shard.rank < 0 ||
+      shard.rank >= shard.world
+    )
+      argFail("shard must be {rank, world} with world >= 1 and 0 <= rank < world", "shard", opts.shard);
+    this.shard = { rank: shard.rank, world: shard.world };
+  }
+
+  /** Images this rank sees per epoch: the data set's, or its shard's (padded) with a shard. */
+  get size(): number {
+    return Math.ceil(this.dataset.n / this.shard.world);
   }
 
   get seed(): number {
@@ -123,7 +146,7 @@ export class DataLoader {
   }
 
   get numBatches(): number {
-    const n = this.dataset.n;
+    const n = this.size;
     return this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
   }
 
@@ -132,13 +155,19 @@ export class DataLoader {
     return this.augment.mixup !== undefined || this.augment.cutmix !== undefined;
   }
 
-  /** The order of the data set's images in an epoch: a seeded permutation, or 0..n-1 without shuffle. */
+  /**
+   * The order of the images this loader serves in an epoch: a seeded permutation (the same on
+   * every rank), or 0..n-1 without shuffle; with a shard, this rank's every world-th entry of it.
+   */
   order(epoch: number): Int32Array {
     if (this.orderCache?.epoch !== epoch) {
       const n = this.dataset.n;
-      const order = this.shuffle
+      const full = this.shuffle
         ? new CounterRng(this.seedValue, epoch, 0, Stream.shuffle).permutation(n)
         : Int32Array.from({ length: n }, (_, i) => i);
+      const { rank, world } = this.shard;
+      const order =
+        world === 1 ? full : Int32Array.from({ length: this.size }, (_, j) => full[(rank + j * world) % n] as number);
       this.orderCache = { epoch, order };
     }
     return this.orderCache.order;
@@ -147,14 +176,15 @@ export class DataLoader {
   /** Indices into the data set of batch `batch` of `epoch`. */
   batchIndices(epoch: number, batch: number): Int32Array {
     const start = batch * this.batchSize;
-    return this.order(epoch).slice(start, Math.min(start + this.batchSize, this.dataset.n));
+    return this.order(epoch).slice(start, Math.min(start + this.batchSize, this.size));
   }
 
   private start(epoch: number, batch: number): Pending {
     const ds = this.dataset;
     const indices = this.batchIndices(epoch, batch);
     const params = sampleParams(
-      new CounterRng(this.seedValue, epoch, batch, Stream.augment),
+      // one stream per (rank, batch): ranks draw different crops for different images
+      new CounterRng(this.seedValue, epoch, batch * this.shard.world + this.shard.rank, Stream.augment),
       this.augment,
       indices.length,
       ds.height,
@@ -182,7 +212,12 @@ export class DataLoader {
       const y = tensor(labels, [labels.length], { dtype: "int64", device: this.device });
       if (!this.softTargets) return { x: images, y, target: y.detach() };
       const ds = this.dataset;
-      const rng = new CounterRng(this.seedValue, pending.epoch, pending.batch, Stream.mix);
+      const rng = new CounterRng(
+        this.seedValue,
+        pending.epoch,
+        pending.batch * this.shard.world + this.shard.rank,
+        Stream.mix,
+      );
       const mix = sampleMix(rng, this.augment, labels.length, ds.height, ds.width);
       if (mix.kind === "none") return { x: images, y, target: to(oneHot(y, this.numClasses), "float32") };
       const mixed = applyMix(images, y, mix, this.numClasses);

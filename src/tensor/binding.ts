@@ -31,6 +31,8 @@ export interface BuildInfo {
   mkldnn: boolean;
   /** Whether the addon was built with oneDNN's headers, i.e. exports InferencePlan. */
   dnnl: boolean;
+  /** Whether the addon was built with Gloo's headers, i.e. exports ProcessGroup and Reducer. */
+  gloo: boolean;
   tunedAllocator: boolean;
   parallelInfo: string;
 }
@@ -77,8 +79,37 @@ export interface NativeInferencePlan {
   dispose(): void;
 }
 
+/** A c10d process group: TCPStore rendezvous, ProcessGroupGloo collectives (native/dist.cc). */
+export interface NativeProcessGroup {
+  /** In place: every rank ends with root's values. */
+  broadcast(tensors: NativeHandle[], root: number): void;
+  /** In place, summed or averaged over the ranks. */
+  allreduce(tensors: NativeHandle[], op?: "sum" | "avg"): void;
+  barrier(): void;
+  destroy(): void;
+}
+
+/** DDP's gradient reducer: buckets all-reduced from autograd hooks during backward (native/dist.cc). */
+export interface NativeReducer {
+  /** Launches what is left, waits, writes averaged gradients into .grad; returns the bucket count. */
+  finalize(): number;
+  /** Parameter indices per bucket, in launch order. */
+  buckets(): number[][];
+  stats(): { bytesReduced: number; launchedDuringBackward: number };
+  dispose(): void;
+}
+
 export interface NativeBinding {
   TensorHandle: new () => H;
+  /** Present only when buildInfo().gloo is true (built with Gloo's headers). */
+  ProcessGroup?: new (
+    rank: number,
+    worldSize: number,
+    masterAddr: string,
+    masterPort: number,
+    timeoutMs: number,
+  ) => NativeProcessGroup;
+  Reducer?: new (group: NativeProcessGroup, params: NativeHandle[], bucketCapBytes: number) => NativeReducer;
   /** Present only when buildInfo().dnnl is true (built with Debian's libdnnl-dev). */
   InferencePlan?: new (
     nodes: InferencePlanNode[],
@@ -305,9 +336,14 @@ export interface NativeBinding {
 }
 
 /** The addon's classes; every other export is a function. */
-export const NATIVE_CLASSES = ["TensorHandle", "InferencePlan"] as const satisfies readonly (keyof NativeBinding)[];
-/** Exports a build may lack: InferencePlan needs oneDNN's headers at build time. */
-export const OPTIONAL_NATIVE_EXPORTS: readonly (keyof NativeBinding)[] = ["InferencePlan"];
+export const NATIVE_CLASSES = [
+  "TensorHandle",
+  "InferencePlan",
+  "ProcessGroup",
+  "Reducer",
+] as const satisfies readonly (keyof NativeBinding)[];
+/** Exports a build may lack: InferencePlan needs oneDNN's headers at build time, ProcessGroup and Reducer Gloo's. */
+export const OPTIONAL_NATIVE_EXPORTS: readonly (keyof NativeBinding)[] = ["InferencePlan", "ProcessGroup", "Reducer"];
 
 export type NativeFunctionName = Exclude<keyof NativeBinding, (typeof NATIVE_CLASSES)[number]>;
 

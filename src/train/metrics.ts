@@ -166,6 +166,12 @@ export class Progress {
   private readonly tty: boolean;
   private lastPlain = -1;
 
+  /** A progress that prints nothing (the ranks of a data-parallel job other than rank 0). */
+  static silent(): Progress {
+    const sink = { isTTY: false, columns: 0, write: () => true } as unknown as NodeJS.WriteStream;
+    return new Progress(sink);
+  }
+
   constructor(
     private readonly out: NodeJS.WriteStream = process.stderr,
     private readonly plainEvery = 50,

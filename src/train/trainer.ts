@@ -17,6 +17,7 @@ import type { Module } from "../nn/module";
 import { crossEntropy } from "../ops/nn";
 import { argmax } from "../ops/reduce";
 import { packageVersion } from "../paths";
+import type { GradientReducer } from "../tensor/process_group";
 import { scope } from "../tensor/scope";
 import { buildInfo, getRngState, manualSeed, setNumThreads, setRngState } from "../tensor/tensor";
 import {
@@ -27,6 +28,7 @@ import {
   saveCheckpoint,
 } from "./checkpoint";
 import { checkConfigAgainstData, type TrainConfig } from "./config";
+import { anyRankStops, checkResumedWorldSize, type DataParallel, startDataParallel } from "./ddp";
 import { evaluate } from "./evaluate";
 import { MetricsLog, Progress, trimMetrics } from "./metrics";
 import { forwardWithPrecision, preparePrecision } from "./precision";
@@ -53,6 +55,8 @@ export interface TrainOptions {
   progress?: Progress;
   /** Called once the run is set up (data read, model built, checkpoint loaded), before the first step. */
   onStart?: (start: TrainStart) => void;
+  /** Data-parallel training (ddp.ts): this process is one rank; only rank 0 writes the run folder. */
+  dist?: DataParallel;
 }
 
 /** What a run trains, known once it is set up: for the start line and `--dry-run`-like reports. */
@@ -144,6 +148,9 @@ interface Session {
   started: number;
   finalValAccuracy: number;
   derived: Record<string, DerivedOption>;
+  /** Data-parallel: this rank, its gradient reducer; lead = rank 0, the one that writes. */
+  dist?: DataParallel & { reducer: GradientReducer };
+  lead: boolean;
 }
 
 /**
@@ -157,7 +164,8 @@ function threadsFor(cfg: TrainConfig): number {
 
 export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<TrainResult> {
   const runDir = path.resolve(opts.runDir);
-  const lock = lockRunFolder(runDir);
+  // in a data-parallel job only rank 0 owns (and locks) the run folder
+  const lock = (opts.dist?.rank ?? 0) === 0 ? lockRunFolder(runDir) : { release() {} };
   try {
     const s = setUp(cfg, opts, runDir);
     const stop = watchStopSignals(opts.handleSignals ?? true);
@@ -166,6 +174,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
       return await runEpochs(s, opts, stop);
     } finally {
       stop.dispose();
+      s.dist?.reducer.dispose();
       s.metrics.close();
       s.opt.dispose();
       s.model.dispose();
@@ -183,6 +192,8 @@ function setUp(cfg: TrainConfig, opts: TrainOptions, runDir: string): Session {
       `${runDir} already holds a run (checkpoint.safetensors). Resume it with --resume, or choose another --out.`,
     );
   const stored = opts.resume ? checkResumedSettings(runDir, cfg) : undefined;
+  if (opts.resume) checkResumedWorldSize(runDir, opts.dist?.worldSize ?? 1);
+  const lead = (opts.dist?.rank ?? 0) === 0;
   setNumThreads(threadsFor(cfg));
   manualSeed(cfg.seed);
 
@@ -199,10 +210,11 @@ function setUp(cfg: TrainConfig, opts: TrainOptions, runDir: string): Session {
   const model = createModel(cfg.model, sized.options);
   try {
     preparePrecision(model, cfg); // channels-last weights when the recipe (or "auto") asks for them
-    const stepsPerEpoch = Math.floor(data.train.n / cfg.batchSize);
+    const loader = makeLoader(cfg, data, opts.dist);
+    const stepsPerEpoch = Math.floor(loader.size / cfg.batchSize);
     if (stepsPerEpoch < 1)
       throw new Error(
-        `batchSize ${cfg.batchSize} is larger than the training split (${data.train.n} images). Lower --batch-size.`,
+        `batchSize ${cfg.batchSize} is larger than the training split${opts.dist ? `'s shard per rank` : ""} (${loader.size} images). Lower --batch-size.`,
       );
     const opt = buildOptimization(cfg, model, stepsPerEpoch);
     const base: Omit<Session, "metrics"> = {
@@ -212,25 +224,27 @@ function setUp(cfg: TrainConfig, opts: TrainOptions, runDir: string): Session {
       data,
       model,
       opt,
-      loader: makeLoader(cfg, data),
+      loader,
       stepsPerEpoch,
       meta: { epoch: 0, nextBatch: 0, step: 0, bestValAccuracy: -1, bestEpoch: -1, optimizer: null, ema: null },
-      progress: opts.progress ?? new Progress(process.stderr, cfg.logEvery),
+      progress: lead ? (opts.progress ?? new Progress(process.stderr, cfg.logEvery)) : Progress.silent(),
       started: Date.now(),
       finalValAccuracy: Number.NaN,
       derived: sized.derived,
+      lead,
     };
     let s: Session;
     try {
       if (stored !== undefined) {
         resumeFromCheckpoint(base, stored);
-        recordResumedChanges(runDir, stored, cfg, base.meta, threadsFor(cfg));
-      } else writeRunConfig(base);
+        if (lead) recordResumedChanges(runDir, stored, cfg, base.meta, threadsFor(cfg));
+      } else if (lead) writeRunConfig(base, opts.dist?.worldSize ?? 1);
       // A fresh run starts its journal empty (a run killed before its first checkpoint left lines);
       // a resumed one drops what was journaled after its checkpoint.
-      const metricsFile = path.join(runDir, "metrics.jsonl");
-      if (opts.resume) trimMetrics(metricsFile, base.meta);
-      s = { ...base, metrics: new MetricsLog(metricsFile, opts.resume ? "append" : "truncate") };
+      const metricsFile = lead ? path.join(runDir, "metrics.jsonl") : os.devNull;
+      if (opts.resume && lead) trimMetrics(metricsFile, base.meta);
+      s = { ...base, metrics: new MetricsLog(metricsFile, opts.resume || !lead ? "append" : "truncate") };
+      if (opts.dist !== undefined) s.dist = { ...opts.dist, reducer: startDataParallel(model, opts.dist) };
     } catch (e) {
       opt.dispose();
       throw e;
@@ -242,8 +256,9 @@ function setUp(cfg: TrainConfig, opts: TrainOptions, runDir: string): Session {
   }
 }
 
-function makeLoader(cfg: TrainConfig, data: RunData): DataLoader {
+function makeLoader(cfg: TrainConfig, data: RunData, dist?: DataParallel): DataLoader {
   return new DataLoader(data.train, {
+    shard: dist === undefined ? undefined : { rank: dist.rank, world: dist.worldSize },
     batchSize: cfg.batchSize,
     shuffle: true,
     seed: cfg.seed,
@@ -281,7 +296,7 @@ function optimizerKeepsState(cfg: TrainConfig): boolean {
   return cfg.optimizer.type !== "sgd" || cfg.optimizer.momentum > 0;
 }
 
-function writeRunConfig(s: Omit<Session, "metrics">): void {
+function writeRunConfig(s: Omit<Session, "metrics">, worldSize: number): void {
   const { cfg, data, model } = s;
   writeJsonAtomic(path.join(s.runDir, "config.json"), {
     recipe: cfg,
@@ -300,6 +315,9 @@ function writeRunConfig(s: Omit<Session, "metrics">): void {
     },
     seed: cfg.seed,
     threads: threadsFor(cfg),
+    ...(worldSize > 1
+      ? { distributed: { worldSize, batchPerRank: cfg.batchSize, globalBatch: cfg.batchSize * worldSize } }
+      : {}),
     versions: { budgetnet: packageVersion(), node: process.version, libtorch: buildInfo().torchVersion },
     createdAt: new Date().toISOString(),
   });
@@ -365,7 +383,7 @@ async function runEpochs(s: Session, opts: TrainOptions, stop: StopSignals): Pro
       );
     });
     if (stats.stopped) {
-      saveTrainingCheckpoint(s);
+      if (s.lead) saveTrainingCheckpoint(s);
       const why = stop.requested() ?? "";
       s.progress.line(
         `stopped${why ? ` by ${why}` : ""} at epoch ${epoch + 1}, step ${s.meta.nextBatch}; checkpoint saved. Resume with --resume.`,
@@ -374,9 +392,10 @@ async function runEpochs(s: Session, opts: TrainOptions, stop: StopSignals): Pro
     }
     endEpoch(s, epoch, stats);
   }
-  s.opt.withEvalWeights(() =>
-    saveSafetensors(path.join(s.runDir, "model.safetensors"), s.model.stateDict(), modelMetadata(s.model, s.data)),
-  );
+  if (s.lead)
+    s.opt.withEvalWeights(() =>
+      saveSafetensors(path.join(s.runDir, "model.safetensors"), s.model.stateDict(), modelMetadata(s.model, s.data)),
+    );
   return result(s, "completed");
 }
 
@@ -396,18 +415,22 @@ async function trainEpoch(s: Session, shouldStop: () => boolean): Promise<EpochS
   const epochStart = Date.now();
   for (const batch of s.loader.batches(epoch, meta.nextBatch)) {
     const { lossValue, hits, bs } = trainStep(s, batch);
-    if (!Number.isFinite(lossValue))
+    if (!Number.isFinite(lossValue)) {
+      // the journal says why the run ended (the dashboard shows it as diverged)
+      s.metrics.write({ type: "diverged", epoch, step: meta.step + 1, loss: String(lossValue) });
       throw new TrainingDivergedError(
         `the loss became ${lossValue} at epoch ${epoch + 1}, step ${batch.index + 1}. Training stopped; the last good checkpoint ` +
           `(${fs.existsSync(s.checkpointFile) ? s.checkpointFile : "none yet: the run diverged in its first epoch"}) is kept. ` +
           `Lower the learning rate (--lr) or clip gradients (--clip '{"norm":1}').`,
       );
+    }
     meta.step++;
     meta.nextBatch = batch.index + 1;
     stats.seen += bs;
     stats.correct += hits;
     stats.lossSum += lossValue * bs;
-    const ips = stats.seen / Math.max((Date.now() - epochStart) / 1000, 1e-9);
+    // every rank steps in lockstep: the job's throughput is this rank's times the world size
+    const ips = ((s.dist?.worldSize ?? 1) * stats.seen) / Math.max((Date.now() - epochStart) / 1000, 1e-9);
     const remainingSteps = (cfg.epochs - epoch) * s.stepsPerEpoch - meta.nextBatch;
     s.progress.update({
       epoch,
@@ -422,7 +445,7 @@ async function trainEpoch(s: Session, shouldStop: () => boolean): Promise<EpochS
     if (meta.step % cfg.logEvery === 0)
       s.metrics.write({ type: "step", epoch, step: meta.step, loss: lossValue, lr: s.opt.lr(), imagesPerSec: ips });
     await new Promise<void>((resolve) => setImmediate(resolve)); // lets Ctrl-C through
-    if (shouldStop()) {
+    if (s.dist !== undefined ? anyRankStops(s.dist, shouldStop()) : shouldStop()) {
       stats.stopped = true;
       break;
     }
@@ -439,9 +462,12 @@ function trainStep(s: Session, batch: Batch): { lossValue: number; hits: number;
       const logits = forwardWithPrecision(s.model, batch.x, s.cfg);
       const loss = crossEntropy(logits, batch.target, { labelSmoothing: s.cfg.labelSmoothing });
       const lossValue = loss.item();
-      if (!Number.isFinite(lossValue)) return { lossValue, hits: 0 };
+      // a rank of a data-parallel job takes part in the step's all-reduce even so; the job then stops
+      if (!Number.isFinite(lossValue) && s.dist === undefined) return { lossValue, hits: 0 };
       s.opt.zeroGrad();
       loss.backward();
+      s.dist?.reducer.finalize();
+      if (!Number.isFinite(lossValue)) return { lossValue, hits: 0 };
       s.opt.step();
       const hits = argmax(logits, 1).eq(batch.y).sum().item();
       return { lossValue, hits };
@@ -457,6 +483,12 @@ function trainStep(s: Session, batch: Batch): { lossValue: number; hits: number;
 /** Validation, the epoch's journal line, best weights when improved, and the checkpoint. */
 function endEpoch(s: Session, epoch: number, st: EpochStats): void {
   const { cfg, data, meta } = s;
+  if (!s.lead) {
+    // rank 0 validates and writes; the others go on to the next epoch (its first all-reduce waits for rank 0)
+    meta.epoch = epoch + 1;
+    meta.nextBatch = 0;
+    return;
+  }
   const val = s.opt.withEvalWeights(() =>
     evaluate(s.model, data.val, { mean: data.mean, std: data.std, precision: cfg }),
   );

@@ -34,10 +34,17 @@ test("InferencePlan is exported exactly when buildInfo().dnnl says the build has
   assert.equal("InferencePlan" in addon, native.buildInfo().dnnl);
 });
 
+test("ProcessGroup and Reducer are exported exactly when buildInfo().gloo says the build has Gloo", () => {
+  assert.equal("ProcessGroup" in addon, native.buildInfo().gloo);
+  assert.equal("Reducer" in addon, native.buildInfo().gloo);
+});
+
 test("each declared class is a constructor with its methods, each declared function a function", () => {
   const methods: Record<(typeof NATIVE_CLASSES)[number], string[]> = {
     TensorHandle: ["dispose", "isAlive"],
     InferencePlan: ["run", "choices", "dispose"],
+    ProcessGroup: ["broadcast", "allreduce", "barrier", "destroy"],
+    Reducer: ["finalize", "buckets", "stats", "dispose"],
   };
   for (const name of NATIVE_CLASSES) {
     const cls = addon[name];
@@ -57,6 +64,7 @@ test("buildInfo() returns exactly the fields BuildInfo declares, with their type
     cuda: "boolean",
     mkldnn: "boolean",
     dnnl: "boolean",
+    gloo: "boolean",
     tunedAllocator: "boolean",
     parallelInfo: "string",
   } satisfies Record<keyof BuildInfo, "string" | "boolean">;
