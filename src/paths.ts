@@ -38,3 +38,9 @@ export function packageVersion(): string {
     return "unknown";
   }
 }
+
+/**
+ * The modules a user loaded with --require (resolved paths, path.delimiter-separated): set by the
+ * CLI for the processes it starts, read by search and ablation trials (src/search/trial_main.ts).
+ */
+export const USER_MODULES_ENV = "BUDGETNET_REQUIRE";

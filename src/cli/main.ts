@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import "../index"; // registers every model family and sets libtorch's thread count
 import { DataNotFoundError } from "../data/dataset";
-import { packageVersion } from "../paths";
+import { packageVersion, USER_MODULES_ENV } from "../paths";
 import { ArgumentError, didYouMean } from "../tensor/errors";
 import { buildInfo } from "../tensor/tensor";
 import { ablateCommand } from "./ablate";
@@ -98,7 +98,7 @@ export function takeRequires(argv: readonly string[]): { rest: string[]; modules
  * resolved from the working folder, as `node --require` does. Its own errors keep their stack
  * under BUDGETNET_DEBUG=1.
  */
-function loadUserModule(spec: string): void {
+function loadUserModule(spec: string): string {
   const file = path.resolve(spec);
   let target: string;
   if (fs.existsSync(file)) target = file;
@@ -113,6 +113,7 @@ function loadUserModule(spec: string): void {
   }
   try {
     require(target);
+    return target;
   } catch (e) {
     const err = e as Error & { code?: string };
     const hint =
@@ -140,7 +141,12 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(`${versionText()}\n`);
       return 0;
     }
-    for (const m of modules) loadUserModule(m);
+    const loaded = modules.map(loadUserModule);
+    // the processes a command starts (search and ablate trials, a worker's trials) load them too
+    if (loaded.length > 0)
+      process.env[USER_MODULES_ENV] = [...(process.env[USER_MODULES_ENV] ?? "").split(path.delimiter), ...loaded]
+        .filter((f) => f !== "")
+        .join(path.delimiter);
     if (name === undefined || name === "help" || name === "--help" || name === "-h") {
       const topic = name === "help" ? args[0] : undefined;
       process.stdout.write(`${topic === undefined ? overview() : commandHelp(findCommand(topic))}\n`);

@@ -4,6 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { writeFileAtomic } from "../export/atomic";
 import type { Module } from "../nn/module";
+import { USER_MODULES_ENV } from "../paths";
 import { compileInference, type PlanOptions, planAvailable } from "../perf/plan";
 import { recipeFromObject } from "../train/config";
 import { type CompiledForward, evaluateRun } from "../train/evaluate_run";
@@ -11,7 +12,13 @@ import { readRunConfig } from "../train/run";
 import { train } from "../train/trainer";
 import { OUTCOME_FILE, PAYLOAD_FILE, type TrialOutcome, type TrialPayload, workerName } from "./trial";
 
+/** The user's --require modules (their models must be registered before the trial builds one). */
+function loadUserModules(): void {
+  for (const file of (process.env[USER_MODULES_ENV] ?? "").split(path.delimiter)) if (file !== "") require(file);
+}
+
 async function main(runDir: string): Promise<number> {
+  loadUserModules();
   // the parent died (kill -9 included): stop at once; the resumed study restarts this trial from its checkpoint
   process.on("disconnect", () => process.kill(process.pid, "SIGKILL"));
   const payload = JSON.parse(fs.readFileSync(path.join(runDir, PAYLOAD_FILE), "utf8")) as TrialPayload;

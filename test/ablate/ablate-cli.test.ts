@@ -146,3 +146,54 @@ test("bad ablation input is refused before anything runs, in words that say what
     assert.ok(!fs.existsSync(out), `nothing written for ${args.join(" ")}`);
   }
 });
+
+test("--require reaches the cells: a study over a model the user's module registers", () => {
+  const cwd = tempDir();
+  fs.mkdirSync(path.join(cwd, "node_modules"));
+  fs.symlinkSync(path.resolve(__dirname, "../../.."), path.join(cwd, "node_modules", "budgetnet"), "dir");
+  fs.writeFileSync(
+    path.join(cwd, "mod.js"),
+    `const { nn, registerModel, defineOptions, readOptions } = require("budgetnet");
+const OPTIONS = defineOptions("usernet", { width: { type: "int", min: 1, default: 4, help: "channels" } });
+registerModel({
+  name: "usernet", family: "usernet", description: "conv-relu-pool-linear", source: "test", defaults: {}, options: OPTIONS,
+  create(options) {
+    const o = readOptions(OPTIONS, options);
+    return new nn.Sequential([
+      new nn.Conv2d({ inChannels: o.inChannels, outChannels: o.width, kernelSize: 3, padding: 1 }),
+      new nn.ReLU(), new nn.AdaptiveAvgPool2d(1), new nn.Flatten(),
+      new nn.Linear({ inFeatures: o.width, outFeatures: o.numClasses }),
+    ]);
+  },
+});
+`,
+  );
+  const r = spawnSync(
+    process.execPath,
+    [
+      BIN,
+      "ablate",
+      "--require",
+      "mod.js",
+      "--models",
+      "usernet",
+      "--techniques",
+      "label-smoothing:eps=0.2",
+      "--combine",
+      "single",
+      "--seeds",
+      "1",
+      "--recipe",
+      "fashion-mnist-quick",
+      "--out",
+      "s",
+      "--json",
+      ...SMALL,
+      "--precision",
+      "fp32",
+    ],
+    { cwd, encoding: "utf8", env, timeout: 240_000 },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal((JSON.parse(r.stdout) as { done: number }).done, 2);
+});
