@@ -8,7 +8,8 @@
 // equally strong. Both interpolate linearly in sRGB between the anchors below, as an SVG gradient
 // through the same stops does. A missing value (null) is a grey hatched cell reading "n/a".
 import { ArgumentError, checkArg, isPlainObject } from "../tensor/errors";
-import { encodePng, formatTick } from "./plot";
+import { formatTick } from "./plot";
+import { encodePng, escapeXml, glyph } from "./raster";
 
 export type ColorScale = "sequential" | "diverging";
 
@@ -313,13 +314,6 @@ function svgElement(s: Shape, id: string): string {
   }
 }
 
-/** Text safe inside an element or attribute, as plot.ts's (not exported); XML-forbidden characters become "?". */
-function escapeXml(s: string): string {
-  const entity: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;" };
-  const allowed = s.replace(/[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/gu, "?");
-  return allowed.replace(/[&<>"']/g, (c) => entity[c] as string);
-}
-
 /** 32-bit FNV-1a of the string's UTF-16 units, as 8 hex digits. */
 function fnv1a(s: string): string {
   let hash = 0x811c9dc5;
@@ -328,25 +322,6 @@ function fnv1a(s: string): string {
 }
 
 // ---------------------------------------------------------------- PNG
-
-// plot.ts's 5x8 font for ASCII 32..126 (not exported there): 8 rows a glyph, each a base-32 digit
-// of 5 pixel bits, the highest leftmost; other characters draw as "?" unless EXTRA_GLYPHS has them.
-const FONT_ROWS = [
-  "0000000044444040aaa00000aavavaa04fke5u40op248j30cik8lid044800000248884208422248004lel400044v4400",
-  "00000c48000v000000000cc001248g00ehjlphe04c4444e0eh1248v0v2421he026aiv220vgu11he068guhhe0v1248880",
-  "ehhehhe0ehhf12c00cc0cc000cc0c480248g842000v0v00084212480eh124040eh1dlle0ehhvhhh0uhhuhhu0ehggghe0",
-  "sihhhis0vgguggv0vgguggg0ehgnhhf0hhhvhhh0e44444e072222ic0hikokih0ggggggv0hrllhhh0hhpljhh0ehhhhhe0",
-  "uhhuggg0ehhhlid0uhhukih0fgge11u0v4444440hhhhhhe0hhhhha40hhhllla0hha4ahh0hha44440v1248gv0e88888e0",
-  "0g842100e22222e04ah00000000000v08420000000e1fhf0ggmphhu000egghe011djhhf000ehvge0698s888000fhhf1e",
-  "ggmphhh040c444e0206222icggikoki0c44444e000qllll000mphhh000ehhhe000uhhugg00fhhf1100mpggg000fge1u0",
-  "88s8896000hhhjd000hhha4000hhlla000ha4ah000hhhf1e00v248v0244844204444444084424480008l2000",
-].join("");
-const FONT = Uint8Array.from(FONT_ROWS, (c) => Number.parseInt(c, 32));
-/** Glyphs beyond ASCII that cell labels use: "91.2 ± 0.3", and U+2212 minus as "-". */
-const EXTRA_GLYPHS: Record<string, Uint8Array> = {
-  "±": Uint8Array.from("44v440v0", (c) => Number.parseInt(c, 32)),
-  "\u2212": FONT.subarray(("-".charCodeAt(0) - 32) * 8, ("-".charCodeAt(0) - 31) * 8),
-};
 
 function textWidth(s: string, scale: number): number {
   return s.length === 0 ? 0 : ([...s].length * CHAR_ADVANCE - 1) * scale;
@@ -388,11 +363,9 @@ function drawText(s: TextShape, put: (x: number, y: number, rgb: readonly number
   const shift = s.anchor === "start" ? 0 : s.anchor === "middle" ? textWidth(s.text, k) / 2 : textWidth(s.text, k);
   const [ox, oy] = [Math.round(s.x - shift), Math.round(s.y)];
   [...s.text].forEach((ch, n) => {
-    const code = ch.codePointAt(0) as number;
-    const ascii = (code >= 32 && code <= 126 ? code : 63) - 32;
-    const glyph = EXTRA_GLYPHS[ch] ?? FONT.subarray(ascii * 8, ascii * 8 + 8);
+    const rows = glyph(ch);
     for (let row = 0; row < 8; row++) {
-      const bits = glyph[row] as number;
+      const bits = rows[row] as number;
       for (let col = 0; col < 5; col++) {
         if (!(bits & (16 >> col))) continue;
         const [x, y] = [ox + (n * CHAR_ADVANCE + col) * k, oy + (row - CAP_HEIGHT) * k];

@@ -7,7 +7,7 @@
 // It prints one JSON value on stdout. It only reads the run folder; OUTFILE is in the dashboard's
 // own temporary folder.
 import "../index"; // registers every model family
-import { encodePng } from "../analysis/plot";
+import { encodePng } from "../analysis/raster";
 import { summary } from "../analysis/summary";
 import { loadDataset } from "../data";
 import type { ImageDataset } from "../data/dataset";
