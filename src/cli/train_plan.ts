@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { fmtMillions } from "../analysis/summary";
 import { ArgumentError } from "../tensor/errors";
 import { applyOverrides, loadRecipe, type TrainConfig } from "../train/config";
+import { effectivePrecision } from "../train/precision";
 import { checkResumedSettings } from "../train/resume";
 import { readRunConfig, runRecipe } from "../train/run";
 import {
@@ -233,6 +234,6 @@ export function startLine(plan: TrainPlan, start: TrainStart): string {
     start.resumedAt === null ? "" : `, resuming at epoch ${start.resumedAt.epoch + 1} (step ${start.resumedAt.step})`;
   return (
     `budgetnet: training ${sizeText(start.model, start.size, start.inputShape, start.derived)} on ${data} ` +
-    `(${fmtInt(start.train)} training images, ${start.numClasses} classes; recipe ${cfg.name}) into ${plan.runDir}${resumed}`
+    `(${fmtInt(start.train)} training images, ${start.numClasses} classes; recipe ${cfg.name}${cfg.precision === "auto" ? `; precision auto: ${effectivePrecision(cfg)} on this CPU` : ""}) into ${plan.runDir}${resumed}`
   );
 }

@@ -289,7 +289,12 @@ export const RECIPE_SCHEMA = {
       help: "libtorch threads; null: BUDGETNET_THREADS, else one per core (a number here wins over both)",
     },
     logEvery: { kind: "int", min: 1, default: 50, help: "a metrics line every this many steps" },
-    precision: { kind: "choice", values: ["fp32", "bf16"], default: "fp32", help: "fp32, or bf16 CPU autocast" },
+    precision: {
+      kind: "choice",
+      values: ["fp32", "bf16", "auto"],
+      default: "fp32",
+      help: "fp32, bf16 CPU autocast, or auto: bf16 where the CPU has native bfloat16 (AVX-512 BF16, AMX, Arm BF16), else fp32",
+    },
     channelsLast: {
       kind: "choice",
       values: [true, false, "auto"],

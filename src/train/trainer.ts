@@ -31,7 +31,7 @@ import { checkConfigAgainstData, type TrainConfig } from "./config";
 import { anyRankStops, checkResumedWorldSize, type DataParallel, startDataParallel } from "./ddp";
 import { evaluate } from "./evaluate";
 import { MetricsLog, Progress, trimMetrics } from "./metrics";
-import { forwardWithPrecision, preparePrecision } from "./precision";
+import { effectivePrecision, forwardWithPrecision, preparePrecision } from "./precision";
 import { checkEpochsChange, checkResumedSettings, recordResumedChanges } from "./resume";
 import { lockRunFolder } from "./run_lock";
 import { buildOptimization, type Optimization } from "./setup";
@@ -314,6 +314,8 @@ function writeRunConfig(s: Omit<Session, "metrics">, worldSize: number): void {
       std: data.std,
     },
     seed: cfg.seed,
+    // what "auto" became on this CPU
+    precisionUsed: effectivePrecision(cfg),
     threads: threadsFor(cfg),
     ...(worldSize > 1
       ? { distributed: { worldSize, batchPerRank: cfg.batchSize, globalBatch: cfg.batchSize * worldSize } }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
 import { test } from "node:test";
 import {
   cat,
@@ -16,7 +17,7 @@ import {
   scope,
 } from "../../src";
 import { autocast, autocastState } from "../../src/perf/autocast";
-import { forwardWithPrecision, preparePrecision } from "../../src/train/precision";
+import { effectivePrecision, forwardWithPrecision, nativeBf16, preparePrecision } from "../../src/train/precision";
 import { checkNoLeaks } from "../helpers";
 
 checkNoLeaks();
@@ -189,4 +190,25 @@ test("a ReLU6 net (MobileNet v2) trains under bf16 autocast: relu6 has a bfloat1
   });
   model.zeroGrad();
   model.dispose();
+});
+
+test('precision "auto" is bf16 exactly where the CPU has native bfloat16 (cpuinfo flags), else fp32', () => {
+  const saved = process.env.BUDGETNET_NATIVE_BF16;
+  try {
+    delete process.env.BUDGETNET_NATIVE_BF16;
+    const flags = fs.readFileSync("/proc/cpuinfo", "utf8");
+    const native = /^(flags|Features)\s*:.*\b(avx512_bf16|amx_bf16|bf16)\b/m.test(flags);
+    assert.equal(nativeBf16(), native);
+    assert.equal(effectivePrecision({ precision: "auto" }), native ? "bf16" : "fp32");
+    process.env.BUDGETNET_NATIVE_BF16 = "1";
+    assert.equal(effectivePrecision({ precision: "auto" }), "bf16");
+    process.env.BUDGETNET_NATIVE_BF16 = "0";
+    assert.equal(effectivePrecision({ precision: "auto" }), "fp32");
+    // an explicit choice is kept whatever the CPU
+    assert.equal(effectivePrecision({ precision: "bf16" }), "bf16");
+    assert.equal(effectivePrecision({ precision: "fp32" }), "fp32");
+  } finally {
+    if (saved === undefined) delete process.env.BUDGETNET_NATIVE_BF16;
+    else process.env.BUDGETNET_NATIVE_BF16 = saved;
+  }
 });

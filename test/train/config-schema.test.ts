@@ -82,7 +82,7 @@ interface PublishedTrainConfig {
   seed: number;
   threads: number | null;
   logEvery: number;
-  precision: "fp32" | "bf16";
+  precision: "fp32" | "bf16" | "auto";
   channelsLast: boolean | "auto";
 }
 type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
