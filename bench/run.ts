@@ -26,6 +26,11 @@ const BENCHMARKS: Record<string, { module: string; description: string }> = {
     description:
       "budgeted architecture search: analytic budget check rate; evolution+ASHA vs random at equal compute under resnet20's budget; best retrained and tested",
   },
+  ddp: {
+    module: "./ddp",
+    description:
+      "data-parallel scaling: 1 rank x 2 threads, 1 x 1, 2 x 1 (c10d Gloo) against PyTorch DDP over gloo, ResNet-20 on Fashion-MNIST",
+  },
   onnx: { module: "./onnx", description: "inference latency and throughput: budgetnet against onnxruntime-node" },
   fuzz: {
     module: "./fuzz",

@@ -15,6 +15,7 @@
 #endif
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 
@@ -79,24 +80,25 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
   c10::intrusive_ptr<c10d::Store> store_;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg_;
 
-  static std::vector<at::Tensor> Contiguous(Args& a, size_t i) {
-    std::vector<at::Tensor> ts = a.tensors(i);
-    for (auto& t : ts)
-      if (!t.is_contiguous()) throw std::invalid_argument("collectives need contiguous tensors");
-    return ts;
+  // Gloo works on contiguous tensors: a channels-last weight goes through a contiguous copy
+  static void Collective(const at::Tensor& t, const std::function<void(at::Tensor&)>& run) {
+    at::Tensor c = t.detach().contiguous();
+    run(c);
+    if (!c.is_same(t)) t.detach().copy_(c);
   }
 
   // broadcast(tensors, root): in place, every rank ends with root's values
   Napi::Value Broadcast(const Napi::CallbackInfo& info) {
     GUARD("broadcast") {
-      std::vector<at::Tensor> ts = Contiguous(a, 0);
+      std::vector<at::Tensor> ts = a.tensors(0);
       c10d::BroadcastOptions bo;
       bo.rootRank = a.int64(1);
       bo.timeout = timeout_;
-      for (auto& t : ts) {
-        std::vector<at::Tensor> one{t.detach()};
-        pg()->broadcast(one, bo)->wait(timeout_);
-      }
+      for (auto& t : ts)
+        Collective(t, [&](at::Tensor& c) {
+          std::vector<at::Tensor> one{c};
+          pg()->broadcast(one, bo)->wait(timeout_);
+        });
       return info.Env().Undefined();
     }
     END
@@ -105,14 +107,15 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
   // allreduce(tensors, op): in place; op "sum" or "avg"
   Napi::Value Allreduce(const Napi::CallbackInfo& info) {
     GUARD("allreduce") {
-      std::vector<at::Tensor> ts = Contiguous(a, 0);
+      std::vector<at::Tensor> ts = a.tensors(0);
       std::string op = a.missing(1) ? "sum" : a.str(1);
       if (op != "sum" && op != "avg") throw std::invalid_argument("op must be 'sum' or 'avg'");
-      for (auto& t : ts) {
-        std::vector<at::Tensor> one{t.detach()};
-        pg()->allreduce(one)->wait(timeout_);
-        if (op == "avg") t.detach().div_(world_);
-      }
+      for (auto& t : ts)
+        Collective(t, [&](at::Tensor& c) {
+          std::vector<at::Tensor> one{c};
+          pg()->allreduce(one)->wait(timeout_);
+          if (op == "avg") c.div_(world_);
+        });
       return info.Env().Undefined();
     }
     END

@@ -394,6 +394,18 @@ async function runEpochs(s: Session, opts: TrainOptions, stop: StopSignals): Pro
     }
     endEpoch(s, epoch, stats);
   }
+  if (s.dist !== undefined && s.lead) {
+    // what the reducer moved, for `npm run bench -- ddp`
+    const { bytesReduced, launchedDuringBackward } = s.dist.reducer.stats();
+    s.metrics.write({
+      type: "distributed",
+      worldSize: s.dist.worldSize,
+      buckets: s.dist.reducer.buckets().length,
+      bytesReduced,
+      launchedDuringBackward,
+      steps: s.meta.step,
+    });
+  }
   if (s.lead)
     s.opt.withEvalWeights(() =>
       saveSafetensors(path.join(s.runDir, "model.safetensors"), s.model.stateDict(), modelMetadata(s.model, s.data)),
@@ -505,7 +517,7 @@ function endEpoch(s: Session, epoch: number, st: EpochStats): void {
     valLoss: val.loss,
     valAccuracy: val.accuracy,
     lr: s.opt.lr(),
-    imagesPerSec: st.seen / st.seconds,
+    imagesPerSec: ((s.dist?.worldSize ?? 1) * st.seen) / st.seconds,
     seconds: st.seconds,
   });
   s.progress.line(

@@ -33,7 +33,7 @@ registerModel({
 });
 `;
 
-// SGD with momentum and weight decay, a step schedule, no augmentation, float32, 5 steps of 128 an epoch
+// SGD with momentum and weight decay, a step schedule, no augmentation, float32 channels-last, 5 steps of 128 an epoch
 const COMMON = [
   "--require",
   "mod.js",
@@ -47,6 +47,9 @@ const COMMON = [
   "2",
   "--precision",
   "fp32",
+  // channels-last weights: collectives go through contiguous copies
+  "--channels-last",
+  "true",
   "--augment.crop",
   "null",
   "--augment.flip",
