@@ -21,6 +21,8 @@ export interface Interval {
   mean: number;
   lo: number;
   hi: number;
+  /** Seeds behind it; with 1 there is no interval (lo = hi = mean) and the report says n=1. */
+  n: number;
   values?: number[];
 }
 
@@ -82,7 +84,12 @@ export interface AblateReport {
 }
 
 const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
-const interval = (m: { mean: number; lo: number; hi: number }): Interval => ({ mean: m.mean, lo: m.lo, hi: m.hi });
+const interval = (m: { mean: number; lo: number; hi: number; n: number }): Interval => ({
+  mean: m.mean,
+  lo: m.lo,
+  hi: m.hi,
+  n: m.n,
+});
 
 /** The numbers of the report from the study's state (cells without a result are left out). */
 export function buildReport(spec: AblateSpec, state: AblateState): AblateReport {
@@ -250,7 +257,8 @@ export function buildReport(spec: AblateSpec, state: AblateState): AblateReport 
 
 const p2 = (x: number): string => (100 * x).toFixed(2);
 const signed = (x: number): string => `${x >= 0 ? "+" : "−"}${Math.abs(100 * x).toFixed(2)}`;
-const ci = (i: Interval, f: (x: number) => string = p2): string => `${f(i.mean)} [${f(i.lo)}, ${f(i.hi)}]`;
+const ci = (i: Interval, f: (x: number) => string = p2): string =>
+  i.n < 2 ? `${f(i.mean)} (n=1, no interval)` : `${f(i.mean)} [${f(i.lo)}, ${f(i.hi)}]`;
 
 /** The report as markdown: the table shaped like the source study's, gains, interactions, correlation, cost. */
 export function formatReport(r: AblateReport): string {
@@ -369,7 +377,10 @@ function gainHeatmap(r: AblateReport): Parameters<typeof heatmapSvg>[0] {
         return c === undefined ? "n/a" : `${p2(c.val.mean)}%`;
       }
       const g = r.gains.find((x) => x.model === m && x.row === row);
-      return g === undefined ? "n/a" : `${signed(g.val.mean)} [${signed(g.val.lo)},${signed(g.val.hi)}]`;
+      if (g === undefined) return "n/a";
+      return g.val.n < 2
+        ? `${signed(g.val.mean)} (n=1)`
+        : `${signed(g.val.mean)} [${signed(g.val.lo)},${signed(g.val.hi)}]`;
     }),
   );
   return {

@@ -216,5 +216,9 @@ test("report: a study half done reports the cells it has and no gain without a p
   assert.equal(r.gains.length, 1);
   assert.equal(r.correlation, null);
   assert.equal(r.progress.done, 2);
-  assert.match(formatReport(r), /2\/16 cells done/);
+  const md = formatReport(r);
+  assert.match(md, /2\/16 cells done/);
+  // one seed: a mean, never a zero-width "interval"
+  assert.match(md, /\| baseline \| 80\.00 \(n=1, no interval\)/);
+  assert.match(md, /\| \+se \| \+2\.00 \(n=1, no interval\)/);
 });
