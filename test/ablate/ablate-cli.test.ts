@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { test } from "node:test";
 import type { AblateReport } from "../../src/ablate/report";
 import { tempDir } from "../helpers";
+import { redisSkip, startRedisServer } from "../redis_server";
 
 const BIN = path.resolve(__dirname, "../../../bin/budgetnet.js");
 const env = { ...process.env, BUDGETNET_THREADS: "1", BUDGETNET_PLAIN: "1" };
@@ -197,3 +198,62 @@ registerModel({
   assert.equal(r.status, 0, r.stderr);
   assert.equal((JSON.parse(r.stdout) as { done: number }).done, 2);
 });
+
+test(
+  "an ablation on the Redis queue: a budgetnet worker trains the cells, the journal has each once with test accuracy",
+  { skip: redisSkip(), timeout: 300_000 },
+  async () => {
+    const redis = await startRedisServer();
+    const dir = tempDir();
+    const study = path.join(dir, "study");
+    const worker = spawn(process.execPath, [BIN, "worker", "--queue", redis.url, "--dir", path.join(dir, "w")], {
+      env,
+      stdio: "ignore",
+    });
+    try {
+      const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const c = spawn(
+          process.execPath,
+          [
+            BIN,
+            "ablate",
+            "--models",
+            "resnet29",
+            "--techniques",
+            "label-smoothing",
+            "--combine",
+            "single",
+            "--seeds",
+            "1",
+            "--queue",
+            redis.url,
+            "--out",
+            study,
+            "--json",
+            ...SMALL,
+          ],
+          { env, stdio: ["ignore", "pipe", "pipe"] },
+        );
+        let stdout = "";
+        let stderr = "";
+        c.stdout?.on("data", (d: Buffer) => {
+          stdout += d.toString();
+        });
+        c.stderr?.on("data", (d: Buffer) => {
+          stderr += d.toString();
+        });
+        c.once("exit", (code) => resolve({ code, stdout, stderr }));
+      });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((JSON.parse(r.stdout) as { done: number }).done, 2);
+      const results = journal(study).filter((e) => e.event === "result");
+      assert.deepEqual(results.map((e) => e.trial).sort(), [0, 1]);
+      for (const e of results) assert.ok(typeof e.testAccuracy === "number");
+      // the cells trained in the worker's folder, not the study's
+      assert.ok(fs.existsSync(path.join(dir, "w")));
+    } finally {
+      worker.kill("SIGKILL");
+      await redis.stop();
+    }
+  },
+);
