@@ -3,12 +3,9 @@
 // acting on it. A resumed study runs what has no result yet; a cell interrupted by a kill resumes
 // from its run folder's checkpoint (exact resume), a finished one is never run again.
 import * as os from "node:os";
-import * as path from "node:path";
-import { Journal, type JournalEvent } from "../search/journal";
+import { type Journal, type JournalEvent, withStudyJournal } from "../search/journal";
 import type { Executor } from "../search/study";
 import type { TrialOutcome, TrialPayload } from "../search/trial";
-import { ArgumentError } from "../tensor/errors";
-import { lockRunFolder, RunFolderBusyError } from "../train/run_lock";
 import {
   type AblateSpec,
   type AblateState,
@@ -45,21 +42,7 @@ export function ablateId(spec: Pick<AblateSpec, "name" | "created">): string {
 
 /** Runs every cell without a result, `executor.slots` at a time, in the grid's (seed-major) order. */
 export async function runAblation(dir: string, spec: AblateSpec, opts: RunAblateOptions): Promise<AblateRunSummary> {
-  let lock: { release(): void };
-  try {
-    lock = lockRunFolder(dir);
-  } catch (e) {
-    if (e instanceof RunFolderBusyError)
-      throw new ArgumentError(`the study in ${dir} is being run by another budgetnet ablate: ${e.message}`);
-    throw e;
-  }
-  const journal = new Journal(path.join(dir, JOURNAL_FILE));
-  try {
-    return await runLocked(dir, spec, journal, opts);
-  } finally {
-    journal.close();
-    lock.release();
-  }
+  return withStudyJournal(dir, JOURNAL_FILE, "budgetnet ablate", (journal) => runLocked(dir, spec, journal, opts));
 }
 
 async function runLocked(

@@ -7,9 +7,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { CounterRng } from "../data/rng";
 import { ArgumentError } from "../tensor/errors";
-import { lockRunFolder, RunFolderBusyError } from "../train/run_lock";
 import { BudgetChecker, type CandidateCost } from "./budget";
-import { Journal, type JournalEvent } from "./journal";
+import { type Journal, type JournalEvent, withStudyJournal } from "./journal";
 import { mutatePoint, type Point, pointKey, type SearchSpace, samplePoint } from "./space";
 import { type Proposal, type Candidate as ProposedCandidate, SearchStrategy, type TrialRecord } from "./strategies";
 import {
@@ -148,21 +147,7 @@ export interface StudySummary {
 /** Runs (or resumes) the study in `dir` until its trial or time limit, or until stopped. */
 export async function runStudy(dir: string, opts: RunStudyOptions): Promise<StudySummary> {
   const spec = readStudy(dir);
-  let lock: ReturnType<typeof lockRunFolder>;
-  try {
-    lock = lockRunFolder(dir);
-  } catch (e) {
-    if (e instanceof RunFolderBusyError)
-      throw new Error(`the study ${dir} is already being run by another budgetnet search (its run.lock is held).`);
-    throw e;
-  }
-  const journal = new Journal(path.join(dir, JOURNAL_FILE));
-  try {
-    return await coordinate(dir, spec, journal, opts);
-  } finally {
-    journal.close();
-    lock.release();
-  }
+  return withStudyJournal(dir, JOURNAL_FILE, "budgetnet search", (journal) => coordinate(dir, spec, journal, opts));
 }
 
 async function coordinate(

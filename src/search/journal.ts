@@ -12,7 +12,10 @@
 //   {"event":"stop", "reason", "elapsed"}                       the coordinator stopped launching
 // Every event carries "time" (ISO) and "elapsed" (search seconds, summed over sessions).
 import * as fs from "node:fs";
+import * as path from "node:path";
 import { FileWriteError, writeAll } from "../export/atomic";
+import { ArgumentError } from "../tensor/errors";
+import { lockRunFolder, RunFolderBusyError } from "../train/run_lock";
 
 export type JournalEvent = Record<string, unknown> & { event: string };
 
@@ -83,4 +86,33 @@ export function readJournal(file: string): JournalContents {
     }
   });
   return { events, damaged };
+}
+
+/**
+ * Runs fn with the study folder locked (one coordinator per study: run.lock, a kernel lock) and its
+ * journal open; `who` names the command in the error when another one holds the folder.
+ */
+export async function withStudyJournal<T>(
+  dir: string,
+  file: string,
+  who: string,
+  fn: (j: Journal) => Promise<T>,
+): Promise<T> {
+  let lock: ReturnType<typeof lockRunFolder>;
+  try {
+    lock = lockRunFolder(dir);
+  } catch (e) {
+    if (e instanceof RunFolderBusyError)
+      throw new ArgumentError(
+        `the study in ${dir} is already being run by another ${who} (its run.lock is held): ${e.message}`,
+      );
+    throw e;
+  }
+  const journal = new Journal(path.join(dir, file));
+  try {
+    return await fn(journal);
+  } finally {
+    journal.close();
+    lock.release();
+  }
 }
