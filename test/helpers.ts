@@ -87,3 +87,27 @@ export function tempDir(prefix = "budgetnet-test-"): string {
   process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
+
+/** The events of a study's journal.jsonl (search or ablate), whole lines only; [] before it exists. */
+export function journalEvents<E = Record<string, unknown> & { event: string }>(study: string): E[] {
+  const file = path.join(study, "journal.jsonl");
+  if (!fs.existsSync(file)) return [];
+  return fs
+    .readFileSync(file, "utf8")
+    .split("\n")
+    .filter((l) => l.endsWith("}"))
+    .map((l) => JSON.parse(l) as E);
+}
+
+/** Resolves once cond() holds (polled every 100 ms); rejects after ms naming what it waited for. */
+export function waitFor(cond: () => boolean, ms: number, what = "the condition"): Promise<void> {
+  const until = Date.now() + ms;
+  return new Promise((resolve, reject) => {
+    const tick = () => {
+      if (cond()) resolve();
+      else if (Date.now() > until) reject(new Error(`timed out waiting for ${what}`));
+      else setTimeout(tick, 100);
+    };
+    tick();
+  });
+}

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
 import type { AblateReport } from "../../src/ablate/report";
-import { tempDir } from "../helpers";
+import { journalEvents, tempDir, waitFor } from "../helpers";
 import { redisSkip, startRedisServer } from "../redis_server";
 
 const BIN = path.resolve(__dirname, "../../../bin/budgetnet.js");
@@ -27,27 +27,7 @@ interface Event {
   testAccuracy?: number;
 }
 
-function journal(study: string): Event[] {
-  const file = path.join(study, "journal.jsonl");
-  if (!fs.existsSync(file)) return [];
-  return fs
-    .readFileSync(file, "utf8")
-    .split("\n")
-    .filter((l) => l.endsWith("}"))
-    .map((l) => JSON.parse(l) as Event);
-}
-
-function waitFor(cond: () => boolean, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      if (cond()) resolve();
-      else if (Date.now() > until) reject(new Error("timed out waiting"));
-      else setTimeout(tick, 100);
-    };
-    tick();
-  });
-}
+const journal = (study: string): Event[] => journalEvents<Event>(study);
 
 test("an ablation killed with kill -9 resumes: finished cells kept, the rest run once; the report has every cell", async () => {
   const dir = tempDir();

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
 import { loadRecipe } from "../../src/train/config";
-import { tempDir } from "../helpers";
+import { journalEvents, tempDir, waitFor } from "../helpers";
 
 const BIN = path.resolve(__dirname, "../../../bin/budgetnet.js");
 const env = { ...process.env, BUDGETNET_THREADS: "1", BUDGETNET_PLAIN: "1" };
@@ -57,27 +57,7 @@ interface Event {
   valAccuracy?: number;
 }
 
-function journal(study: string): Event[] {
-  const file = path.join(study, "journal.jsonl");
-  if (!fs.existsSync(file)) return [];
-  return fs
-    .readFileSync(file, "utf8")
-    .split("\n")
-    .filter((l) => l.endsWith("}"))
-    .map((l) => JSON.parse(l) as Event);
-}
-
-function waitFor(cond: () => boolean, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      if (cond()) resolve();
-      else if (Date.now() > until) reject(new Error("timed out waiting"));
-      else setTimeout(tick, 100);
-    };
-    tick();
-  });
-}
+const journal = (study: string): Event[] => journalEvents<Event>(study);
 
 function pidsOf(pattern: string): number[] {
   const out = spawnSync("pgrep", ["-f", pattern], { encoding: "utf8" }).stdout;

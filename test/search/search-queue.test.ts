@@ -6,7 +6,7 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
-import { tempDir } from "../helpers";
+import { tempDir, waitFor } from "../helpers";
 import { freePort, redisSkip, startRedisServer } from "../redis_server";
 
 const BIN = path.resolve(__dirname, "../../../bin/budgetnet.js");
@@ -40,18 +40,6 @@ function tinySpace(dir: string): string {
     }),
   );
   return file;
-}
-
-function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const until = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      if (cond()) resolve();
-      else if (Date.now() > until) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(tick, 100);
-    };
-    tick();
-  });
 }
 
 function exited(child: ChildProcess): Promise<number | null> {
