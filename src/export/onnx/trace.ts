@@ -5,9 +5,10 @@
 // them. Works for any model built from budgetnet ops, with no per-model code. Everything is
 // restored afterwards, also when the export fails.
 import type { Module } from "../../nn/module";
+import { pathOfLabel, trackModulePaths } from "../../nn/module_paths";
 import { randn } from "../../ops/creation";
 import { scope } from "../../tensor/scope";
-import { type NativeHandle, noGrad, type Tensor } from "../../tensor/tensor";
+import { type NativeHandle, noGrad } from "../../tensor/tensor";
 import { handleShape, interceptNative, type NativeFunctionName } from "../../tensor/trace";
 import { GraphBuilder, isHandle, OnnxExportError } from "./graph";
 import { MAPPERS } from "./ops";
@@ -56,31 +57,6 @@ function describeArgs(args: unknown[]): string {
   return shapes.map((x) => `[${handleShape(x).join(", ")}]`).join(", ");
 }
 
-/** Pushes each module's path while its forward() runs, so nodes and errors name their module. */
-function trackModulePaths(model: Module, paths: string[]): () => void {
-  const restores: (() => void)[] = [];
-  for (const [path, m] of model.namedModules()) {
-    const hadOwn = Object.hasOwn(m, "forward");
-    const inner = m.forward;
-    const label = path === "" ? `(root ${m.constructor.name})` : `${path} (${m.constructor.name})`;
-    m.forward = ((...args: unknown[]) => {
-      paths.push(label);
-      try {
-        return (inner as (...a: unknown[]) => Tensor).apply(m, args);
-      } finally {
-        paths.pop();
-      }
-    }) as Module["forward"];
-    restores.push(() => {
-      if (hadOwn) m.forward = inner;
-      else Reflect.deleteProperty(m, "forward");
-    });
-  }
-  return () => {
-    for (const r of restores.reverse()) r();
-  };
-}
-
 /**
  * Runs model once on a random batch of inputShape and records the graph. `prologue` emits the
  * nodes between the graph input and what the model sees (e.g. normalization) and returns the
@@ -93,10 +69,7 @@ export function traceModel(
   batch = 2,
 ): Trace {
   const paths: string[] = [];
-  const g = new GraphBuilder(model.stateDict(), () => {
-    const top = paths[paths.length - 1] ?? "";
-    return top.startsWith("(root") ? "" : top.replace(/ \(.*\)$/, "");
-  });
+  const g = new GraphBuilder(model.stateDict(), () => pathOfLabel(paths[paths.length - 1]));
   const moduleLabel = () => paths[paths.length - 1] ?? "(outside any module)";
   const wasTraining = model.namedModules().map(([, m]) => [m, m.training] as const);
   const untrack = trackModulePaths(model, paths);
