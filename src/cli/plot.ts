@@ -5,9 +5,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { type Heatmap, heatmapPng, heatmapSvg } from "../analysis/heatmap";
-import { readConfigView } from "../dashboard/catalog";
 import { curvesSvg, svgToPng } from "../dashboard/figures";
 import { SeriesReader } from "../dashboard/metrics_reader";
+import { readConfigView } from "../dashboard/run_config";
 import { isMetric, METRICS, type MetricName, X_AXES, type XAxis } from "../dashboard/series";
 import { writeFileAtomic } from "../export/atomic";
 import { evaluateRun } from "../train/evaluate_run";

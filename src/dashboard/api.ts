@@ -3,6 +3,7 @@
 //   /api/runs                                  the runs table and the studies
 //   /api/run?id=                               one run: its row, config and files
 //   /api/series?id=&metrics=a,b&x=step&points=N   curves, LTTB-downsampled to N points each
+//   /api/series?ids=a,b&metrics=&x=&points=    the same for several runs in one request: { runs: [...] }
 //   /api/group?ids=a,b&metrics=&x=&points=     a seed group: mean, min and max per step
 //   /api/eval?id=&split=test                   confusion matrix, per-class accuracy, misclassified images
 //   /api/model?id=                             per-layer summary and blocks
@@ -91,11 +92,7 @@ function listFiles(dir: string): { name: string; size: number; modified: string 
   return out.sort((a, b) => a.name.localeCompare(b.name));
 }
 
-function series(ctx: ApiContext, url: URL): unknown {
-  const r = runOf(ctx, url.searchParams.get("id"));
-  const metrics = metricsParam(url);
-  const axis = axisParam(url);
-  const points = pointsParam(url);
+function seriesOf(ctx: ApiContext, r: RunEntry, metrics: MetricName[], axis: XAxis, points: number): unknown {
   const reader = ctx.catalog.series(r);
   const sent = ctx.hub.markSent(r);
   const spe = r.config?.stepsPerEpoch ?? null;
@@ -109,6 +106,19 @@ function series(ctx: ApiContext, url: URL): unknown {
     rows: { steps: sent.steps, epochs: sent.epochs },
     series: out,
   };
+}
+
+function series(ctx: ApiContext, url: URL): unknown {
+  const metrics = metricsParam(url);
+  const axis = axisParam(url);
+  const points = pointsParam(url);
+  const many = url.searchParams.get("ids");
+  if (many === null) return seriesOf(ctx, runOf(ctx, url.searchParams.get("id")), metrics, axis, points);
+  // an overlay in one request: one round trip instead of one per run (a browser opens at most six)
+  const ids = many.split(",").filter((s) => s !== "");
+  if (ids.length === 0 || ids.length > MAX_GROUP) throw new HttpError(400, `ids must name 1 to ${MAX_GROUP} runs`);
+  const runs = ids.map((id) => runOf(ctx, id));
+  return { runs: runs.map((r) => seriesOf(ctx, r, metrics, axis, points)) };
 }
 
 function group(ctx: ApiContext, url: URL): unknown {

@@ -2,31 +2,13 @@
 // summary of its journal, its status) and per study, each under an id the page uses. Requests
 // name runs by id only, and an id is looked up in this table, so no request path ever becomes a
 // file path. rescan() finds new and vanished folders; poll() reads what was appended since.
-import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { analyticCost } from "../models/registry";
 import { discover, type FolderKind, realRoots } from "./discover";
 import { RunSummaryReader, SeriesReader } from "./metrics_reader";
+import { type RunConfigView, readConfigView } from "./run_config";
 import { isLocked, lockedInodes, type RunStatus, runStatus } from "./status";
 import { readAblationView, readSearchView, type StudyView, studyStamp } from "./studies";
-
-export interface RunConfigView {
-  name: string;
-  model: string;
-  modelOptions: Record<string, unknown>;
-  params: number | null;
-  macs: number | null;
-  dataset: string;
-  seed: number | null;
-  epochs: number | null;
-  batchSize: number | null;
-  stepsPerEpoch: number | null;
-  imageShape: number[] | null;
-  classNames: string[];
-  /** Runs with the same key differ at most by their seed (and name). */
-  seedGroup: string | null;
-}
 
 /** One row of the runs table. */
 export interface RunRow {
@@ -70,6 +52,10 @@ export interface RunEntry {
   configProblem: string | null;
   configStamp: string;
   summary: RunSummaryReader;
+  /** True until the journal was first read (a large tree is read after the server starts). */
+  pending: boolean;
+  /** What refreshRun last saw (folder, journal, config, lock, trial error): unchanged means nothing to do. */
+  stamp: string;
   series: SeriesReader | null;
   seriesUsed: number;
   locked: boolean;
@@ -90,10 +76,6 @@ export interface StudyEntry {
 
 const fin = (v: number): number | null => (Number.isFinite(v) ? v : null);
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
-}
-
 function fileStamp(file: string): string {
   try {
     const st = fs.statSync(file);
@@ -101,56 +83,6 @@ function fileStamp(file: string): string {
   } catch {
     return "-";
   }
-}
-
-/** Reads config.json without throwing: the view, or why there is none. */
-export function readConfigView(dir: string): { config: RunConfigView | null; problem: string | null } {
-  const file = path.join(dir, "config.json");
-  let raw: unknown;
-  try {
-    raw = JSON.parse(fs.readFileSync(file, "utf8"));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return { config: null, problem: code === "ENOENT" ? null : `config.json: ${(e as Error).message}` };
-  }
-  if (!isObject(raw) || !isObject(raw.model) || typeof raw.model.name !== "string")
-    return { config: null, problem: "config.json has no model { name, options }" };
-  const recipe = isObject(raw.recipe) ? raw.recipe : {};
-  const data = isObject(raw.data) ? raw.data : {};
-  const options = isObject(raw.model.options) ? raw.model.options : {};
-  const shape = Array.isArray(data.imageShape) ? (data.imageShape as number[]) : null;
-  const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
-  let macs: number | null = null;
-  if (shape !== null && shape.length === 3) {
-    try {
-      macs = analyticCost(raw.model.name, options, shape as [number, number, number])?.macs ?? null;
-    } catch {
-      macs = null; // an unknown model (a --require module) or options this version refuses
-    }
-  }
-  const batchSize = num(recipe.batchSize);
-  const trainImages = num(data.train);
-  const { seed: _seed, name: _name, source: _source, threads: _threads, ...rest } = recipe;
-  const seedGroup = crypto.createHash("sha1").update(JSON.stringify(rest)).digest("hex").slice(0, 12);
-  return {
-    config: {
-      name: typeof recipe.name === "string" ? recipe.name : path.basename(dir),
-      model: raw.model.name,
-      modelOptions: options,
-      params: num(raw.parameters),
-      macs,
-      dataset:
-        typeof data.dataset === "string" ? data.dataset : typeof recipe.dataset === "string" ? recipe.dataset : "?",
-      seed: num(raw.seed) ?? num(recipe.seed),
-      epochs: num(recipe.epochs),
-      batchSize,
-      stepsPerEpoch: batchSize !== null && trainImages !== null ? Math.floor(trainImages / batchSize) : null,
-      imageShape: shape,
-      classNames: Array.isArray(data.classNames) ? data.classNames.map(String) : [],
-      seedGroup: Object.keys(rest).length > 0 ? seedGroup : null,
-    },
-    problem: null,
-  };
 }
 
 export class Catalog {
@@ -161,6 +93,8 @@ export class Catalog {
   /** Paths refused by the last scan (links that lead outside the roots). */
   refused: string[] = [];
   private seriesClock = 0;
+  /** Pending runs in reading order (null: to be sorted on the next readPending). */
+  private queue: RunEntry[] | null = null;
 
   constructor(roots: readonly string[]) {
     this.roots = realRoots(roots);
@@ -177,8 +111,12 @@ export class Catalog {
     return this.byDir.get(dir);
   }
 
-  /** Finds new and vanished folders; returns whether the set changed. */
-  rescan(): boolean {
+  /**
+   * Finds new and vanished folders; returns whether the set changed. With `defer`, new runs get a
+   * row from their config.json only (status "reading") and their journals are read later by
+   * readPending(), so a tree of a thousand 10,000-step runs is served at once.
+   */
+  rescan(opts: { defer?: boolean } = {}): boolean {
     const { found, refused } = discover(this.roots);
     this.refused = refused;
     let changed = false;
@@ -190,7 +128,7 @@ export class Catalog {
         for (let k = 2; this.runs.has(id) || this.studies.has(id); k++) id = `${this.idFor(f.root, f.rel)}~${k}`;
         this.byDir.set(f.dir, id);
         changed = true;
-        if (f.kind === "run") this.addRun(id, f.dir, f.root, f.rel, f.study ?? null);
+        if (f.kind === "run") this.addRun(id, f.dir, f.root, f.rel, f.study ?? null, opts.defer === true);
         else
           this.studies.set(id, {
             id,
@@ -220,7 +158,7 @@ export class Catalog {
     return changed;
   }
 
-  private addRun(id: string, dir: string, root: number, rel: string, study: string | null): void {
+  private addRun(id: string, dir: string, root: number, rel: string, study: string | null, defer: boolean): void {
     const studyKind = study === null ? null : fs.existsSync(path.join(study, "study.json")) ? "search" : "ablation";
     const entry: RunEntry = {
       id,
@@ -233,6 +171,8 @@ export class Catalog {
       configProblem: null,
       configStamp: "",
       summary: new RunSummaryReader(path.join(dir, "metrics.jsonl")),
+      pending: defer,
+      stamp: "",
       series: null,
       seriesUsed: 0,
       locked: false,
@@ -240,22 +180,99 @@ export class Catalog {
       row: undefined as unknown as RunRow,
     };
     this.runs.set(id, entry);
-    this.refreshRun(entry, lockedInodes());
+    if (defer) {
+      this.queue = null;
+      const { config, problem } = readConfigView(dir);
+      entry.config = config;
+      entry.configProblem = problem;
+      entry.row = this.buildRow(entry);
+    } else this.refreshRun(entry, lockedInodes());
+  }
+
+  /** Runs whose journals have not been read yet. */
+  get pendingCount(): number {
+    let n = 0;
+    for (const r of this.runs.values()) if (r.pending) n++;
+    return n;
+  }
+
+  /**
+   * Reads the journals of pending runs, the most recently modified first, for about budgetMs;
+   * returns the ids of the rows that changed.
+   */
+  readPending(budgetMs: number): string[] {
+    if (this.queue === null) this.queue = this.sortPending();
+    const held = lockedInodes();
+    const started = performance.now();
+    const changed: string[] = [];
+    while (this.queue.length > 0 && performance.now() - started < budgetMs) {
+      const r = this.queue.shift() as RunEntry;
+      if (!r.pending || this.runs.get(r.id) !== r) continue; // read meanwhile, or gone
+      r.pending = false;
+      r.configStamp = "";
+      this.refreshRun(r, held);
+      changed.push(r.id);
+    }
+    if (this.queue.length === 0) this.queue = null;
+    return changed;
+  }
+
+  /** Pending runs, the most recently written journals first (sorted once per batch of new runs). */
+  private sortPending(): RunEntry[] {
+    const pending = [...this.runs.values()].filter((r) => r.pending);
+    const mtime = new Map(
+      pending.map((r) => {
+        try {
+          return [r, fs.statSync(path.join(r.dir, "metrics.jsonl")).mtimeMs] as const;
+        } catch {
+          return [r, 0] as const;
+        }
+      }),
+    );
+    return pending.sort((a, b) => (mtime.get(b) as number) - (mtime.get(a) as number));
+  }
+
+  /** The next n pending runs in reading order (taken off the queue; they stay pending until adopted). */
+  nextPending(n: number): RunEntry[] {
+    if (this.queue === null) this.queue = this.sortPending();
+    const out: RunEntry[] = [];
+    while (out.length < n && this.queue.length > 0) {
+      const r = this.queue.shift() as RunEntry;
+      if (r.pending && this.runs.get(r.id) === r) out.push(r);
+    }
+    if (this.queue.length === 0) this.queue = null;
+    return out;
+  }
+
+  /** A pending run's journal as another thread read it; returns whether the run was still pending. */
+  adoptSummary(id: string, snap: Parameters<typeof RunSummaryReader.restore>[1]): boolean {
+    const r = this.runs.get(id);
+    if (r === undefined || !r.pending) return false;
+    r.summary = RunSummaryReader.restore(path.join(r.dir, "metrics.jsonl"), snap);
+    r.pending = false;
+    r.configStamp = "";
+    this.refreshRun(r, lockedInodes());
+    return true;
   }
 
   /** Re-reads a run's files as far as they changed; returns whether its row changed. */
   private refreshRun(r: RunEntry, held: Set<string> | undefined): boolean {
-    const stamp = fileStamp(path.join(r.dir, "config.json"));
+    // one stat each of the folder (a file made or removed: weights, checkpoint, outcome), the
+    // journal and the config, and the lock: a finished run costs four syscalls a poll
+    const locked = isLocked(r.dir, held);
+    const stamp = `${fileStamp(r.dir)}|${fileStamp(path.join(r.dir, "metrics.jsonl"))}|${fileStamp(path.join(r.dir, "config.json"))}|${locked}|${r.trialError ?? ""}`;
+    if (stamp === r.stamp && r.row !== undefined) return false;
+    r.stamp = stamp;
+    const configStamp = fileStamp(path.join(r.dir, "config.json"));
     let changed = false;
-    if (stamp !== r.configStamp) {
-      r.configStamp = stamp;
+    if (configStamp !== r.configStamp) {
+      r.configStamp = configStamp;
       const { config, problem } = readConfigView(r.dir);
       r.config = config;
       r.configProblem = problem;
       changed = true;
     }
     if (r.summary.update()) changed = true;
-    const locked = isLocked(r.dir, held);
     if (locked !== r.locked) changed = true;
     r.locked = locked;
     const row = this.buildRow(r);
@@ -268,15 +285,17 @@ export class Catalog {
     const m = r.summary.summary;
     const c = r.config;
     const exists = (f: string) => fs.existsSync(path.join(r.dir, f));
-    const { status, why } = runStatus({
-      locked: r.locked,
-      hasConfig: c !== null,
-      configBroken: r.configProblem !== null,
-      hasFinalWeights: exists("model.safetensors"),
-      hasCheckpoint: exists("checkpoint.safetensors"),
-      metrics: m,
-      trialError: r.trialError,
-    });
+    const { status, why } = r.pending
+      ? { status: "reading" as const, why: "the dashboard has not read this run's journal yet" }
+      : runStatus({
+          locked: r.locked,
+          hasConfig: c !== null,
+          configBroken: r.configProblem !== null,
+          hasFinalWeights: exists("model.safetensors"),
+          hasCheckpoint: exists("checkpoint.safetensors"),
+          metrics: m,
+          trialError: r.trialError,
+        });
     const problems: string[] = [];
     if (r.configProblem !== null) problems.push(r.configProblem);
     if (m.badLines > 0) problems.push(`metrics.jsonl: ${m.badLines} damaged line(s) skipped`);
@@ -341,7 +360,7 @@ export class Catalog {
         }
     }
     const runs: string[] = [];
-    for (const r of this.runs.values()) if (this.refreshRun(r, held)) runs.push(r.id);
+    for (const r of this.runs.values()) if (!r.pending && this.refreshRun(r, held)) runs.push(r.id);
     return { runs, studies };
   }
 

@@ -1,9 +1,12 @@
 // The live part: every pollMs the catalog reads what the trainers appended, and every page that
 // listens on /api/events (Server-Sent Events) gets the changed table rows and, for each run whose
 // curves some page opened, the new journal rows themselves (a few bytes a step, not a re-fetch).
-// Every rescanMs the folders are walked again for new runs and studies.
+// Every rescanMs the folders are walked again for new runs and studies. Journals not read yet (a
+// large tree at start, or many new runs at once) are read by the indexer (indexer.ts), their
+// rows pushed as they are ready.
 import type * as http from "node:http";
 import type { Catalog, RunEntry } from "./catalog";
+import { Indexer } from "./indexer";
 import { pointRows } from "./series";
 
 interface Sent {
@@ -17,22 +20,29 @@ export class EventHub {
   private readonly sent = new Map<string, Sent>();
   private timers: NodeJS.Timeout[] = [];
   private polling = false;
+  private readonly indexer: Indexer;
 
   constructor(
     private readonly catalog: Catalog,
     private readonly opts: { pollMs: number; rescanMs: number },
-  ) {}
+  ) {
+    this.indexer = new Indexer(catalog, (ids) =>
+      this.send("runs", { rows: ids.map((id) => this.catalog.runs.get(id)?.row).filter((r) => r !== undefined) }),
+    );
+  }
 
   start(): void {
     this.timers.push(setInterval(() => this.poll(), this.opts.pollMs));
     this.timers.push(setInterval(() => this.rescan(), this.opts.rescanMs));
     this.timers.push(setInterval(() => this.broadcastRaw(": keep-alive\n\n"), 15_000));
     for (const t of this.timers) t.unref();
+    this.indexer.kick();
   }
 
   stop(): void {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    this.indexer.close();
     for (const c of this.clients) c.end();
     this.clients.clear();
   }
@@ -76,9 +86,10 @@ export class EventHub {
   }
 
   rescan(): void {
-    if (this.catalog.rescan()) {
+    if (this.catalog.rescan({ defer: true })) {
       this.catalog.poll();
       this.send("catalog", { runs: this.catalog.runs.size, studies: this.catalog.studies.size });
+      this.indexer.kick();
     }
   }
 

@@ -13,6 +13,12 @@ const CHUNK = 4 << 20;
 const EPOCH_TAG = Buffer.from('"type":"epoch"');
 const STEP_TAG = Buffer.from('"type":"step"');
 
+export interface TailState {
+  offset: number;
+  inode: number;
+  carry: Uint8Array;
+}
+
 /** Bytes appended since the last call, split into whole lines; `reset` when the file was replaced or cut. */
 class LineTail {
   private offset = 0;
@@ -20,6 +26,17 @@ class LineTail {
   private carry: Buffer = Buffer.alloc(0);
 
   constructor(readonly file: string) {}
+
+  /** Where reading stands, to continue in another thread (the index worker reads, the server polls). */
+  snapshot(): TailState {
+    return { offset: this.offset, inode: this.inode, carry: new Uint8Array(this.carry) };
+  }
+
+  restore(state: TailState): void {
+    this.offset = state.offset;
+    this.inode = state.inode;
+    this.carry = Buffer.from(state.carry);
+  }
 
   /** Unfinished bytes after the last newline (a line being written). */
   get pendingBytes(): number {
@@ -92,12 +109,37 @@ function eachLine(chunk: Buffer, fn: (start: number, end: number) => void): void
 }
 
 function parseLine(chunk: Buffer, start: number, end: number): Record<string, unknown> | undefined {
+  return parseObject(chunk.toString("utf8", start, end));
+}
+
+function parseObject(text: string): Record<string, unknown> | undefined {
   try {
-    const v = JSON.parse(chunk.toString("utf8", start, end)) as unknown;
+    const v = JSON.parse(text) as unknown;
     return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
   } catch {
     return undefined;
   }
+}
+
+// "YYYY-MM-DDTHH:MM" -> its milliseconds since the epoch, for fastTime's last few minutes
+let minuteKey = "";
+let minuteMs = Number.NaN;
+
+/**
+ * Date.parse for the trainer's toISOString() times ("2025-01-01T00:00:01.040Z"), reusing the
+ * parse of the minute; any other form goes to Date.parse.
+ */
+export function parseTime(t: string): number {
+  if (t.length !== 24 || t.charCodeAt(23) !== 0x5a || t.charCodeAt(19) !== 0x2e) return Date.parse(t);
+  const minute = t.slice(0, 16);
+  if (minute !== minuteKey) {
+    minuteKey = minute;
+    minuteMs = Date.parse(`${minute}:00.000Z`);
+  }
+  const sec = Number(t.slice(17, 23));
+  return Number.isFinite(sec) && sec < 60 && Number.isFinite(minuteMs)
+    ? minuteMs + Math.round(sec * 1000)
+    : Date.parse(t);
 }
 
 /** A number field; null (how JSON writes NaN and Infinity) and anything else become NaN. */
@@ -159,6 +201,19 @@ export class RunSummaryReader {
 
   constructor(file: string) {
     this.tail = new LineTail(file);
+  }
+
+  /** The summary and the reading position (structured-clonable), for another thread to continue from. */
+  snapshot(): { summary: MetricsSummary; tail: TailState } {
+    return { summary: { ...this.summary }, tail: this.tail.snapshot() };
+  }
+
+  /** A reader that continues where a snapshot of another reader of the same file stopped. */
+  static restore(file: string, snap: { summary: MetricsSummary; tail: TailState }): RunSummaryReader {
+    const r = new RunSummaryReader(file);
+    r.summary = { ...snap.summary };
+    r.tail.restore(snap.tail);
+    return r;
   }
 
   /** Reads what was appended; returns whether anything changed. */
@@ -299,10 +354,14 @@ export class SeriesReader {
 
   private parse(chunk: Buffer): void {
     const c = this.columns;
-    eachLine(chunk, (start, end) => {
-      const r = parseLine(chunk, start, end);
-      if (r === undefined) return;
-      const ms = typeof r.time === "string" ? Date.parse(r.time) : Number.NaN;
+    const text = chunk.toString("utf8");
+    for (let start = 0; start < text.length; ) {
+      const nl = text.indexOf("\n", start);
+      const end = nl < 0 ? text.length : nl;
+      const r = end > start ? parseObject(text.slice(start, end)) : undefined;
+      start = end + 1;
+      if (r === undefined) continue;
+      const ms = typeof r.time === "string" ? parseTime(r.time) : Number.NaN;
       if (Number.isNaN(c.t0) && Number.isFinite(ms)) c.t0 = ms;
       const time = (ms - c.t0) / 1000;
       if (r.type === "step") {
@@ -325,6 +384,6 @@ export class SeriesReader {
         e.lr.push(num(r.lr));
         e.imagesPerSec.push(num(r.imagesPerSec));
       }
-    });
+    }
   }
 }

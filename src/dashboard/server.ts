@@ -48,6 +48,11 @@ export interface DashboardOptions {
   pollMs?: number;
   /** Milliseconds between scans for new folders (default 3000). */
   rescanMs?: number;
+  /**
+   * Milliseconds of journal reading before the server answers (default 300): a larger tree is
+   * served at once, its rows completed in the background ("reading" until then).
+   */
+  indexMs?: number;
 }
 
 export interface Dashboard {
@@ -154,7 +159,10 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     throw new Error(`--port must be an integer in [0, 65535] (0 picks a free one). Received: --port=${port}`);
   const routes = staticRoutes();
   const catalog = new Catalog(opts.roots.length > 0 ? opts.roots : ["runs"]);
-  catalog.rescan();
+  // journals read before the server answers: as many as fit in indexMs (all of a small tree),
+  // the rest afterwards between requests (status "reading" until then)
+  catalog.rescan({ defer: true });
+  catalog.readPending(opts.indexMs ?? 300);
   catalog.poll();
   const tempDir = fs.mkdtempSync(path.join(os.tmpdir(), "budgetnet-dashboard-"));
   const jobs = new JobRunner(tempDir);

@@ -7,12 +7,22 @@
 //                ended, or its search trial failed with the trainer's divergence message
 //   interrupted  stopped before its last epoch (Ctrl-C, kill, a crash): --resume continues it
 //   corrupt      config.json is unreadable; empty: nothing written yet and no trainer holds it
+//   reading      the dashboard has not read its journal yet (a large tree is indexed after the
+//                server starts, newest runs first)
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { MetricsSummary } from "./metrics_reader";
 
-export type RunStatus = "running" | "finished" | "diverged" | "interrupted" | "failed" | "corrupt" | "empty";
+export type RunStatus =
+  | "running"
+  | "finished"
+  | "diverged"
+  | "interrupted"
+  | "failed"
+  | "corrupt"
+  | "empty"
+  | "reading";
 
 /** Inodes ("major:minor:inode") holding a lock now, from /proc/locks; undefined where it is not readable. */
 export function lockedInodes(): Set<string> | undefined {

@@ -311,7 +311,8 @@ test("the event stream pushes a growing journal's new rows and points", async ()
       [15, 20, 25],
     );
     assert.equal(points.epoch.rows.length, 1);
-    assert.ok(events.some((e) => e.event === "runs" && JSON.stringify(e.data).includes('"id":"live"')));
+    // the new run's row comes from the indexer's thread: its event may follow the points
+    await waitFor(async () => events.some((e) => e.event === "runs" && JSON.stringify(e.data).includes('"id":"live"')));
   } finally {
     stream.destroy();
   }
@@ -326,6 +327,52 @@ test("nothing is written into the folders the dashboard shows", async () => {
   await new Promise((r) => setTimeout(r, 300)); // a few polls and scans
   const afterwards = snapshot(root);
   assert.deepEqual([...afterwards.entries()].sort(), [...before.entries()].sort());
+});
+
+test("a tree indexed after the server starts (status reading, then the indexer's rows) ends as one read at start", async () => {
+  const tree = tempDir("budgetnet-dash-index-");
+  try {
+    for (let i = 0; i < 6; i++)
+      writeFakeRun(path.join(tree, `r${i}`), { epochs: 3, stepsPerEpoch: 40, seed: i, finished: i % 2 === 0 });
+    const rows = async (d: Dashboard) => {
+      const body = (await (await fetch(`${d.url}api/runs`)).json()) as { runs: Row[] };
+      return body.runs.sort((a, b) => a.id.localeCompare(b.id));
+    };
+    const eager = await startDashboard({ roots: [tree], indexMs: 60_000 });
+    const lazy = await startDashboard({ roots: [tree], indexMs: 0 });
+    // checked before this test yields: the indexer's results arrive as messages, later
+    const states = [...lazy.catalog.runs.values()].map((r) => r.row.status);
+    try {
+      assert.deepEqual(
+        states,
+        Array(6).fill("reading"),
+        "with indexMs 0 every journal is read after the server answers",
+      );
+      const expected = await rows(eager);
+      assert.equal(expected.length, 6);
+      assert.ok(expected.every((r) => r.status !== "reading"));
+      const until = Date.now() + 10_000;
+      let got = await rows(lazy);
+      assert.equal(got.length, 6, "every run has a row at once");
+      while (got.some((r) => r.status === "reading") && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 50));
+        got = await rows(lazy);
+      }
+      assert.deepEqual(got, expected);
+      // the adopted readers continue where the indexer stopped: an appended epoch counts once
+      const more = fakeMetrics({ epochs: 4, stepsPerEpoch: 40, seed: 1 }, Date.parse("2025-01-01T00:00:00Z")).slice(
+        fakeMetrics({ epochs: 3, stepsPerEpoch: 40, seed: 1 }).length,
+      );
+      fs.appendFileSync(path.join(tree, "r1", "metrics.jsonl"), `${more.join("\n")}\n`);
+      lazy.catalog.poll();
+      assert.equal(lazy.catalog.runs.get("r1")?.row.epochsDone, 4);
+    } finally {
+      await eager.close();
+      await lazy.close();
+    }
+  } finally {
+    fs.rmSync(tree, { recursive: true, force: true });
+  }
 });
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
