@@ -12,6 +12,7 @@
 #define USE_C10D_GLOO 1
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/csrc/autograd/custom_function.h>
 #endif
 
 #include <chrono>
@@ -31,6 +32,7 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
                                    {InstanceMethod("broadcast", &ProcessGroup::Broadcast),
                                     InstanceMethod("allreduce", &ProcessGroup::Allreduce),
                                     InstanceMethod("barrier", &ProcessGroup::Barrier),
+                                    InstanceMethod("syncBatchNorm", &ProcessGroup::SyncBatchNorm),
                                     InstanceMethod("destroy", &ProcessGroup::Destroy)});
     constructor = Napi::Persistent(f);
     constructor.SuppressDestruct();
@@ -65,6 +67,8 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
       return info.Env().Undefined();
     });
   }
+
+  void ForgetSyncGroup();
 
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg() {
     if (!pg_) throw std::runtime_error("the process group was destroyed");
@@ -121,6 +125,10 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
     END
   }
 
+  // syncBatchNorm(x, weight?, bias?, runningMean?, runningVar?, momentum, eps): training-mode
+  // batch norm over the whole job's batch (SyncBatchNormFn below); updates the running stats
+  Napi::Value SyncBatchNorm(const Napi::CallbackInfo& info);
+
   Napi::Value Barrier(const Napi::CallbackInfo& info) {
     GUARD("barrier") {
       c10d::BarrierOptions bo;
@@ -132,6 +140,7 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
   }
 
   Napi::Value Destroy(const Napi::CallbackInfo& info) {
+    ForgetSyncGroup();
     pg_.reset();
     store_.reset();
     return info.Env().Undefined();
@@ -139,6 +148,109 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
 };
 
 Napi::FunctionReference ProcessGroup::constructor;
+
+// SyncBatchNorm as PyTorch computes it, on CPU too: forward all-reduces each channel's sum,
+// sum of squares and count (one collective, in float64) and normalizes with the job's mean and
+// variance; backward all-reduces each channel's sum of dy and of dy * (x - mean) and gives the
+// input gradient of the whole job's loss. The weight and bias gradients stay local (DDP's reducer
+// averages them like any other parameter). The collectives go through the same process group as
+// the reducer's buckets, in the same order on every rank (backward runs the same graph on each).
+struct SyncBatchNormFn : public torch::autograd::Function<SyncBatchNormFn> {
+  struct Group {
+    c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+    std::chrono::milliseconds timeout;
+  };
+
+  static at::Tensor AllreduceSum(const Group& g, at::Tensor t) {
+    std::vector<at::Tensor> one{t};
+    g.pg->allreduce(one)->wait(g.timeout);
+    return t;
+  }
+
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, at::Tensor x,
+                                                at::Tensor weight, at::Tensor bias, int64_t group, double eps) {
+    const Group& g = Groups().at(group);
+    const int64_t c = x.size(1);
+    const std::vector<int64_t> dims{0, 2, 3};
+    at::Tensor xd = x.to(at::kDouble);
+    at::Tensor packed = at::cat({xd.sum(dims), (xd * xd).sum(dims),
+                                 at::full({1}, (double)(x.numel() / c), xd.options())})
+                            .contiguous();
+    AllreduceSum(g, packed);
+    at::Tensor count = packed.narrow(0, 2 * c, 1);
+    at::Tensor mean = packed.narrow(0, 0, c) / count;
+    at::Tensor var = (packed.narrow(0, c, c) / count - mean * mean).clamp_min(0);
+    at::Tensor invstd = (var + eps).rsqrt();
+    const double n = count.item<double>();
+    at::Tensor meanF = mean.to(at::kFloat), invstdF = invstd.to(at::kFloat);
+    at::Tensor scale = weight.defined() ? invstdF * weight : invstdF;
+    at::Tensor y = (x.to(at::kFloat) - meanF.view({1, c, 1, 1})) * scale.view({1, c, 1, 1});
+    if (bias.defined()) y = y + bias.view({1, c, 1, 1});
+    ctx->save_for_backward({x, weight, meanF, invstdF});
+    ctx->saved_data["group"] = group;
+    ctx->saved_data["count"] = n;
+    ctx->saved_data["bias"] = bias.defined();
+    at::Tensor unbiased = (n > 1 ? var * (n / (n - 1)) : var).to(at::kFloat);
+    ctx->mark_non_differentiable({meanF, unbiased});
+    return {y.to(x.scalar_type()), meanF, unbiased};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    at::Tensor x = saved[0].to(at::kFloat), weight = saved[1], mean = saved[2], invstd = saved[3];
+    const Group& g = Groups().at(ctx->saved_data["group"].toInt());
+    const double n = ctx->saved_data["count"].toDouble();
+    const int64_t c = x.size(1);
+    const std::vector<int64_t> dims{0, 2, 3};
+    at::Tensor dy = grads[0].to(at::kFloat);
+    at::Tensor xmu = x - mean.view({1, c, 1, 1});
+    at::Tensor sumDy = dy.sum(dims), sumDyXmu = (dy * xmu).sum(dims);
+    at::Tensor packed = at::cat({sumDy, sumDyXmu}).to(at::kDouble).contiguous();
+    AllreduceSum(g, packed);
+    at::Tensor meanDy = (packed.narrow(0, 0, c) / n).to(at::kFloat);
+    at::Tensor meanDyXmu = (packed.narrow(0, c, c) / n).to(at::kFloat);
+    at::Tensor scale = weight.defined() ? invstd * weight : invstd;
+    at::Tensor dx = (dy - meanDy.view({1, c, 1, 1}) -
+                     xmu * (invstd * invstd * meanDyXmu).view({1, c, 1, 1})) *
+                    scale.view({1, c, 1, 1});
+    at::Tensor dw = weight.defined() ? sumDyXmu * invstd : at::Tensor();
+    at::Tensor db = ctx->saved_data["bias"].toBool() ? sumDy : at::Tensor();
+    return {dx.to(saved[0].scalar_type()), dw, db, at::Tensor(), at::Tensor()};
+  }
+
+  static std::unordered_map<int64_t, Group>& Groups() {
+    static std::unordered_map<int64_t, Group> groups;
+    return groups;
+  }
+};
+
+void ProcessGroup::ForgetSyncGroup() { SyncBatchNormFn::Groups().erase((int64_t)reinterpret_cast<intptr_t>(this)); }
+
+Napi::Value ProcessGroup::SyncBatchNorm(const Napi::CallbackInfo& info) {
+  GUARD("syncBatchNorm") {
+    at::Tensor x = a.tensor(0);
+    at::Tensor weight = a.optTensor(1), bias = a.optTensor(2);
+    at::Tensor runningMean = a.optTensor(3), runningVar = a.optTensor(4);
+    double momentum = a.num(5), eps = a.num(6);
+    if (x.dim() != 4) throw std::invalid_argument("input must be 4-d [N, C, H, W]");
+    const int64_t c = x.size(1);
+    for (const at::Tensor* t : {&weight, &bias, &runningMean, &runningVar})
+      if (t->defined() && (t->dim() != 1 || t->size(0) != c))
+        throw std::invalid_argument("weight, bias and running statistics must be 1-d of the input's channel count");
+    // one entry per group, kept while the group lives (the autograd graph holds only its key)
+    int64_t key = (int64_t)reinterpret_cast<intptr_t>(this);
+    SyncBatchNormFn::Groups()[key] = {pg(), timeout_};
+    auto out = SyncBatchNormFn::apply(x, weight, bias, key, eps);
+    if (runningMean.defined() && runningVar.defined()) {
+      at::NoGradGuard ng;
+      runningMean.mul_(1 - momentum).add_(out[1], momentum);
+      runningVar.mul_(1 - momentum).add_(out[2], momentum);
+    }
+    return W(out[0]);
+  }
+  END
+}
 
 struct Bucket {
   std::vector<size_t> params;  // indices into Reducer::params_

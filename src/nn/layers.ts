@@ -5,6 +5,7 @@ import { linear } from "../ops/math";
 import * as F from "../ops/nn";
 import { flatten } from "../ops/shape";
 import { check, isInt, optionsArg, pair } from "../ops/util";
+import type { ProcessGroup } from "../tensor/process_group";
 import type { Tensor } from "../tensor/tensor";
 import { torchDefault } from "./init";
 import { Module, type ModuleConfig } from "./module";
@@ -200,10 +201,26 @@ export class BatchNorm2d extends Module {
     }
   }
 
+  /**
+   * With a process group, training-mode batches are normalized with the statistics of the whole
+   * job's batch (SyncBatchNorm; set by convertSyncBatchNorm in src/train/ddp.ts). Evaluation and
+   * the saved weights are those of a plain BatchNorm2d.
+   */
+  syncGroup: ProcessGroup | undefined;
+
   forward(x: Tensor): Tensor {
     check(x.rank === 4, "BatchNorm2d", "input must be 4-d [N, C, H, W]", "x", x);
     const useBatchStats = this.training || this.runningMean === undefined;
     if (this.training && this.numBatchesTracked !== undefined) addInPlace(this.numBatchesTracked, 1);
+    if (this.training && this.syncGroup !== undefined)
+      return this.syncGroup.syncBatchNorm(x, {
+        weight: this.weight,
+        bias: this.bias,
+        runningMean: this.runningMean,
+        runningVar: this.runningVar,
+        momentum: this.options.momentum,
+        eps: this.options.eps,
+      });
     return F.batchNorm(x, {
       weight: this.weight,
       bias: this.bias,

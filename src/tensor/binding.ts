@@ -86,6 +86,16 @@ export interface NativeProcessGroup {
   /** In place, summed or averaged over the ranks. */
   allreduce(tensors: NativeHandle[], op?: "sum" | "avg"): void;
   barrier(): void;
+  /** Training-mode batch norm over the whole job's batch; updates the running statistics given. */
+  syncBatchNorm(
+    x: NativeHandle,
+    weight: NativeHandle | null,
+    bias: NativeHandle | null,
+    runningMean: NativeHandle | null,
+    runningVar: NativeHandle | null,
+    momentum: number,
+    eps: number,
+  ): NativeHandle;
   destroy(): void;
 }
 

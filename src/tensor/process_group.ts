@@ -5,7 +5,7 @@
 
 import { type NativeProcessGroup, type NativeReducer, native } from "./binding";
 import { ArgumentError } from "./errors";
-import type { Tensor } from "./tensor";
+import { Tensor } from "./tensor";
 
 export class DistributedUnavailableError extends Error {
   constructor() {
@@ -71,6 +71,29 @@ export class ProcessGroup {
 
   barrier(): void {
     this.native.barrier();
+  }
+
+  /**
+   * Training-mode BatchNorm over the whole job's batch (PyTorch's SyncBatchNorm, on CPU too):
+   * each channel's sum, sum of squares and count all-reduced in forward, the sums of dy and
+   * dy * (x - mean) in backward. Updates runningMean/runningVar (unbiased variance) in place.
+   * Every rank must call it at the same point of its forward.
+   */
+  syncBatchNorm(
+    x: Tensor,
+    o: { weight?: Tensor; bias?: Tensor; runningMean?: Tensor; runningVar?: Tensor; momentum: number; eps: number },
+  ): Tensor {
+    return new Tensor(
+      this.native.syncBatchNorm(
+        x.handle,
+        o.weight?.handle ?? null,
+        o.bias?.handle ?? null,
+        o.runningMean?.handle ?? null,
+        o.runningVar?.handle ?? null,
+        o.momentum,
+        o.eps,
+      ),
+    );
   }
 
   destroy(): void {

@@ -12,6 +12,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { BatchNorm2d } from "../nn/layers";
 import type { Module } from "../nn/module";
 import { tensor } from "../ops/creation";
 import { ArgumentError } from "../tensor/errors";
@@ -67,12 +68,35 @@ export function joinFromEnv(): DataParallel {
   }
 }
 
-/** Rank 0's weights and buffers on every rank, then a reducer over the parameters (call before the first step). */
-export function startDataParallel(model: Module, dp: DataParallel, bucketCapBytes?: number): GradientReducer {
+/**
+ * Rank 0's weights and buffers on every rank, BatchNorm made synchronous if asked, then a reducer
+ * over the parameters with buckets of about bucketMb (call before the first step).
+ */
+export function startDataParallel(
+  model: Module,
+  dp: DataParallel,
+  opts: { bucketMb?: number; syncBatchNorm?: boolean } = {},
+): GradientReducer {
   const params = model.parameters();
   const buffers = model.namedBuffers().map(([, t]) => t);
   dp.group.broadcast([...params, ...buffers], 0);
-  return new GradientReducer(dp.group, params, bucketCapBytes);
+  if (opts.syncBatchNorm === true) convertSyncBatchNorm(model, dp.group);
+  return new GradientReducer(dp.group, params, Math.max(1, Math.round((opts.bucketMb ?? 25) * 1024 * 1024)));
+}
+
+/**
+ * Every BatchNorm2d of the model normalizes training batches with the whole job's statistics
+ * (PyTorch's SyncBatchNorm.convert_sync_batchnorm); returns how many. Weights and state-dict keys
+ * are unchanged, so the run's files are those of the same model trained without it.
+ */
+export function convertSyncBatchNorm(model: Module, group: ProcessGroup | undefined): number {
+  let n = 0;
+  for (const [, m] of model.namedModules())
+    if (m instanceof BatchNorm2d) {
+      m.syncGroup = group;
+      n++;
+    }
+  return n;
 }
 
 /** True on every rank when any rank asks to stop (Ctrl-C on one rank stops all at the same step). */

@@ -10,12 +10,12 @@ import * as path from "node:path";
 import { writeFileAtomic } from "../export/atomic";
 import { ArgumentError } from "../tensor/errors";
 import type { CheckpointMeta } from "./checkpoint";
-import type { TrainConfig } from "./config";
+import { DEFAULT_CONFIG, type TrainConfig } from "./config";
 import { readRunConfig, runRecipe } from "./run";
 import { buildSchedule } from "./setup";
 
 /** Settings that a resumed run may change: they do not alter the numbers it computes. */
-const RESUMABLE_CHANGES = new Set(["threads", "logEvery", "dataRoot"]);
+const RESUMABLE_CHANGES = new Set(["threads", "logEvery", "dataRoot", "bucketMb"]);
 
 export interface ConfigDifference {
   field: string;
@@ -41,7 +41,8 @@ const show = (v: unknown): string => (v === undefined ? "absent" : JSON.stringif
  * checkpoint is read. Returns the run's stored recipe.
  */
 export function checkResumedSettings(runDir: string, cfg: TrainConfig): TrainConfig {
-  const stored = runRecipe(readRunConfig(runDir), runDir);
+  // a field added after the run was made counts as its default (what the run did without it)
+  const stored = { ...DEFAULT_CONFIG, ...runRecipe(readRunConfig(runDir), runDir) };
   const differences = configDifferences(stored, cfg);
   const changed = differences.filter(
     (d) => d.field !== "epochs" && !RESUMABLE_CHANGES.has(d.field.split(".")[0] as string),

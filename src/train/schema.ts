@@ -289,6 +289,16 @@ export const RECIPE_SCHEMA = {
       help: "libtorch threads; null: BUDGETNET_THREADS, else one per core (a number here wins over both)",
     },
     logEvery: { kind: "int", min: 1, default: 50, help: "a metrics line every this many steps" },
+    syncBatchNorm: {
+      kind: "boolean",
+      default: false,
+      help: "data-parallel runs: BatchNorm statistics over the whole job's batch (SyncBatchNorm), not per rank",
+    },
+    bucketMb: {
+      ...positive,
+      default: 25,
+      help: "data-parallel runs: gradient bucket size in MB (each bucket is all-reduced as soon as backward fills it)",
+    },
     precision: {
       kind: "choice",
       values: ["fp32", "bf16", "auto"],

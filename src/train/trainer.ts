@@ -244,7 +244,11 @@ function setUp(cfg: TrainConfig, opts: TrainOptions, runDir: string): Session {
       const metricsFile = lead ? path.join(runDir, "metrics.jsonl") : os.devNull;
       if (opts.resume && lead) trimMetrics(metricsFile, base.meta);
       s = { ...base, metrics: new MetricsLog(metricsFile, opts.resume || !lead ? "append" : "truncate") };
-      if (opts.dist !== undefined) s.dist = { ...opts.dist, reducer: startDataParallel(model, opts.dist) };
+      if (opts.dist !== undefined)
+        s.dist = {
+          ...opts.dist,
+          reducer: startDataParallel(model, opts.dist, { bucketMb: cfg.bucketMb, syncBatchNorm: cfg.syncBatchNorm }),
+        };
     } catch (e) {
       opt.dispose();
       throw e;

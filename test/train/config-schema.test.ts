@@ -82,6 +82,8 @@ interface PublishedTrainConfig {
   seed: number;
   threads: number | null;
   logEvery: number;
+  syncBatchNorm: boolean;
+  bucketMb: number;
   precision: "fp32" | "bf16" | "auto";
   channelsLast: boolean | "auto";
 }

@@ -1,6 +1,7 @@
 // Data-parallel training over c10d Gloo: the sampler's shards, 2 ranks x batch 64 against
-// 1 process x batch 128 (a model without BatchNorm: the same weights), a killed rank failing the
-// job cleanly, and a resumed 2-rank run equal to an uninterrupted one.
+// 1 process x batch 128 (a model without BatchNorm, and one with SyncBatchNorm: the same
+// weights), a killed rank failing the job cleanly, and a resumed 2-rank run equal to an
+// uninterrupted one.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -24,6 +25,21 @@ registerModel({
     const o = readOptions(OPTIONS, options);
     return new nn.Sequential([
       new nn.Conv2d({ inChannels: o.inChannels, outChannels: o.width, kernelSize: 3, padding: 1 }),
+      new nn.ReLU(),
+      new nn.AdaptiveAvgPool2d(2),
+      new nn.Flatten(),
+      new nn.Linear({ inFeatures: o.width * 4, outFeatures: o.numClasses }),
+    ]);
+  },
+});
+registerModel({
+  name: "withbn", family: "withbn", description: "conv-BN-relu-pool-linear", source: "test/train/ddp.test.ts",
+  defaults: {}, options: OPTIONS,
+  create(options) {
+    const o = readOptions(OPTIONS, options);
+    return new nn.Sequential([
+      new nn.Conv2d({ inChannels: o.inChannels, outChannels: o.width, kernelSize: 3, padding: 1, bias: false }),
+      new nn.BatchNorm2d({ numFeatures: o.width }),
       new nn.ReLU(),
       new nn.AdaptiveAvgPool2d(2),
       new nn.Flatten(),
@@ -86,7 +102,7 @@ function cli(args: string[], cwd: string): { status: number | null; stdout: stri
 function weights(file: string): Map<string, Float32Array> {
   const sd = loadSafetensors(file);
   const out = new Map<string, Float32Array>();
-  for (const [k, t] of Object.entries(sd.tensors)) {
+  for (const [k, t] of sd.tensors) {
     out.set(k, t.toFloat32Array());
     t.dispose();
   }
@@ -94,6 +110,7 @@ function weights(file: string): Map<string, Float32Array> {
 }
 
 function maxDiff(a: Map<string, Float32Array>, b: Map<string, Float32Array>): number {
+  assert.ok(a.size > 0, "the weights file holds tensors");
   assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
   let m = 0;
   for (const [k, x] of a) {
@@ -175,6 +192,51 @@ test("2 ranks x batch 64 end with the weights of 1 process x batch 128 (SGD, mom
   assert.notEqual(other.status, 0);
   assert.match(other.stderr, /was trained on 2 ranks; resume it with the same number \(--nproc 2\)/);
 });
+
+test(
+  "SyncBatchNorm: 2 ranks x batch 64 end with the weights and running statistics of 1 process x batch 128",
+  { skip },
+  () => {
+    const cwd = project();
+    const bn = COMMON.map((a) => (a === "nobn" ? "withbn" : a));
+    const single = cli(["train", ...bn, "--batch-size", "128", "--out", "single"], cwd);
+    assert.equal(single.status, 0, single.stderr);
+    const synced = cli(
+      [
+        "train",
+        ...bn,
+        "--batch-size",
+        "64",
+        "--nproc",
+        "2",
+        "--sync-batch-norm",
+        "true",
+        "--bucket-mb",
+        "0.001",
+        "--out",
+        "sync",
+      ],
+      cwd,
+    );
+    assert.equal(synced.status, 0, synced.stderr);
+    const perRank = cli(["train", ...bn, "--batch-size", "64", "--nproc", "2", "--out", "local"], cwd);
+    assert.equal(perRank.status, 0, perRank.stderr);
+    const one = weights(path.join(cwd, "single", "model.safetensors"));
+    assert.ok(
+      [...one.keys()].some((k) => k.endsWith("running_var")),
+      `the BatchNorm statistics are in the file: ${[...one.keys()]}`,
+    );
+    const d = maxDiff(one, weights(path.join(cwd, "sync", "model.safetensors")));
+    assert.ok(d < 1e-5, `max difference with SyncBatchNorm ${d}`);
+    // the same job with per-rank statistics is measurably different: the test can tell them apart
+    const local = maxDiff(one, weights(path.join(cwd, "local", "model.safetensors")));
+    assert.ok(local > 1e-4, `per-rank BatchNorm differs by ${local}`);
+    const config = JSON.parse(fs.readFileSync(path.join(cwd, "sync", "config.json"), "utf8")) as {
+      recipe: { syncBatchNorm: boolean; bucketMb: number };
+    };
+    assert.deepEqual([config.recipe.syncBatchNorm, config.recipe.bucketMb], [true, 0.001]);
+  },
+);
 
 test("a rank killed with SIGKILL fails the job with a clear error, never a hang", { skip }, async () => {
   const cwd = project();
