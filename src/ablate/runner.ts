@@ -3,6 +3,7 @@
 // acting on it. A resumed study runs what has no result yet; a cell interrupted by a kill resumes
 // from its run folder's checkpoint (exact resume), a finished one is never run again.
 import * as os from "node:os";
+import { hasTestSplit } from "../data";
 import { type Journal, type JournalEvent, withStudyJournal } from "../search/journal";
 import type { Executor } from "../search/study";
 import type { TrialOutcome, TrialPayload } from "../search/trial";
@@ -80,12 +81,14 @@ async function runLocked(
 
   const launch = (c: CellState): void => {
     const row = rows.get(c.cell.row) as Row;
+    const config = cellConfig(spec, c.cell.model, row, c.cell.k);
     const payload: TrialPayload = {
       study: spec.name,
       trial: c.cell.id,
       rung: 0,
-      config: cellConfig(spec, c.cell.model, row, c.cell.k),
-      evaluateTest: true,
+      config,
+      // an image folder without test/ has no test images: its cells report validation only
+      evaluateTest: hasTestSplit(config.dataset, config.dataRoot ?? undefined),
     };
     c.status = "running";
     write({ event: "trial", trial: c.cell.id, model: c.cell.model, row: c.cell.row, seed: c.cell.seed });

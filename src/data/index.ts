@@ -92,9 +92,23 @@ export function loadDataset(name: DatasetName, opts: LoadOptions): ImageDataset 
         );
       const splitDir = path.join(opts.root, opts.split);
       const hasSplits = ["train", "test"].some((s) => fs.existsSync(path.join(opts.root as string, s)));
+      if (!hasSplits && opts.split === "test")
+        throw new ArgumentError(
+          `${opts.root} has no test/ sub-folder: its class folders are one pool of images, all used for training and validation, so its "test split" would be the training images. ` +
+            "Evaluate on the validation split (--split val), or arrange the images as ROOT/train/CLASS/... and ROOT/test/CLASS/... to keep a test set apart.",
+        );
       return loadImageFolder(hasSplits ? splitDir : opts.root, { size: opts.size });
     }
   }
+}
+
+/**
+ * Whether a data set keeps test images apart from its training images: the built-in ones do; an
+ * image folder only when it has train/ and test/ sub-folders.
+ */
+export function hasTestSplit(name: string, root: string | undefined): boolean {
+  if (name !== "folder") return true;
+  return root !== undefined && fs.existsSync(path.join(root, "test"));
 }
 
 export { type AugmentOptions, PARAMS_PER_SAMPLE, sampleParams } from "./augment";

@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
 import sharp from "sharp";
-import { loadDataset, loadImageFolder } from "../../src/data";
+import { hasTestSplit, loadDataset, loadImageFolder } from "../../src/data";
 import { checkNoLeaks, tempDir } from "../helpers";
 import { pseudoBytes } from "./fixtures";
 
@@ -74,6 +74,21 @@ test("size resizes every image (JPEG too) to size x size", async () => {
     for (const v of plane) assert.ok(Math.abs(v - [200, 30, 60][c]) <= 4, `channel ${c}: ${v}`);
   }
   assert.equal(loadDataset("folder", { split: "test", root }).n, 2);
+});
+
+test("a folder without test/ has no test split: asking for it is refused, never the training images", async () => {
+  const root = tempDir();
+  await writeImage(path.join(root, "a", "1.png"), pseudoBytes(12, 1), 2, 2, 3);
+  await writeImage(path.join(root, "b", "2.png"), pseudoBytes(12, 2), 2, 2, 3);
+  assert.equal(loadDataset("folder", { split: "train", root }).n, 2);
+  assert.throws(
+    () => loadDataset("folder", { split: "test", root }),
+    /has no test\/ sub-folder.*would be the training images.*--split val/,
+  );
+  assert.equal(hasTestSplit("folder", root), false);
+  assert.equal(hasTestSplit("fashion-mnist", undefined), true);
+  fs.mkdirSync(path.join(root, "test"));
+  assert.equal(hasTestSplit("folder", root), true);
 });
 
 test("images of different sizes without size= is an error that says to pass size", async () => {
