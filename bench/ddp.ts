@@ -6,7 +6,7 @@
 // budgetnet runs through the CLI (`budgetnet train --nproc`), as users run it. The variants
 // alternate round by round and medians are reported (shared, noisy machines).
 //
-//   npm run bench -- ddp [--rounds N] [--steps N] [--out FILE]
+//   npm run bench -- ddp [--rounds N] [--steps N] [--bucket-mb MB] [--out FILE]
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -30,6 +30,13 @@ const FLAGS = {
     min: 10,
     default: 40,
     description: "timed steps per run (after 5 warm-up steps)",
+  },
+  "bucket-mb": {
+    type: "number",
+    valueName: "MB",
+    default: 25,
+    description:
+      "gradient bucket size on both sides (PyTorch's default 25; ResNet-20's 1.1 MB of gradients need less than 1 to overlap backward)",
   },
   out: {
     type: "string",
@@ -56,7 +63,7 @@ interface Measure {
   overlap?: number;
 }
 
-function budgetnet(c: Config, steps: number): Measure {
+function budgetnet(c: Config, steps: number, bucketMb: number): Measure {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "budgetnet-bench-ddp-"));
   try {
     const total = WARMUP + steps + 1;
@@ -77,6 +84,8 @@ function budgetnet(c: Config, steps: number): Measure {
       "128",
       "--log-every",
       String(LOG_EVERY),
+      "--bucket-mb",
+      String(bucketMb),
       "--out",
       dir,
       ...(c.ranks > 1 ? ["--nproc", String(c.ranks)] : []),
@@ -108,14 +117,14 @@ function budgetnet(c: Config, steps: number): Measure {
   }
 }
 
-function pytorch(c: Config, steps: number, port: number): Measure {
+function pytorch(c: Config, steps: number, port: number, bucketMb: number): Measure {
   const script = path.join(ROOT, "bench", "peers", "ddp.py");
   const procs = Array.from({ length: c.ranks }, (_, rank) => ({ rank }));
   // the ranks must run at once: a small shell runs them in the background and waits
   const cmd = procs
     .map(
       ({ rank }) =>
-        `RANK=${rank} WORLD_SIZE=${c.ranks} MASTER_ADDR=127.0.0.1 MASTER_PORT=${port} ${PYTHON} ${script} --steps ${steps} --warmup ${WARMUP} --batch ${BATCH} --threads ${c.threads} &`,
+        `RANK=${rank} WORLD_SIZE=${c.ranks} MASTER_ADDR=127.0.0.1 MASTER_PORT=${port} ${PYTHON} ${script} --steps ${steps} --warmup ${WARMUP} --batch ${BATCH} --threads ${c.threads} --bucket-mb ${bucketMb} &`,
     )
     .join(" ");
   const r = spawnSync("bash", ["-c", `${cmd} wait`], { encoding: "utf8", cwd: path.dirname(script) });
@@ -132,7 +141,9 @@ export async function main(argv: string[]): Promise<void> {
   for (let round = 0; round < o.rounds; round++)
     for (const c of round % 2 === 0 ? CONFIGS : [...CONFIGS].reverse())
       for (const side of round % 2 === 0 ? (["budgetnet", "pytorch"] as const) : (["pytorch", "budgetnet"] as const)) {
-        const m = side === "budgetnet" ? budgetnet(c, o.steps) : pytorch(c, o.steps, await freePort());
+        const bucketMb = o["bucket-mb"];
+        const m =
+          side === "budgetnet" ? budgetnet(c, o.steps, bucketMb) : pytorch(c, o.steps, await freePort(), bucketMb);
         const list = runs[side] as Record<string, Measure[]>;
         list[c.name] = [...(list[c.name] ?? []), m];
         console.log(`round ${round + 1}/${o.rounds} ${side.padEnd(9)} ${c.name}: ${m.imagesPerSec.toFixed(0)} img/s`);
@@ -144,6 +155,7 @@ export async function main(argv: string[]): Promise<void> {
     timestamp: new Date().toISOString(),
     machine: { cores: os.availableParallelism(), loadAverage: os.loadavg() },
     batchPerRank: BATCH,
+    bucketMb: o["bucket-mb"],
     steps: o.steps,
     rounds: o.rounds,
     imagesPerSec: Object.fromEntries(
