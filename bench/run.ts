@@ -21,6 +21,11 @@ const BENCHMARKS: Record<string, { module: string; description: string }> = {
     description:
       "the README demo (fashion-mnist-quick: train + test accuracy) against the same recipe in PyTorch eager",
   },
+  e2e: {
+    module: "./e2e",
+    description:
+      "the demo workload end to end through the CLI (train + test eval, per-epoch seconds) against the PyTorch peer at its best",
+  },
   search: {
     module: "./search",
     description:

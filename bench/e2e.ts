@@ -1,0 +1,235 @@
+// `npm run bench -- e2e`: the workload users run, end to end. The README's demo (recipe
+// fashion-mnist-quick) through the CLI as scripts/demo.sh runs it (`budgetnet train`, then
+// `budgetnet eval --split test`, each a fresh process, wall time around both), against the PyTorch
+// peer (bench/peers/fashion_mnist.py) running the same recipe at its best: the same ResNet-20,
+// one-cycle SGD Nesterov without decay on BatchNorm and biases, label smoothing, per-sample
+// crop+flip, the same validation split; bf16 autocast where the CPU has native bfloat16 (as the
+// recipe's precision "auto"), channels-last. Per-epoch training seconds (validation excluded on
+// both sides), images/s, wall time, test accuracy, as ratios.
+//
+// Variants (--variants, comma-separated; each costs two full trainings):
+//   recipe   the recipe as written, every core                                   (default)
+//   fp32     both sides float32 (channels-last kept)
+//   1thread  the recipe on one thread each
+// The sides alternate order from variant to variant. Writes bench/results/e2e.json: top level
+// `wallRatioVsBest` (PyTorch's wall time / budgetnet's, recipe variant), `budgetnet` and
+// `pytorchBest` ({ testAccuracy, epochSeconds, wallSeconds, imagesPerSec, lastVsFirstEpoch }),
+// and every variant under `variants`.
+//
+//   npm run bench -- e2e [--variants recipe,fp32,1thread] [--epochs N] [--train-subset N]
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { recipesDir } from "../src/train/config";
+import { nativeBf16 } from "../src/train/precision";
+import { parseBenchArgs } from "./args";
+import { writeResult } from "./results";
+
+const ROOT = path.resolve(__dirname, "..", "..");
+const BIN = path.join(ROOT, "bin", "budgetnet.js");
+const PYTHON = process.env.BUDGETNET_PYTHON ?? "/usr/bin/python3";
+const VARIANTS = ["recipe", "fp32", "1thread"] as const;
+type Variant = (typeof VARIANTS)[number];
+
+const FLAGS = {
+  variants: {
+    type: "string",
+    valueName: "LIST",
+    default: "recipe",
+    description: "comma-separated: recipe, fp32, 1thread",
+  },
+  epochs: { type: "integer", valueName: "N", min: 1, description: "epochs instead of the recipe's (a quick check)" },
+  "train-subset": {
+    type: "integer",
+    valueName: "N",
+    min: 256,
+    description: "train on N images instead of all (a quick check of the harness; not the figure)",
+  },
+} as const;
+
+export interface Side {
+  wallSeconds: number;
+  trainSeconds: number;
+  evalSeconds: number;
+  epochSeconds: number[];
+  imagesPerSec: number;
+  testAccuracy: number;
+  valAccuracy: number;
+  /** Last epoch's training seconds over the first's (a run that slows down shows > 1). */
+  lastVsFirstEpoch: number;
+  precision: string;
+  threads: number;
+}
+
+interface Settings {
+  threads: number;
+  precision: "fp32" | "auto";
+  epochs?: number;
+  trainSubset?: number;
+}
+
+function settings(v: Variant, o: { epochs?: number; "train-subset"?: number }): Settings {
+  const cores = os.availableParallelism();
+  return {
+    threads: v === "1thread" ? 1 : cores,
+    precision: v === "fp32" ? "fp32" : "auto",
+    epochs: o.epochs,
+    trainSubset: o["train-subset"],
+  };
+}
+
+function run(cmd: string, args: string[], env: Record<string, string>): { stdout: string; seconds: number } {
+  const t0 = performance.now();
+  const r = spawnSync(cmd, args, {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, ...env },
+    maxBuffer: 64 << 20,
+  });
+  if (r.status !== 0)
+    throw new Error(`${path.basename(args[0] ?? cmd)} ${args.slice(1, 3).join(" ")} failed (exit ${r.status})`);
+  return { stdout: r.stdout, seconds: (performance.now() - t0) / 1000 };
+}
+
+function budgetnet(s: Settings): Side {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "budgetnet-bench-e2e-"));
+  const env = { BUDGETNET_THREADS: String(s.threads), BUDGETNET_PLAIN: "1" };
+  try {
+    const extra = [
+      ...(s.precision === "fp32" ? ["--precision", "fp32"] : []),
+      ...(s.epochs !== undefined ? ["--epochs", String(s.epochs)] : []),
+      ...(s.trainSubset !== undefined ? ["--train-subset", String(s.trainSubset)] : []),
+    ];
+    const train = run(process.execPath, [BIN, "train", "--recipe", "fashion-mnist-quick", ...extra, "--out", dir], env);
+    const ev = run(process.execPath, [BIN, "eval", "--run", dir, "--split", "test", "--json"], env);
+    const lines = fs
+      .readFileSync(path.join(dir, "metrics.jsonl"), "utf8")
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const epochs = lines.filter((l) => l.type === "epoch");
+    const epochSeconds = epochs.map((l) => Number(l.seconds));
+    const config = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8")) as {
+      data: { train: number };
+      precisionUsed?: string;
+    };
+    const images = config.data.train * epochSeconds.length;
+    return {
+      wallSeconds: train.seconds + ev.seconds,
+      trainSeconds: train.seconds,
+      evalSeconds: ev.seconds,
+      epochSeconds,
+      imagesPerSec: images / epochSeconds.reduce((a, b) => a + b, 0),
+      testAccuracy: (JSON.parse(ev.stdout) as { accuracy: number }).accuracy,
+      valAccuracy: Math.max(...epochs.map((l) => Number(l.valAccuracy))),
+      lastVsFirstEpoch: (epochSeconds[epochSeconds.length - 1] as number) / (epochSeconds[0] as number),
+      precision: config.precisionUsed ?? s.precision,
+      threads: s.threads,
+    };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function pytorch(s: Settings): Side {
+  const script = path.join(ROOT, "bench", "peers", "fashion_mnist.py");
+  const args = [
+    script,
+    path.join(recipesDir(), "fashion-mnist-quick.json"),
+    "--threads",
+    String(s.threads),
+    "--precision",
+    s.precision,
+    "--channels-last",
+    ...(s.epochs !== undefined ? ["--epochs", String(s.epochs)] : []),
+    ...(s.trainSubset !== undefined ? ["--train-subset", String(s.trainSubset)] : []),
+  ];
+  const r = run(PYTHON, args, { OMP_NUM_THREADS: String(s.threads) });
+  const last = r.stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .find((o) => o.result === true);
+  if (last === undefined) throw new Error(`the PyTorch peer printed no result:\n${r.stdout}`);
+  const epochSeconds = last.epochSeconds as number[];
+  return {
+    // the process's whole life, like the CLI's two (interpreter and data loading included)
+    wallSeconds: r.seconds,
+    trainSeconds: Number(last.trainSeconds),
+    evalSeconds: Number(last.evalSeconds),
+    epochSeconds,
+    imagesPerSec: Number(last.imagesPerSec),
+    testAccuracy: Number(last.testAccuracy),
+    valAccuracy: Number(last.valAccuracy),
+    lastVsFirstEpoch: (epochSeconds[epochSeconds.length - 1] as number) / (epochSeconds[0] as number),
+    precision: String(last.precision),
+    threads: s.threads,
+  };
+}
+
+function show(name: string, s: Side): string {
+  return (
+    `${name.padEnd(10)} wall ${s.wallSeconds.toFixed(1)} s, ${s.imagesPerSec.toFixed(0)} img/s (${s.precision}, ${s.threads} thread${s.threads > 1 ? "s" : ""}), ` +
+    `epochs ${s.epochSeconds.map((x) => x.toFixed(1)).join(" ")} s (last/first ${s.lastVsFirstEpoch.toFixed(3)}), test ${(100 * s.testAccuracy).toFixed(2)}%`
+  );
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const o = parseBenchArgs("e2e", FLAGS, argv);
+  if (o === undefined) return;
+  const variants = String(o.variants)
+    .split(",")
+    .filter((v) => v !== "");
+  for (const v of variants)
+    if (!(VARIANTS as readonly string[]).includes(v))
+      throw new Error(`--variants: unknown variant ${v}; known: ${VARIANTS.join(", ")}`);
+  console.log(
+    `e2e: fashion-mnist-quick through the CLI against the PyTorch peer; native bf16 on this CPU: ${nativeBf16() ? "yes" : "no"}; ` +
+      `load average ${os
+        .loadavg()
+        .map((x) => x.toFixed(2))
+        .join(" ")}`,
+  );
+  const results: Record<string, { budgetnet: Side; pytorchBest: Side; wallRatio: number; throughputRatio: number }> =
+    {};
+  for (const [i, v] of variants.entries()) {
+    const s = settings(v as Variant, o);
+    const order = i % 2 === 0 ? (["budgetnet", "pytorch"] as const) : (["pytorch", "budgetnet"] as const);
+    const got: Partial<Record<"budgetnet" | "pytorch", Side>> = {};
+    for (const side of order) {
+      got[side] = side === "budgetnet" ? budgetnet(s) : pytorch(s);
+      console.log(`${v}: ${show(side, got[side] as Side)}`);
+    }
+    const ours = got.budgetnet as Side;
+    const peer = got.pytorch as Side;
+    results[v] = {
+      budgetnet: ours,
+      pytorchBest: peer,
+      wallRatio: peer.wallSeconds / ours.wallSeconds,
+      throughputRatio: ours.imagesPerSec / peer.imagesPerSec,
+    };
+    console.log(
+      `${v}: wall ratio (PyTorch / budgetnet) ${(peer.wallSeconds / ours.wallSeconds).toFixed(3)}, training throughput ratio ${(ours.imagesPerSec / peer.imagesPerSec).toFixed(3)}, ` +
+        `accuracy ${(100 * (ours.testAccuracy - peer.testAccuracy)).toFixed(2)} points`,
+    );
+  }
+  const main = results.recipe ?? Object.values(results)[0];
+  const record = {
+    benchmark: "e2e",
+    recipe: "fashion-mnist-quick",
+    partial: o.epochs !== undefined || o["train-subset"] !== undefined,
+    wallRatioVsBest: main?.wallRatio ?? null,
+    budgetnet: main?.budgetnet ?? null,
+    pytorchBest: main?.pytorchBest ?? null,
+    variants: results,
+    machine: {
+      cpu: os.cpus()[0]?.model ?? "unknown",
+      cores: os.availableParallelism(),
+      nativeBf16: nativeBf16(),
+      loadAverage: os.loadavg(),
+    },
+    timestamp: new Date().toISOString(),
+  };
+  writeResult(path.join("bench", "results", "e2e.json"), record);
+}
