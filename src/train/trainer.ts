@@ -1,48 +1,31 @@
-// The training loop: data → model (sized to the data, sizing.ts) → loss → backward → clip → step,
-// one scope per step, a run folder (locked while it trains) with config.json, metrics.jsonl,
-// best/final weights and an atomic checkpoint every epoch and on Ctrl-C or SIGTERM. Resuming from
-// the checkpoint reproduces the uninterrupted run exactly, and is refused when settings or state
-// would make it inexact (resume.ts says which settings may change).
+// train(): a run from a recipe. Sets a run up (data split and normalization, the model sized to
+// the data by sizing.ts, optimization, precision, the loader, a data-parallel reducer), locks its
+// folder and writes config.json, or resumes it from its checkpoint (refused when settings or state
+// would make it inexact; resume.ts says which settings may change), then hands it to loop.ts for
+// the epochs. Resuming reproduces the uninterrupted run exactly.
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { loadDataset, splitTrainVal } from "../data";
 import type { ImageDataset } from "../data/dataset";
-import { type Batch, DataLoader } from "../data/loader";
+import { DataLoader } from "../data/loader";
 import { normalizationStats } from "../data/split";
 import { writeFileAtomic } from "../export/atomic";
-import { saveSafetensors } from "../export/safetensors";
 import { createModel, type ModelOptions, modelSpec } from "../models";
-import type { Module } from "../nn/module";
-import { crossEntropy } from "../ops/nn";
-import { argmax } from "../ops/reduce";
 import { packageVersion } from "../paths";
-import type { GradientReducer } from "../tensor/process_group";
-import { scope } from "../tensor/scope";
-import { buildInfo, getRngState, manualSeed, setNumThreads, setRngState } from "../tensor/tensor";
-import {
-  type CheckpointMeta,
-  checkCheckpointFits,
-  disposeCheckpoint,
-  loadCheckpoint,
-  saveCheckpoint,
-} from "./checkpoint";
+import { buildInfo, manualSeed, setNumThreads, setRngState } from "../tensor/tensor";
+import { checkCheckpointFits, disposeCheckpoint, loadCheckpoint } from "./checkpoint";
 import { checkConfigAgainstData, type TrainConfig } from "./config";
-import { anyRankStops, checkResumedWorldSize, type DataParallel, startDataParallel } from "./ddp";
-import { evaluate } from "./evaluate";
+import { checkResumedWorldSize, type DataParallel, startDataParallel } from "./ddp";
+import { runEpochs, type Session, watchStopSignals } from "./loop";
 import { MetricsLog, Progress, trimMetrics } from "./metrics";
-import { effectivePrecision, forwardWithPrecision, preparePrecision } from "./precision";
+import { effectivePrecision, preparePrecision } from "./precision";
 import { checkEpochsChange, checkResumedSettings, recordResumedChanges } from "./resume";
 import { lockRunFolder } from "./run_lock";
-import { buildOptimization, type Optimization } from "./setup";
+import { buildOptimization } from "./setup";
 import { checkImageSizeSetting, type DerivedOption, type ModelSize, modelSize, sizeModelToData } from "./sizing";
 
-export class TrainingDivergedError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "TrainingDivergedError";
-  }
-}
+export { TrainingDivergedError } from "./loop";
 
 export interface TrainOptions {
   runDir: string;
@@ -120,38 +103,7 @@ function writeJsonAtomic(file: string, value: unknown): void {
   writeFileAtomic(file, [`${JSON.stringify(value, null, 2)}\n`]);
 }
 
-function modelMetadata(model: Module, data: RunData): Record<string, string> {
-  const spec = modelSpec(model);
-  return {
-    format: "budgetnet",
-    model: spec?.name ?? "",
-    options: JSON.stringify(spec?.options ?? {}),
-    classNames: JSON.stringify(data.train.classNames),
-    mean: JSON.stringify(data.mean),
-    std: JSON.stringify(data.std),
-  };
-}
-
 /** Everything one training run holds while it runs (set up once, used by each phase). */
-interface Session {
-  cfg: TrainConfig;
-  runDir: string;
-  checkpointFile: string;
-  data: RunData;
-  model: Module;
-  opt: Optimization;
-  loader: DataLoader;
-  stepsPerEpoch: number;
-  meta: CheckpointMeta;
-  metrics: MetricsLog;
-  progress: Progress;
-  started: number;
-  finalValAccuracy: number;
-  derived: Record<string, DerivedOption>;
-  /** Data-parallel: this rank, its gradient reducer; lead = rank 0, the one that writes. */
-  dist?: DataParallel & { reducer: GradientReducer };
-  lead: boolean;
-}
 
 /**
  * libtorch threads for a run: the recipe's when it sets them, else BUDGETNET_THREADS (docs/threads.md),
@@ -345,226 +297,5 @@ function startInfo(s: Session, resumed: boolean): TrainStart {
     val: data.val.n,
     numClasses: data.train.numClasses,
     resumedAt: resumed ? { epoch: s.meta.epoch, step: s.meta.step } : null,
-  };
-}
-
-interface StopSignals {
-  /** The signal that asked the run to stop, if any. */
-  requested(): NodeJS.Signals | undefined;
-  dispose(): void;
-}
-
-/**
- * SIGINT (Ctrl-C) and SIGTERM (job schedulers, `docker stop`) ask the run to stop after the
- * current step with a checkpoint. A second signal while stopping ends the process at once (the
- * checkpoint on disk is always whole: it is written by temp + rename).
- */
-function watchStopSignals(enabled: boolean): StopSignals {
-  let got: NodeJS.Signals | undefined;
-  const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM"];
-  const onSignal = (sig: NodeJS.Signals): void => {
-    if (got !== undefined) {
-      for (const x of signals) process.off(x, onSignal);
-      process.kill(process.pid, sig);
-      return;
-    }
-    got = sig;
-  };
-  if (enabled) for (const x of signals) process.on(x, onSignal);
-  return {
-    requested: () => got,
-    dispose() {
-      if (enabled) for (const x of signals) process.off(x, onSignal);
-    },
-  };
-}
-
-async function runEpochs(s: Session, opts: TrainOptions, stop: StopSignals): Promise<TrainResult> {
-  s.model.train();
-  while (s.meta.epoch < s.cfg.epochs) {
-    const epoch = s.meta.epoch;
-    const stats = await trainEpoch(s, () => {
-      return (
-        stop.requested() !== undefined || (opts.stopAfterSteps !== undefined && s.meta.step >= opts.stopAfterSteps)
-      );
-    });
-    if (stats.stopped) {
-      if (s.lead) saveTrainingCheckpoint(s);
-      const why = stop.requested() ?? "";
-      s.progress.line(
-        `stopped${why ? ` by ${why}` : ""} at epoch ${epoch + 1}, step ${s.meta.nextBatch}; checkpoint saved. Resume with --resume.`,
-      );
-      return result(s, "interrupted");
-    }
-    endEpoch(s, epoch, stats);
-  }
-  if (s.dist !== undefined && s.lead) {
-    // what the reducer moved, for `npm run bench -- ddp`
-    const { bytesReduced, launchedDuringBackward } = s.dist.reducer.stats();
-    s.metrics.write({
-      type: "distributed",
-      worldSize: s.dist.worldSize,
-      buckets: s.dist.reducer.buckets().length,
-      bytesReduced,
-      launchedDuringBackward,
-      steps: s.meta.step,
-    });
-  }
-  if (s.lead)
-    s.opt.withEvalWeights(() =>
-      saveSafetensors(path.join(s.runDir, "model.safetensors"), s.model.stateDict(), modelMetadata(s.model, s.data)),
-    );
-  return result(s, "completed");
-}
-
-interface EpochStats {
-  seen: number;
-  correct: number;
-  lossSum: number;
-  seconds: number;
-  stopped: boolean;
-}
-
-/** Runs the rest of the current epoch's steps, or until shouldStop() says so after a step. */
-async function trainEpoch(s: Session, shouldStop: () => boolean): Promise<EpochStats> {
-  const { cfg, meta } = s;
-  const epoch = meta.epoch;
-  const stats: EpochStats = { seen: 0, correct: 0, lossSum: 0, seconds: 0, stopped: false };
-  const epochStart = Date.now();
-  for (const batch of s.loader.batches(epoch, meta.nextBatch)) {
-    const { lossValue, hits, bs } = trainStep(s, batch);
-    if (!Number.isFinite(lossValue)) {
-      // the journal says why the run ended (the dashboard shows it as diverged)
-      s.metrics.write({ type: "diverged", epoch, step: meta.step + 1, loss: String(lossValue) });
-      throw new TrainingDivergedError(
-        `the loss became ${lossValue} at epoch ${epoch + 1}, step ${batch.index + 1}. Training stopped; the last good checkpoint ` +
-          `(${fs.existsSync(s.checkpointFile) ? s.checkpointFile : "none yet: the run diverged in its first epoch"}) is kept. ` +
-          `Lower the learning rate (--lr) or clip gradients (--clip '{"norm":1}').`,
-      );
-    }
-    meta.step++;
-    meta.nextBatch = batch.index + 1;
-    stats.seen += bs;
-    stats.correct += hits;
-    stats.lossSum += lossValue * bs;
-    // every rank steps in lockstep: the job's throughput is this rank's times the world size
-    const ips = ((s.dist?.worldSize ?? 1) * stats.seen) / Math.max((Date.now() - epochStart) / 1000, 1e-9);
-    const remainingSteps = (cfg.epochs - epoch) * s.stepsPerEpoch - meta.nextBatch;
-    s.progress.update({
-      epoch,
-      epochs: cfg.epochs,
-      step: meta.nextBatch,
-      steps: s.stepsPerEpoch,
-      loss: stats.lossSum / stats.seen,
-      accuracy: stats.correct / stats.seen,
-      imagesPerSec: ips,
-      etaSec: (remainingSteps * cfg.batchSize) / ips,
-    });
-    if (meta.step % cfg.logEvery === 0)
-      s.metrics.write({ type: "step", epoch, step: meta.step, loss: lossValue, lr: s.opt.lr(), imagesPerSec: ips });
-    await new Promise<void>((resolve) => setImmediate(resolve)); // lets Ctrl-C through
-    if (s.dist !== undefined ? anyRankStops(s.dist, shouldStop()) : shouldStop()) {
-      stats.stopped = true;
-      break;
-    }
-  }
-  stats.seconds = (Date.now() - epochStart) / 1000;
-  return stats;
-}
-
-/** One optimizer step on a batch (consumed: its tensors are freed). A non-finite loss takes no step. */
-function trainStep(s: Session, batch: Batch): { lossValue: number; hits: number; bs: number } {
-  s.opt.setStep(s.meta.step);
-  try {
-    const { lossValue, hits } = scope(() => {
-      const logits = forwardWithPrecision(s.model, batch.x, s.cfg);
-      const loss = crossEntropy(logits, batch.target, { labelSmoothing: s.cfg.labelSmoothing });
-      const lossValue = loss.item();
-      // a rank of a data-parallel job takes part in the step's all-reduce even so; the job then stops
-      if (!Number.isFinite(lossValue) && s.dist === undefined) return { lossValue, hits: 0 };
-      s.opt.zeroGrad();
-      loss.backward();
-      s.dist?.reducer.finalize();
-      if (!Number.isFinite(lossValue)) return { lossValue, hits: 0 };
-      s.opt.step();
-      const hits = argmax(logits, 1).eq(batch.y).sum().item();
-      return { lossValue, hits };
-    });
-    return { lossValue, hits, bs: batch.y.shape[0] as number };
-  } finally {
-    batch.x.dispose();
-    batch.y.dispose();
-    batch.target.dispose();
-  }
-}
-
-/** Validation, the epoch's journal line, best weights when improved, and the checkpoint. */
-function endEpoch(s: Session, epoch: number, st: EpochStats): void {
-  const { cfg, data, meta } = s;
-  if (!s.lead) {
-    // rank 0 validates and writes; the others go on to the next epoch (its first all-reduce waits for rank 0)
-    meta.epoch = epoch + 1;
-    meta.nextBatch = 0;
-    return;
-  }
-  const val = s.opt.withEvalWeights(() =>
-    evaluate(s.model, data.val, { mean: data.mean, std: data.std, precision: cfg }),
-  );
-  s.finalValAccuracy = val.accuracy;
-  const trainLoss = st.lossSum / Math.max(st.seen, 1);
-  const trainAccuracy = st.correct / Math.max(st.seen, 1);
-  s.metrics.write({
-    type: "epoch",
-    epoch,
-    trainLoss,
-    trainAccuracy,
-    valLoss: val.loss,
-    valAccuracy: val.accuracy,
-    lr: s.opt.lr(),
-    imagesPerSec: ((s.dist?.worldSize ?? 1) * st.seen) / st.seconds,
-    seconds: st.seconds,
-  });
-  s.progress.line(
-    `epoch ${epoch + 1}/${cfg.epochs}: train loss ${trainLoss.toFixed(4)} acc ${(100 * trainAccuracy).toFixed(2)}%, ` +
-      `val acc ${(100 * val.accuracy).toFixed(2)}%, ${st.seconds.toFixed(1)} s`,
-  );
-  if (val.accuracy > meta.bestValAccuracy) {
-    meta.bestValAccuracy = val.accuracy;
-    meta.bestEpoch = epoch;
-    s.opt.withEvalWeights(() =>
-      saveSafetensors(path.join(s.runDir, "best.safetensors"), s.model.stateDict(), modelMetadata(s.model, data)),
-    );
-  }
-  meta.epoch = epoch + 1;
-  meta.nextBatch = 0;
-  saveTrainingCheckpoint(s);
-}
-
-function saveTrainingCheckpoint(s: Session): void {
-  const rng = getRngState();
-  try {
-    const { state, meta: optMeta, emaState, emaMeta } = s.opt.state();
-    saveCheckpoint(s.checkpointFile, {
-      model: s.model.stateDict(),
-      optimizer: state,
-      ema: emaState,
-      rng,
-      meta: { ...s.meta, optimizer: optMeta, ema: emaMeta },
-    });
-  } finally {
-    rng.dispose();
-  }
-}
-
-function result(s: Session, status: TrainResult["status"]): TrainResult {
-  return {
-    status,
-    runDir: s.runDir,
-    epochs: s.meta.epoch,
-    steps: s.meta.step,
-    bestValAccuracy: s.meta.bestValAccuracy,
-    bestEpoch: s.meta.bestEpoch,
-    finalValAccuracy: s.finalValAccuracy,
-    trainSeconds: (Date.now() - s.started) / 1000,
   };
 }
