@@ -82,6 +82,12 @@ export const searchCommand = defineCommand({
     out: { type: "string", valueName: "DIR", description: "study folder (default studies/<space>-<time>)" },
     resume: { type: "string", valueName: "STUDY", description: "continue the study in this folder" },
     "max-params": { type: "integer", valueName: "N", description: "parameter budget (checked before training)" },
+    "min-params": {
+      type: "integer",
+      valueName: "N",
+      description: "parameter floor: candidates below it are turned down like those over the budget (use the budget)",
+    },
+    "min-macs": { type: "integer", valueName: "N", description: "multiply-add floor (as --min-params)" },
     "max-macs": {
       type: "integer",
       valueName: "N",
@@ -169,9 +175,17 @@ export const searchCommand = defineCommand({
     if (args.flags.resume !== undefined) {
       dir = args.flags.resume;
       readStudy(dir); // a clear error when it is not a study
-      const given = ["space", "out", "max-params", "max-macs", "max-latency-ms", "trials", "time"].filter(
-        (f) => (args.flags as Record<string, unknown>)[f] !== undefined,
-      );
+      const given = [
+        "space",
+        "out",
+        "max-params",
+        "max-macs",
+        "max-latency-ms",
+        "min-params",
+        "min-macs",
+        "trials",
+        "time",
+      ].filter((f) => (args.flags as Record<string, unknown>)[f] !== undefined);
       if (given.length > 0 || Object.keys(args.extra).length > 0)
         throw new UsageError(
           `--resume continues ${dir} exactly as it was started; drop ${[...given.map((f) => `--${f}`), ...Object.keys(args.extra).map((f) => `--${f}`)].join(", ")} (or start a new study with --out).`,
@@ -253,7 +267,15 @@ function createStudy(flags: SearchFlags, extra: Record<string, string>): string 
     maxParams: positiveOrUndefined("max-params", flags["max-params"]),
     maxMacs: positiveOrUndefined("max-macs", flags["max-macs"]),
     maxLatencyMs: positiveOrUndefined("max-latency-ms", flags["max-latency-ms"]),
+    minParams: positiveOrUndefined("min-params", flags["min-params"]),
+    minMacs: positiveOrUndefined("min-macs", flags["min-macs"]),
   };
+  for (const [lo, hi, what] of [
+    [budgets.minParams, budgets.maxParams, "params"],
+    [budgets.minMacs, budgets.maxMacs, "macs"],
+  ] as const)
+    if (lo !== undefined && hi !== undefined && lo > hi)
+      throw new UsageError(`--min-${what} ${lo} is above --max-${what} ${hi}: no candidate can satisfy both.`);
   if (flags.trials === undefined && flags.time === undefined)
     throw new UsageError("search needs a limit: --trials N and/or --time DURATION (30m, 2h)");
   const maxTrials = flags.trials ?? null;

@@ -20,6 +20,12 @@ export interface Budgets {
   maxParams?: number;
   maxMacs?: number;
   maxLatencyMs?: number;
+  /**
+   * Floors: a candidate must use at least this much of the budget (a search under equal wall
+   * time otherwise drifts to small, quickly trained networks). Checked like the budgets.
+   */
+  minParams?: number;
+  minMacs?: number;
 }
 
 export interface CandidateCost {
@@ -124,6 +130,9 @@ export class BudgetChecker {
     if (b.maxParams !== undefined && c.params > b.maxParams)
       return `${c.params} parameters > --max-params ${b.maxParams}`;
     if (b.maxMacs !== undefined && c.macs > b.maxMacs) return `${c.macs} MACs > --max-macs ${b.maxMacs}`;
+    if (b.minParams !== undefined && c.params < b.minParams)
+      return `${c.params} parameters < --min-params ${b.minParams}`;
+    if (b.minMacs !== undefined && c.macs < b.minMacs) return `${c.macs} MACs < --min-macs ${b.minMacs}`;
     if (b.maxLatencyMs !== undefined && c.latencyMs !== undefined && c.latencyMs > b.maxLatencyMs)
       return `${c.latencyMs.toFixed(3)} ms > --max-latency-ms ${b.maxLatencyMs}`;
     return undefined;

@@ -94,17 +94,29 @@ export function checkBudgetsReachable(space: SearchSpace, checker: BudgetChecker
   let invalid = 0;
   const draws = [minimalPoint(space), ...Array.from({ length: 2000 }, () => samplePoint(space, rng))];
   const probe = new BudgetChecker(space, checker.data, { ...checker.budgets, maxLatencyMs: undefined });
+  let largest: CandidateCost | undefined;
+  let underFloor = 0;
   for (const p of draws) {
     const v = probe.check(p);
     if (v.ok) return;
     if (v.reason === "invalid") invalid++;
-    else if (v.cost !== undefined && (smallest === undefined || v.cost.params < smallest.params)) smallest = v.cost;
+    else if (v.cost !== undefined) {
+      if (v.message.includes("--min-")) underFloor++;
+      if (smallest === undefined || v.cost.params < smallest.params) smallest = v.cost;
+      if (largest === undefined || v.cost.params > largest.params) largest = v.cost;
+    }
   }
+  const b = checker.budgets;
+  if (underFloor > 0 && smallest !== undefined && largest !== undefined)
+    throw new ArgumentError(
+      `no candidate of the space ${space.name} falls between the floors and the budgets in ${draws.length} draws ` +
+        `(--min-params ${b.minParams ?? "none"}, --min-macs ${b.minMacs ?? "none"}, --max-params ${b.maxParams ?? "none"}, --max-macs ${b.maxMacs ?? "none"}; ` +
+        `drawn: ${smallest.params.toLocaleString("en-US")} to ${largest.params.toLocaleString("en-US")} parameters, ${underFloor} below a floor). Lower the floors or widen the space.`,
+    );
   if (smallest === undefined)
     throw new ArgumentError(
       `no point of the space ${space.name} can be built for ${checker.data.channels}x${checker.data.size}x${checker.data.size} inputs (${invalid} of ${draws.length} drawn were invalid). Check the space's ranges.`,
     );
-  const b = checker.budgets;
   throw new ArgumentError(
     `the budget is below every candidate of the space ${space.name}: the smallest of ${draws.length} drawn has ${smallest.params.toLocaleString("en-US")} parameters and ${smallest.macs.toLocaleString("en-US")} MACs ` +
       `(--max-params ${b.maxParams ?? "none"}, --max-macs ${b.maxMacs ?? "none"}). Raise the budget or narrow the space to smaller values.`,

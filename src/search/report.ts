@@ -106,7 +106,7 @@ export function formatStatus(dir: string, spec: StudySpec, state: StudyState, tt
   const r = state.rejected;
   return [
     `study ${spec.name} (${dir}): ${spec.strategy} over ${spec.space.name} on ${spec.recipe.dataset}; ${limit || "no limit"}${state.stopped !== undefined ? `; stopped (${state.stopped})` : ""}`,
-    `trials: ${all.length} (${count("done")} done, ${count("running")} ${state.stopped !== undefined ? "interrupted" : "running"}, ${count("failed")} failed); candidates turned down: ${r.overBudget} over budget, ${r.invalid} impossible, ${r.duplicate} duplicates; ${r.repaired} repaired`,
+    `trials: ${all.length} (${count("done")} done, ${count("running")} ${state.stopped !== undefined ? "interrupted" : "running"}, ${count("failed")} failed); candidates turned down: ${r.overBudget} outside the budgets, ${r.invalid} impossible, ${r.duplicate} duplicates; ${r.repaired} repaired`,
     ...perRung,
     best === undefined
       ? "best: none finished yet"

@@ -60,6 +60,26 @@ for (const name of ["efficient-resnet", "mobilenetv2", "resnext", "wrn"]) {
   });
 }
 
+test("floors turn down candidates below them as budgets turn down those above", () => {
+  const space = loadSpace("efficient-resnet");
+  const band = { minParams: 100_000, maxParams: 272_474 };
+  const checker = new BudgetChecker(space, FMNIST, band);
+  const rng = new CounterRng(5, 0, 0, 77);
+  let accepted = 0;
+  let below = 0;
+  for (let draw = 0; draw < 3000; draw++) {
+    const v = checker.check(samplePoint(space, rng));
+    if (v.ok) {
+      assert.ok(v.cost.params >= band.minParams && v.cost.params <= band.maxParams, JSON.stringify(v.cost));
+      accepted++;
+    } else if (v.reason === "over-budget" && (v.cost?.params ?? 0) < band.minParams) {
+      assert.match(v.message, /parameters < --min-params 100000/);
+      below++;
+    }
+  }
+  assert.ok(accepted > 0 && below > 0, `accepted ${accepted}, below the floor ${below}`);
+});
+
 test("an impossible pool is repaired to the largest choice that fits, and counted", () => {
   const space = parseSpace(
     {

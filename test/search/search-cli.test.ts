@@ -183,6 +183,15 @@ test("bad input is refused before anything runs, in words that say what to do", 
       ["search", "--space", "efficient-resnet", "--trials", "1", "--max-params", "1000", "--out", study],
       /budget is below every candidate .* smallest of \d+ drawn has [\d,]+ parameters/,
     ],
+    [
+      ["search", "--space", "efficient-resnet", "--trials", "1", "--min-params", "300000", "--max-params", "200000"],
+      /--min-params 300000 is above --max-params 200000/,
+    ],
+    [
+      // a band no candidate falls in: 5 million parameters is beyond the whole space at 28x28
+      ["search", "--space", "wrn", "--trials", "1", "--min-params", "90000000", "--out", path.join(dir, "band")],
+      /no candidate of the space wrn falls between the floors and the budgets .* below a floor\)/,
+    ],
     [["search", "--resume", path.join(dir, "nothing")], /is not a study folder/],
     [["search", "status"], /needs the study folder/],
     [["search", "--space", "efficient-resnet", "--trials", "1", "--objectives", "params"], /must include accuracy/],
