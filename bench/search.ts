@@ -55,7 +55,7 @@ function searchArgs(
   strategy: string,
   minutes: number,
   epochs: number,
-  budget: { params: number; macs: number },
+  budget: { params: number; macs: number; floor: number },
   extra: string[],
 ): string[] {
   return [
@@ -73,6 +73,7 @@ function searchArgs(
     String(budget.params),
     "--max-macs",
     String(budget.macs),
+    ...(budget.floor > 0 ? ["--min-params", String(Math.round(budget.floor * budget.params))] : []),
     "--time",
     `${minutes}m`,
     "--seed",
@@ -136,6 +137,12 @@ export async function main(argv: string[]): Promise<void> {
     {
       minutes: { type: "number", description: "wall time of each of the two searches", default: 30, min: 0.5 },
       epochs: { type: "integer", description: "epochs of a trial at full data (the top rung)", default: 2, min: 1 },
+      floor: {
+        type: "number",
+        description: "parameter floor as a fraction of the budget (--min-params; 0: none)",
+        default: 0,
+        min: 0,
+      },
       "retrain-epochs": {
         type: "integer",
         description: "epochs of the final retraining (the demo recipe's 5)",
@@ -166,7 +173,7 @@ export async function main(argv: string[]): Promise<void> {
 
   const r20 = analyticCost("resnet20", { numClasses: 10, inChannels: 1 }, [1, 28, 28]);
   if (r20 === undefined) throw new Error("resnet20 has no analytic cost");
-  const budget = { params: r20.params, macs: r20.macs };
+  const budget = { params: r20.params, macs: r20.macs, floor: opts.floor };
   console.log(`budget: resnet20 at 1x28x28: ${budget.params} parameters, ${budget.macs} MACs`);
 
   // 2. equal compute: both searches at once, one thread each, the same wall time
