@@ -100,13 +100,21 @@ export function convertSyncBatchNorm(model: Module, group: ProcessGroup | undefi
 }
 
 /** True on every rank when any rank asks to stop (Ctrl-C on one rank stops all at the same step). */
-export function anyRankStops(dp: DataParallel, mine: boolean): boolean {
-  const flag = tensor([mine ? 1 : 0]);
+export function anyRankStops(dp: DataParallel, mine: boolean, step?: number): boolean {
+  // float64: step numbers summed over the ranks stay exact
+  const v = tensor(Float64Array.of(mine ? 1 : 0, step ?? 0));
   try {
-    dp.group.allreduce([flag], "sum");
-    return (flag.item() as number) > 0;
+    dp.group.allreduce([v], "sum");
+    const [stops, steps] = v.toArray() as [number, number];
+    // the same one-collective check catches ranks out of step (a rank that skipped or repeated a step)
+    if (step !== undefined && steps !== step * dp.worldSize)
+      throw new Error(
+        `rank ${dp.rank} of ${dp.worldSize} is at step ${step}, but the ranks' steps sum to ${steps}, not ${step * dp.worldSize}: ` +
+          "the ranks are out of step (their collectives no longer match). Every rank must run the same steps; stop the job and resume it from its checkpoint.",
+      );
+    return stops > 0;
   } finally {
-    flag.dispose();
+    v.dispose();
   }
 }
 

@@ -178,7 +178,7 @@ async function trainEpoch(s: Session, shouldStop: () => boolean): Promise<EpochS
     if (meta.step % cfg.logEvery === 0)
       s.metrics.write({ type: "step", epoch, step: meta.step, loss: lossValue, lr: s.opt.lr(), imagesPerSec: ips });
     await new Promise<void>((resolve) => setImmediate(resolve)); // lets Ctrl-C through
-    if (s.dist !== undefined ? anyRankStops(s.dist, shouldStop()) : shouldStop()) {
+    if (s.dist !== undefined ? anyRankStops(s.dist, shouldStop(), meta.step) : shouldStop()) {
       stats.stopped = true;
       break;
     }
