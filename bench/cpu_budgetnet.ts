@@ -154,7 +154,7 @@ function measurePlan(model: Module, cfg: CpuConfig, precision: "fp32" | "bf16" |
 export function measureInfer(model: Module, cfg: CpuConfig): Timed {
   const s = cfg.infer;
   if (s.plan !== undefined) return measurePlan(model, cfg, s.plan);
-  const net = s.fold ? foldBatchNorm(model).model : model;
+  const net = s.fold ? foldBatchNorm(model, { inputShape: [2, ...cfg.shape] }).model : model;
   if (s.channelsLast) toChannelsLast(net);
   net.eval();
   // A folded copy is inference-only: bf16 runs as explicit bfloat16 weights and input (one cast
