@@ -363,10 +363,9 @@ function compare(opts: Options): Record<string, unknown> {
       };
     });
     const runs = interleave(groups, opts.quick ? 1 : opts.rounds, model);
-    const cfg = bestConfig(model, opts, opts.batches[0] as number);
     out[model] = {
       params,
-      settings: { train: cfg.train, infer: cfg.infer },
+      settings: { train: bestSetting(model, opts.shape, "train"), infer: bestSetting(model, opts.shape, "infer") },
       measurements: groups.map(({ batch }, g) =>
         compareBatch(model, opts, batch, runs[g] as Map<string, CpuMeasurement[]>),
       ),
