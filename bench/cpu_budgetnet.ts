@@ -1,6 +1,8 @@
 // One budgetnet measurement of the CPU benchmark, in its own process (bench/cpu.ts runs it):
-// one model, one setting, training steps (forward + loss under the chosen precision, backward,
-// SGD) and inference batches. Prints one JSON line: CpuMeasurement.
+// one model sized to one input shape as the trainer sizes it (src/train/sizing.ts), one setting,
+// training steps (forward + loss under the chosen precision, backward, SGD) and inference
+// batches. Prints one JSON line: CpuMeasurement. With no iterations it only builds the model
+// (parameters and config, for the peer).
 import {
   createModel,
   crossEntropy,
@@ -15,6 +17,7 @@ import {
   type Tensor,
   to,
 } from "../src";
+import type { ModelOptions } from "../src/models";
 import type { Module } from "../src/nn/module";
 import { autocast } from "../src/perf/autocast";
 import { castModel } from "../src/perf/cast";
@@ -23,6 +26,7 @@ import { foldBatchNorm } from "../src/perf/fold";
 import { inferenceMode } from "../src/perf/inference";
 import { compileInference } from "../src/perf/plan";
 import { profileOperators } from "../src/perf/trace";
+import { sizeModelToData } from "../src/train/sizing";
 
 export interface CpuSetting {
   precision: "fp32" | "bf16";
@@ -37,6 +41,8 @@ export interface CpuSetting {
 
 export interface CpuConfig {
   model: string;
+  /** One input image, [channels, height, width]: the model is sized to it (sizeModelToData). */
+  shape: [number, number, number];
   batch: number;
   threads: number;
   warmup: number;
@@ -107,7 +113,7 @@ function forward(model: Module, x: Tensor, s: CpuSetting): Tensor {
 export function measureTrain(model: Module, cfg: CpuConfig): Timed {
   const s = cfg.train;
   if (s.channelsLast) toChannelsLast(model);
-  const x = keep(randn([cfg.batch, 3, 32, 32]));
+  const x = keep(randn([cfg.batch, ...cfg.shape]));
   const xIn = keep(s.channelsLast ? toChannelsLastInput(x) : x);
   const y = keep(randint(0, 10, [cfg.batch], { dtype: "int64" }));
   const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
@@ -132,8 +138,8 @@ export function measureTrain(model: Module, cfg: CpuConfig): Timed {
 }
 
 function measurePlan(model: Module, cfg: CpuConfig, precision: "fp32" | "bf16" | "auto"): Timed {
-  const compiled = compileInference(model, { inputShape: [cfg.batch, 3, 32, 32], precision });
-  const x = keep(randn([cfg.batch, 3, 32, 32]));
+  const compiled = compileInference(model, { inputShape: [cfg.batch, ...cfg.shape], precision });
+  const x = keep(randn([cfg.batch, ...cfg.shape]));
   const timed = timeIterations(
     cfg.warmup,
     cfg.inferIters,
@@ -148,14 +154,14 @@ function measurePlan(model: Module, cfg: CpuConfig, precision: "fp32" | "bf16" |
 export function measureInfer(model: Module, cfg: CpuConfig): Timed {
   const s = cfg.infer;
   if (s.plan !== undefined) return measurePlan(model, cfg, s.plan);
-  const net = s.fold ? foldBatchNorm(model).model : model;
+  const net = s.fold ? foldBatchNorm(model, { inputShape: [2, ...cfg.shape] }).model : model;
   if (s.channelsLast) toChannelsLast(net);
   net.eval();
   // A folded copy is inference-only: bf16 runs as explicit bfloat16 weights and input (one cast
   // up front) rather than autocast, which re-casts every weight on every forward.
   const explicitBf16 = s.fold && s.precision === "bf16";
   if (explicitBf16) castModel(net, "bfloat16");
-  const x = keep(randn([cfg.batch, 3, 32, 32]));
+  const x = keep(randn([cfg.batch, ...cfg.shape]));
   const xIn = keep(
     scope(() => {
       const y = s.channelsLast ? toChannelsLastInput(x) : x;
@@ -174,11 +180,21 @@ export function measureInfer(model: Module, cfg: CpuConfig): Timed {
   return timed;
 }
 
+/**
+ * The options the trainer builds `model` with on 10 classes of images of `shape` (inChannels from
+ * the data; efficient_resnet's imageSize and a pool that fits the last feature map).
+ */
+export function benchModelOptions(model: string, shape: [number, number, number]): ModelOptions {
+  const [channels, height, width] = shape;
+  return sizeModelToData(model, {}, { channels, height, width, numClasses: 10 }).options;
+}
+
 export function measure(cfg: CpuConfig): CpuMeasurement {
   setNumThreads(cfg.threads);
   manualSeed(cfg.seed);
+  const options = benchModelOptions(cfg.model, cfg.shape);
   // Separate models for the two phases: training changes the weights' layout and values.
-  const make = () => createModel(cfg.model);
+  const make = () => createModel(cfg.model, options);
   const probe = make();
   const params = probe.numParameters();
   const config = probe.toConfig();

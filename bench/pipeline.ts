@@ -31,7 +31,7 @@ function setUp() {
   const cfg = applyOverrides(loadRecipe("fashion-mnist-quick"), { threads: String(THREADS) });
   const data = prepareData(cfg);
   const model = createModel(cfg.model, { numClasses: 10, inChannels: 1 });
-  preparePrecision(model, cfg);
+  preparePrecision(model, cfg, [data.train.channels, data.train.height, data.train.width]);
   const opt = buildOptimization(cfg, model, Math.floor(data.train.n / cfg.batchSize));
   const loader = new DataLoader(data.train, {
     batchSize: cfg.batchSize,

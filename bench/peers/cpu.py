@@ -1,13 +1,16 @@
 """PyTorch peer of bench/cpu.ts: one model, one setting, training and inference images/s.
 
 Usage: /usr/bin/python3 bench/peers/cpu.py '<JSON>'  -> one JSON line on stdout.
-JSON: {model, config, setting: "default" | "best", batch, threads, warmup, trainIters, inferIters, seed}
+JSON: {model, config, setting: "default" | "best", shape: [C, H, W], batch, threads, warmup,
+       trainIters, inferIters, seed}. With no iterations it only builds the model (its parameters).
   default: eager float32, contiguous NCHW, torch.no_grad() for inference (what a user writes).
   best:    channels_last model and input, torch.autocast("cpu", torch.bfloat16) around forward
            and loss, torch.inference_mode() for inference (PyTorch's CPU performance guide).
 The ResNet-family nets (resnet20/56: He et al.'s CIFAR ResNet; efficient_resnet and
 preact_resnet164: built from budgetnet's ResNet.toConfig(), passed in `config`) come from the
 parity-tested peers; MobileNetV2 (CIFAR strides) is written here after src/models/mobilenet.ts.
+Every net takes shape's C input channels (resnet20/56, mobilenetv2 here; the others through the
+config, which also carries efficient_resnet's imageSize and poolSize as budgetnet sized them).
 """
 import importlib.util
 import json
@@ -74,10 +77,10 @@ class MobileNetV2Cifar(nn.Module):
 
     STAGES = [(1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
 
-    def __init__(self, num_classes=10, dropout=0.2):
+    def __init__(self, num_classes=10, dropout=0.2, in_channels=3):
         super().__init__()
         c = make_divisible(32)
-        self.stem = ConvBnAct(3, c, 3, 1)
+        self.stem = ConvBnAct(in_channels, c, 3, 1)
         blocks = []
         for t, out, n, s in self.STAGES:
             for i in range(n):
@@ -92,14 +95,16 @@ class MobileNetV2Cifar(nn.Module):
         return self.classifier(torch.flatten(F.adaptive_avg_pool2d(y, 1), 1))
 
 
-def build(name, config):
+def build(name, config, in_channels):
     depths = {"resnet20": 20, "resnet32": 32, "resnet44": 44, "resnet56": 56, "resnet110": 110}
     if name in depths:
-        return ResNetCifar(depth=depths[name])
+        return ResNetCifar(depth=depths[name], in_channels=in_channels)
     if name == "mobilenetv2":
-        return MobileNetV2Cifar()
+        return MobileNetV2Cifar(in_channels=in_channels)
     if config is None:
         raise SystemExit(f"cpu.py: model {name} needs its ResNet config from budgetnet")
+    if config.get("inChannels", 3) != in_channels:
+        raise SystemExit(f"cpu.py: {name}'s config has inChannels {config.get('inChannels')} but the input has {in_channels}")
     return load_family_peer().ResNet(config)
 
 
@@ -138,8 +143,9 @@ def main(cfg):
     torch.set_num_threads(cfg["threads"])
     torch.manual_seed(cfg["seed"])
     best = cfg["setting"] == "best"
-    model = build(cfg["model"], cfg.get("config"))
-    x = torch.randn(cfg["batch"], 3, 32, 32)
+    shape = cfg.get("shape", [3, 32, 32])
+    model = build(cfg["model"], cfg.get("config"), shape[0])
+    x = torch.randn(cfg["batch"], *shape)
     y = torch.randint(0, 10, (cfg["batch"],))
     if best:
         model = model.to(memory_format=torch.channels_last)

@@ -61,7 +61,7 @@ function readSettings(flags: FlagValues<typeof BENCH_FLAGS>, name: string): Benc
   if (layout !== "contiguous" && layout !== "channels-last" && layout !== "auto")
     throw new UsageError(`--layout must be contiguous, channels-last or auto. Received: --layout=${layout}`);
   if (iters < 1) throw new UsageError(`--iters must be >= 1. Received: --iters=${iters}`);
-  const best = bestSetting(name, "infer");
+  const best = bestSetting(name, [3, size, size], "infer"); // the model is built for 3 channels
   return {
     size,
     iters,

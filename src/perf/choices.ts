@@ -1,10 +1,22 @@
 // The settings budgetnet runs each model at on the CPU: precision and layout per phase, chosen
-// by measurement (npm run bench -- cpu --sweep), not assumed. Inference always folds Conv+BN
-// and runs under c10::InferenceMode.
+// by measurement (npm run bench -- cpu --sweep), not assumed, per model and input shape (one
+// image's channels x height x width): an entry "model@CxHxW" measured at that shape, else the
+// model's 3x32x32 entry, else DEFAULT_CHOICE. Inference always folds Conv+BN and runs under
+// c10::InferenceMode.
 import { planAvailable } from "./plan";
 
 export type Phase = "train" | "infer";
 export type Precision = "fp32" | "bf16";
+/** One input image: [channels, height, width]. */
+export type ImageShape = readonly [channels: number, height: number, width: number];
+
+/** "1x28x28": how a shape is written in the table's keys, the bench's --shape and its records. */
+export function shapeKey(shape: ImageShape): string {
+  return shape.join("x");
+}
+
+/** The shape the model-wide entries were measured at (CIFAR), and what a shape falls back to. */
+export const MEASURED_SHAPE = "3x32x32";
 
 export interface PhaseChoice {
   precision: Precision;
@@ -27,20 +39,25 @@ const DEFAULT_CHOICE: PhaseChoice = { precision: "bf16", channelsLast: true };
 // machine (load < 1.4), 2 x 5 steps alternating: bf16 channels-last 1586-1787 ms/step against
 // bf16 contiguous 1725-2074 ms/step, so channels-last (the loaded sweep B had it the other way).
 // Models not listed are unmeasured and run bf16 channels-last (DEFAULT_CHOICE below).
-type ModelChoices = Record<Phase, Record<Precision, boolean>> & { best: Record<Phase, PhaseChoice> };
+export type ModelChoices = Record<Phase, Record<Precision, boolean>> & { best: Record<Phase, PhaseChoice> };
 const MEASURED_CL_TRAIN: ModelChoices = {
   train: { fp32: true, bf16: true },
   infer: { fp32: true, bf16: true },
   best: { train: { precision: "bf16", channelsLast: true }, infer: { precision: "bf16", channelsLast: true } },
 };
 
+// Keyed "model@CxHxW". The entries above and below are 3x32x32 (CIFAR, batch 128).
+// 1x28x28 (Fashion-MNIST, MNIST) is not measured yet, so those models fall back to their 3x32x32
+// entries. Fill them from
+//   npm run bench -- cpu --sweep --shape 1x28x28 --batch 128,256,512
+// (bench/results/cpu_sweep-1x28x28-b128-256-512.json) as "resnet20@1x28x28": {...}, one per model.
 const CHOICES: Record<string, ModelChoices> = {
-  resnet20: {
+  "resnet20@3x32x32": {
     train: { fp32: true, bf16: true },
     infer: { fp32: true, bf16: true },
     best: { train: { precision: "bf16", channelsLast: true }, infer: { precision: "bf16", channelsLast: true } },
   },
-  efficient_resnet: {
+  "efficient_resnet@3x32x32": {
     train: { fp32: true, bf16: true },
     infer: { fp32: true, bf16: true },
     best: { train: { precision: "bf16", channelsLast: true }, infer: { precision: "bf16", channelsLast: true } },
@@ -49,22 +66,35 @@ const CHOICES: Record<string, ModelChoices> = {
   // 2026-11-22 ~08:35, load average 1.4-2): resnet56 455-515 vs 519-641; mobilenetv2 1208-1482 vs
   // 1527-1642; preact_resnet164 (8 steps) 1362-1562 vs 1679-2013. Inference runs through the
   // fused plan (src/perf/plan.ts); the infer entries are the libtorch fallback, unmeasured here.
-  resnet56: MEASURED_CL_TRAIN,
-  mobilenetv2: MEASURED_CL_TRAIN,
-  preact_resnet164: MEASURED_CL_TRAIN,
+  "resnet56@3x32x32": MEASURED_CL_TRAIN,
+  "mobilenetv2@3x32x32": MEASURED_CL_TRAIN,
+  "preact_resnet164@3x32x32": MEASURED_CL_TRAIN,
 };
 
-/** Whether channels-last measured faster for this model, precision and phase (DEFAULT_CHOICE when unmeasured). */
-export function preferChannelsLast(model: string, precision: Precision, phase: Phase): boolean {
-  return CHOICES[model]?.[phase][precision] ?? DEFAULT_CHOICE.channelsLast;
+/**
+ * The measured entry for a model on inputs of `shape`: "model@CxHxW" when that shape was measured,
+ * else the model's 3x32x32 entry, else undefined (the caller uses DEFAULT_CHOICE).
+ */
+export function measuredChoices(
+  model: string,
+  shape: ImageShape,
+  table: Readonly<Record<string, ModelChoices>> = CHOICES,
+): ModelChoices | undefined {
+  return table[`${model}@${shapeKey(shape)}`] ?? table[`${model}@${MEASURED_SHAPE}`];
 }
 
-/** The fastest measured setting for a model and phase (DEFAULT_CHOICE when unmeasured). */
+/** Whether channels-last measured faster for this model, input shape, precision and phase (DEFAULT_CHOICE when unmeasured). */
+export function preferChannelsLast(model: string, shape: ImageShape, precision: Precision, phase: Phase): boolean {
+  return measuredChoices(model, shape)?.[phase][precision] ?? DEFAULT_CHOICE.channelsLast;
+}
+
+/** The fastest measured setting for a model on inputs of `shape` and a phase (DEFAULT_CHOICE when unmeasured). */
 export function bestSetting(
   model: string,
+  shape: ImageShape,
   phase: Phase,
 ): { precision: Precision; channelsLast: boolean; fold: boolean; inferenceMode: boolean; plan?: "auto" } {
-  const c = CHOICES[model]?.best[phase] ?? DEFAULT_CHOICE;
+  const c = measuredChoices(model, shape)?.best[phase] ?? DEFAULT_CHOICE;
   const base = { ...c, fold: phase === "infer", inferenceMode: phase === "infer" };
   // Inference runs as a fused oneDNN plan where the addon has one (src/perf/plan.ts), its
   // precision timed per model when it is built; precision/channelsLast above are the fallback.

@@ -5,7 +5,7 @@
 // (ResNet-20 training on a Xeon without AVX-512 BF16, 2 threads: 198 images/s bf16, 240 fp32).
 //
 // In the trainer (once, after the model is built, before or after the optimizer):
-//     const channelsLast = preparePrecision(model, cfg);
+//     const channelsLast = preparePrecision(model, cfg, [channels, height, width]);
 // and in the step, instead of model.forward(batch.x):
 //     const logits = forwardWithPrecision(model, batch.x, cfg);
 // The logits come back float32, so the loss, argmax and metrics after it are unchanged.
@@ -16,14 +16,14 @@ import type { Module } from "../nn/module";
 import { to } from "../ops/shape";
 import { autocast } from "../perf/autocast";
 import { toChannelsLast, toChannelsLastInput } from "../perf/channels_last";
-import { preferChannelsLast } from "../perf/choices";
+import { type ImageShape, preferChannelsLast } from "../perf/choices";
 import { ArgumentError } from "../tensor/errors";
 import type { Tensor } from "../tensor/tensor";
 
 export interface PrecisionConfig {
   /** "auto": bf16 where the CPU has native bfloat16 arithmetic, else fp32 (nativeBf16()). */
   precision: "fp32" | "bf16" | "auto";
-  /** "auto": the measured choice for this model and precision (src/perf/choices.ts). */
+  /** "auto": the measured choice for this model, input shape and precision (src/perf/choices.ts). */
   channelsLast: boolean | "auto";
 }
 
@@ -64,17 +64,20 @@ function checkConfig(cfg: PrecisionConfig, fn: string): void {
     );
 }
 
-/** Whether model runs channels-last under cfg ("auto" looks the model's registry name up). */
-export function resolveChannelsLast(model: Module, cfg: PrecisionConfig): boolean {
+/**
+ * Whether model runs channels-last under cfg on images of inputShape ([channels, height, width]);
+ * "auto" looks the model's registry name up at that shape.
+ */
+export function resolveChannelsLast(model: Module, cfg: PrecisionConfig, inputShape: ImageShape): boolean {
   checkConfig(cfg, "resolveChannelsLast");
   if (cfg.channelsLast !== "auto") return cfg.channelsLast;
   const name = modelSpec(model)?.name;
-  return name === undefined ? false : preferChannelsLast(name, effectivePrecision(cfg), "train");
+  return name === undefined ? false : preferChannelsLast(name, inputShape, effectivePrecision(cfg), "train");
 }
 
-/** Converts the model's conv weights to channels-last when cfg asks for it. Returns the choice. */
-export function preparePrecision(model: Module, cfg: PrecisionConfig): boolean {
-  const cl = resolveChannelsLast(model, cfg);
+/** Converts the model's conv weights to channels-last when cfg asks for it (on images of inputShape). Returns the choice. */
+export function preparePrecision(model: Module, cfg: PrecisionConfig, inputShape: ImageShape): boolean {
+  const cl = resolveChannelsLast(model, cfg, inputShape);
   if (cl) toChannelsLast(model);
   resolved.set(model, cl);
   return cl;

@@ -161,7 +161,8 @@ function setUp(cfg: TrainConfig, opts: TrainOptions, runDir: string): Session {
   });
   const model = createModel(cfg.model, sized.options);
   try {
-    preparePrecision(model, cfg); // channels-last weights when the recipe (or "auto") asks for them
+    // channels-last weights when the recipe (or "auto", measured for this model and image shape) asks for them
+    preparePrecision(model, cfg, [t.channels, t.height, t.width]);
     const loader = makeLoader(cfg, data, opts.dist);
     const stepsPerEpoch = Math.floor(loader.size / cfg.batchSize);
     if (stepsPerEpoch < 1)

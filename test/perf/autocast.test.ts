@@ -153,7 +153,7 @@ test("preparePrecision with channelsLast converts the model and forwardWithPreci
   const a = createModel("resnet20").eval();
   const b = createModel("resnet20").eval();
   b.loadStateDict(a.stateDict());
-  assert.equal(preparePrecision(b, { precision: "fp32", channelsLast: true }), true);
+  assert.equal(preparePrecision(b, { precision: "fp32", channelsLast: true }, [3, 32, 32]), true);
   scope(() => {
     const x = randn([2, 3, 32, 32]);
     const ref = a.forward(x);
