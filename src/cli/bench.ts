@@ -3,7 +3,7 @@
 // measured precision and layout from src/perf/choices.ts unless overridden), or, where the addon
 // has it, the fused oneDNN plan (src/perf/plan.ts) with its precision timed per batch size.
 import { median } from "../analysis/stats";
-import { createModel, getModelEntry, type ModelOptions } from "../models";
+import { createModel } from "../models";
 import type { Module } from "../nn/module";
 import { randn } from "../ops/creation";
 import { castModel } from "../perf/cast";
@@ -14,6 +14,7 @@ import { inferenceMode } from "../perf/inference";
 import type { CompiledInference } from "../perf/plan";
 import { keep, scope } from "../tensor/scope";
 import { getNumThreads, type Tensor } from "../tensor/tensor";
+import { sizeModelToData } from "../train/sizing";
 import { defineCommand, type FlagSpec, type FlagValues, UsageError } from "./args";
 import { compileForEngine, ENGINE_FLAG } from "./engine";
 
@@ -32,6 +33,7 @@ function timeBatches(net: { forward(x: Tensor): Tensor }, x: Tensor, warmup: num
 /** What one `budgetnet bench` measures, from its flags and the model's measured best setting. */
 interface BenchSettings {
   size: number;
+  channels: number;
   iters: number;
   precision: "fp32" | "bf16" | "auto";
   engine: string;
@@ -42,6 +44,7 @@ interface BenchSettings {
 
 const BENCH_FLAGS = {
   "image-size": { type: "integer", valueName: "S", description: "input height and width", default: 32 },
+  channels: { type: "integer", valueName: "C", description: "input channels (1 for Fashion-MNIST)", default: 3 },
   precision: {
     type: "string",
     valueName: "P",
@@ -55,15 +58,20 @@ const BENCH_FLAGS = {
 } as const satisfies Record<string, FlagSpec>;
 
 function readSettings(flags: FlagValues<typeof BENCH_FLAGS>, name: string): BenchSettings {
-  const { "image-size": size, iters, precision, layout } = flags;
+  const { "image-size": size, channels, iters, precision, layout } = flags;
+  if (size < 1 || channels < 1)
+    throw new UsageError(
+      `--image-size and --channels must be >= 1. Received: --image-size=${size} --channels=${channels}`,
+    );
   if (precision !== "fp32" && precision !== "bf16" && precision !== "auto")
     throw new UsageError(`--precision must be fp32, bf16 or auto. Received: --precision=${precision}`);
   if (layout !== "contiguous" && layout !== "channels-last" && layout !== "auto")
     throw new UsageError(`--layout must be contiguous, channels-last or auto. Received: --layout=${layout}`);
   if (iters < 1) throw new UsageError(`--iters must be >= 1. Received: --iters=${iters}`);
-  const best = bestSetting(name, [3, size, size], "infer"); // the model is built for 3 channels
+  const best = bestSetting(name, [channels, size, size], "infer");
   return {
     size,
+    channels,
     iters,
     precision,
     engine: flags.engine,
@@ -85,7 +93,7 @@ function timePlan(compiled: CompiledInference, shape: number[], iterations: numb
 
 /** Median ms per batch of a BatchNorm-folded copy of the model, in the settings' precision and layout. */
 function timeFolded(model: Module, s: BenchSettings, shape: number[], iterations: number) {
-  const folded = foldBatchNorm(model, { inputShape: [2, 3, s.size, s.size] });
+  const folded = foldBatchNorm(model, { inputShape: [2, s.channels, s.size, s.size] });
   const net = folded.model;
   if (s.channelsLast) toChannelsLast(net);
   // The folded copy is inference-only: bf16 is explicit bfloat16 weights and input, cast once.
@@ -115,7 +123,7 @@ function measure(model: Module, s: BenchSettings) {
     [256, "throughput"],
   ] as const) {
     const iterations = batch === 1 ? s.iters * 5 : s.iters;
-    const shape = [batch, 3, s.size, s.size];
+    const shape = [batch, s.channels, s.size, s.size];
     // the fused plan, compiled for this batch size (precision timed when "auto")
     const plan = compileForEngine(s.engine, model, { inputShape: shape, precision: s.precision });
     let ms: number;
@@ -156,10 +164,13 @@ function report(name: string, s: BenchSettings, m: ReturnType<typeof measure>, j
     m.engineUsed === "plan"
       ? `fused oneDNN plan, ${settings.precision} (batch 1/256)`
       : `libtorch, ${settings.precision}, ${(settings as { layout: string }).layout}, ${pairs.length} BatchNorms folded`;
-  if (json) process.stdout.write(`${JSON.stringify({ model: name, imageSize: s.size, ...settings, ...results })}\n`);
+  if (json)
+    process.stdout.write(
+      `${JSON.stringify({ model: name, imageSize: s.size, channels: s.channels, ...settings, ...results })}\n`,
+    );
   else
     process.stdout.write(
-      `${name} ${s.size}x${s.size}, ${how}, ${settings.threads} threads\n` +
+      `${name} ${s.channels}x${s.size}x${s.size}, ${how}, ${settings.threads} threads\n` +
         `  latency, batch 1:      ${(results.latencyMsBatch1 as number).toFixed(2)} ms (median)\n` +
         `  throughput, batch 256: ${(results.imagesPerSecBatch256 as number).toFixed(0)} images/s (median batch)\n`,
     );
@@ -173,8 +184,17 @@ export const benchCommand = defineCommand({
   run(args) {
     const name = args.positionals[0] as string;
     const s = readSettings(args.flags, name);
-    const options: ModelOptions = {};
-    if (getModelEntry(name)?.defaults.imageSize !== undefined) options.imageSize = s.size;
+    // sized as the trainer sizes it for such images (channels, and a pool that fits the size)
+    const { options } = sizeModelToData(
+      name,
+      {},
+      {
+        channels: s.channels,
+        height: s.size,
+        width: s.size,
+        numClasses: 10,
+      },
+    );
     const model = createModel(name, options);
     let measured: ReturnType<typeof measure>;
     try {

@@ -155,6 +155,10 @@ test("`budgetnet bench` measures through the fused plan by default and through l
   assert.equal(l.engine, "libtorch");
   assert.equal(l.precision, "fp32");
   assert.equal(l.foldedBatchNorms, 21);
+  // Fashion-MNIST's shape: one channel, and efficient_resnet's pool sized to the 28x28 map
+  const gray = run("bench", "efficient_resnet", "--image-size", "28", "--channels", "1", "--iters", "1", "--json");
+  assert.equal(gray.status, 0, gray.stderr);
+  assert.deepEqual([JSON.parse(gray.stdout).channels, JSON.parse(gray.stdout).imageSize], [1, 28]);
   const bad = run("bench", "resnet20", "--engine", "gpu");
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /--engine must be auto, plan or libtorch/);
