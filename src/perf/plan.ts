@@ -13,6 +13,8 @@ import { randn } from "../ops/creation";
 import { abs, maxAbsDiff } from "../ops/math";
 import { countNonFinite, max } from "../ops/reduce";
 import { wrap } from "../ops/util";
+import { traceSites } from "../quant/sites";
+import type { QuantSpec } from "../quant/spec";
 import { ArgumentError } from "../tensor/errors";
 import {
   type NativeInferencePlan,
@@ -24,8 +26,18 @@ import { scope } from "../tensor/scope";
 import { type NativeHandle, noGrad, type Tensor } from "../tensor/tensor";
 import { callNative, INFO_FUNCTIONS, isNativeHandle as isHandle, type NativeCall, traceNative } from "../tensor/trace";
 import { foldBatchNorm } from "./fold";
+import {
+  checkInt8,
+  denseSites,
+  type FloatNode,
+  type Int8Quantization,
+  type Int8Trace,
+  int8Nodes,
+  int8Trace,
+} from "./plan_int8";
 
 export { planAvailable };
+export type { FloatNode, Int8Quantization };
 
 export interface PlanOptions {
   /** Probe batch shape [N, C, H, W] for the trace and the check. Default [2, 3, 32, 32]. */
@@ -34,7 +46,12 @@ export interface PlanOptions {
    * Arithmetic of the plan: "fp32" (default; exact to ~1e-6, Winograd available), "bf16", or
    * "auto": both are built and timed on a batch of inputShape, and the faster one is kept.
    */
-  precision?: "fp32" | "bf16" | "auto";
+  precision?: "fp32" | "bf16" | "auto" | "int8";
+  /**
+   * With precision "int8": the quantization (src/quant/spec.ts) of the model's BatchNorm-folded
+   * copy — activation scales by site key, per-channel weight scales by folded weight name.
+   */
+  quant?: QuantSpec;
   /**
    * Fold a copy (default; the model must come from createModel) or, with false, the model itself,
    * which then becomes inference-only (for models built by hand); dispose() leaves it alive.
@@ -51,9 +68,10 @@ const ACTIVATIONS = new Set(["relu", "relu6", "sigmoid", "silu", "hardswish", "h
 function buildNodes(
   calls: NativeCall[],
   input: NativeHandle,
-): { nodes: PlanNode[]; valueIds: Map<NativeHandle, number>; tail: NativeCall[] } {
+): { nodes: PlanNode[]; valueIds: Map<NativeHandle, number>; tail: NativeCall[]; callOf: Map<number, number> } {
   const valueIds = new Map<NativeHandle, number>([[input, 0]]);
   const nodes: PlanNode[] = [];
+  const callOf = new Map<number, number>();
   const v = (h: unknown): number | undefined => (isHandle(h) ? valueIds.get(h) : undefined);
   let i = 0;
   for (; i < calls.length; i++) {
@@ -65,8 +83,9 @@ function buildNodes(
     const out = nodes.length + 1;
     nodes.push({ ...made.node, out } as PlanNode);
     valueIds.set(made.result, out);
+    callOf.set(out, i);
   }
-  return { nodes, valueIds, tail: calls.slice(i).filter((c) => !INFO_FUNCTIONS.has(c.name)) };
+  return { nodes, valueIds, tail: calls.slice(i).filter((c) => !INFO_FUNCTIONS.has(c.name)), callOf };
 }
 
 /**
@@ -221,10 +240,22 @@ function checkPlanInput(x: Tensor): void {
 
 /** A compiled inference model: forward(x) runs the plan, then the traced tail through libtorch. */
 export class CompiledInference {
-  /** Number of operators in the plan, of them convolutions, and of calls replayed after it. */
-  readonly summary: { planNodes: number; convolutions: number; fused: number; tailCalls: number; precision: string };
+  /**
+   * Number of operators in the plan, of them convolutions, and of calls replayed after it; int8
+   * plans: `float`, the plan nodes that ran in float32 and why.
+   */
+  readonly summary: {
+    planNodes: number;
+    convolutions: number;
+    fused: number;
+    tailCalls: number;
+    precision: string;
+    float?: FloatNode[];
+  };
   /** With precision "auto": the best forward time (ms) of each candidate on the probe shape. */
   timings: { fp32: number; bf16: number } | undefined;
+  /** int8 plans: where the plan quantizes (sites and their quantization, weight names). */
+  quantization: Int8Quantization | undefined;
   private disposed = false;
 
   constructor(
@@ -335,23 +366,42 @@ export function compileInference(model: Module, opts: PlanOptions = {}): Compile
       scope(() => {
         const probe = randn(shape);
         const calls: NativeCall[] = [];
-        const traced = traceNative(
-          () => folded.forward(probe),
-          (c) => calls.push(c),
-          { shapes: true },
-        );
+        let siteOfCall = new Map<number, string>();
+        let traced: Tensor;
+        if (precision === "int8") {
+          // site keys name the values whose scales the QuantSpec holds (src/quant/sites.ts)
+          const t = traceSites(folded, probe, () => folded.forward(probe));
+          calls.push(...t.calls);
+          siteOfCall = new Map(t.sites.filter((x) => x.callIndex >= 0).map((x) => [x.callIndex, x.key]));
+          traced = t.result;
+        } else
+          traced = traceNative(
+            () => folded.forward(probe),
+            (c) => calls.push(c),
+            { shapes: true },
+          );
         const largest = max(abs(traced)).item() as number;
         if (!Number.isFinite(largest))
           throw new ArgumentError(
             "compileInference: the model's own output on a random probe batch holds NaN or infinite values, so its weights (or BatchNorm statistics) are not finite; there is nothing faithful to compile. Check where the weights came from (a diverged run, a damaged file).",
           );
-        const built = planFromTrace(calls, probe, traced, precision, winograd);
+        const int8 = precision === "int8" ? int8Trace(folded, opts.quant as QuantSpec, siteOfCall) : undefined;
+        const built = planFromTrace(calls, probe, traced, precision, winograd, int8);
         const compiled = new CompiledInference(folded, copy, built.plan, built.outputs, built.tail, traced.live(), {
           ...built.summary,
           precision,
         });
+        compiled.quantization = built.quantization;
         try {
-          checkAgainstFolded(compiled, probe, traced, largest, precision);
+          if (built.quantization === undefined) checkAgainstFolded(compiled, probe, traced, largest, precision);
+          else
+            checkInt8(
+              (x) => compiled.forward(x),
+              { calls, siteOfCall, input: probe.live(), output: traced.live() },
+              probe,
+              built.quantization,
+              int8 as Int8Trace,
+            );
         } catch (e) {
           built.plan.dispose();
           throw e;
@@ -368,7 +418,7 @@ export function compileInference(model: Module, opts: PlanOptions = {}): Compile
 /** The options, checked: probe shape, precision ("auto" only with a copy) and the Winograd choice. */
 function checkPlanOptions(opts: PlanOptions): {
   shape: number[];
-  precision: "fp32" | "bf16" | "auto";
+  precision: "fp32" | "bf16" | "auto" | "int8";
   winograd: "auto" | "never" | "always";
 } {
   if (!planAvailable())
@@ -377,9 +427,15 @@ function checkPlanOptions(opts: PlanOptions): {
     );
   const shape = opts.inputShape ?? [2, 3, 32, 32];
   const precision = opts.precision ?? "fp32";
-  if (precision !== "fp32" && precision !== "bf16" && precision !== "auto")
+  if (precision !== "fp32" && precision !== "bf16" && precision !== "auto" && precision !== "int8")
     throw new ArgumentError(
-      `compileInference: precision must be "fp32", "bf16" or "auto". Received: precision=${String(precision)}`,
+      `compileInference: precision must be "fp32", "bf16", "int8" or "auto". Received: precision=${String(precision)}`,
+    );
+  if ((precision === "int8") !== (opts.quant !== undefined))
+    throw new ArgumentError(
+      precision === "int8"
+        ? 'compileInference: precision "int8" needs the model\'s quantization: pass { quant: QuantSpec } (budgetnet quantize writes it as RUN/int8/quant.json).'
+        : `compileInference: a quant spec is given but precision is "${precision}"; pass precision "int8" to use it.`,
     );
   if (precision === "auto" && opts.copy === false)
     throw new ArgumentError(
@@ -398,10 +454,11 @@ function planFromTrace(
   calls: NativeCall[],
   probe: Tensor,
   traced: Tensor,
-  precision: "fp32" | "bf16",
+  precision: "fp32" | "bf16" | "int8",
   winograd: "auto" | "never" | "always",
+  int8?: Int8Trace,
 ) {
-  const { nodes, valueIds, tail } = buildNodes(calls, probe.live());
+  const { nodes, valueIds, tail, callOf } = buildNodes(calls, probe.live());
   if (nodes.length === 0)
     throw new ArgumentError(
       `compileInference: the model's forward starts with ${tail[0]?.name ?? "nothing"}, which the plan cannot run; use foldBatchNorm for this model.`,
@@ -425,15 +482,21 @@ function planFromTrace(
   const outputs = [...valueIds]
     .filter(([, id]) => needed.has(id))
     .map(([handle, id]) => ({ handle, index: unique.indexOf(resolve(id)) }));
-  const wire = dense.map((n) => ({ ...n, post: n.post ?? [] }));
-  const plan = newInferencePlan(wire, unique, precision === "bf16" ? "bfloat16" : "float32", winograd);
   const summary = {
     planNodes: dense.length,
     convolutions: dense.filter((n) => n.op === "conv").length,
     fused: nodes.length - fused.length,
     tailCalls: tail.length,
   };
-  return { plan, outputs, tail, summary };
+  if (int8 !== undefined) {
+    const sites = denseSites(callOf, renames, map, int8.siteOfCall);
+    const q = int8Nodes(dense, { quant: int8.quant, sites, weightNames: int8.weightNames });
+    const plan = newInferencePlan(q.wire, unique, "int8", winograd, q.input);
+    return { plan, outputs, tail, summary: { ...summary, float: q.float }, quantization: q.quantization };
+  }
+  const wire = dense.map((n) => ({ ...n, post: n.post ?? [] }));
+  const plan = newInferencePlan(wire, unique, precision === "bf16" ? "bfloat16" : "float32", winograd);
+  return { plan, outputs, tail, summary, quantization: undefined };
 }
 
 /** The folded model was checked against the model by foldBatchNorm; the plan is checked against it here. */
@@ -442,7 +505,7 @@ function checkAgainstFolded(
   probe: Tensor,
   traced: Tensor,
   largest: number,
-  precision: "fp32" | "bf16",
+  precision: "fp32" | "bf16" | "int8",
 ): void {
   const out = compiled.forward(probe);
   const scale = Math.max(1e-6, largest);
