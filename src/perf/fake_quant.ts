@@ -1,9 +1,11 @@
 // The reference of an int8 plan: the traced forward of the folded model (traceSites) replayed
 // through libtorch in float32 with the value of every site the plan quantizes fake-quantized
 // (quantized and dequantized with the plan's scale and zero point) and every weight it quantizes
-// fake-quantized per output channel. The plan and this replay differ only by float rounding
-// (accumulation order, the int32 bias, x * (1 / s) against x / s at exact ties), so a plan that
-// strays from it has a bug; compileInference checks its int8 plans against it on the probe.
+// fake-quantized per output channel, and the bias of such a convolution rounded to the int32 the
+// plan adds (units of s_in * s_w). The plan and this replay then differ only by float rounding
+// (accumulation order, x * (1 / s) against x / s), which moves a value across a rounding
+// boundary now and then; a plan that strays further has a bug. compileInference checks its int8
+// plans against it on the probe.
 
 import { tensor } from "../ops/creation";
 import { round } from "../ops/math";
@@ -34,6 +36,15 @@ export function fakeQuantizeWeight(w: Tensor, scales: number[]): Tensor {
   return round(w.div(s)).clamp(-127, 127).mul(s);
 }
 
+/** A conv bias rounded to the int32 of an int8 plan: round(b / (sIn * sW[oc])) * sIn * sW[oc]. */
+function int32Bias(b: Tensor, sIn: number, scales: number[]): Tensor {
+  const unit = tensor(
+    Float32Array.from(scales, (s) => s * sIn),
+    [scales.length],
+  );
+  return round(b.div(unit)).mul(unit);
+}
+
 /**
  * The traced forward replayed on x with the listed sites and weights fake-quantized (weights: the
  * traced weight handle -> its per-channel scales). Tensors it makes belong to the caller's scope.
@@ -47,18 +58,29 @@ export function fakeQuantReplay(
   const { siteOfCall } = trace;
   // traced handle -> its replayed value (one Tensor per native handle, in the caller's scope)
   const map = new Map<NativeHandle, Tensor>();
+  // traced handle -> the site key of its value, for a quantized convolution's input scale
+  const keyOf = new Map<NativeHandle, string>([[trace.input, "input"]]);
   const quantized = (t: Tensor, key: string | undefined): Tensor => {
     const q = key === undefined ? undefined : sites[key];
     return q === undefined ? t : fakeQuantize(t, q);
   };
   map.set(trace.input, quantized(x, "input"));
-  for (const [h, scales] of weights) map.set(h, fakeQuantizeWeight(wrap(h), scales));
+  // a weight belongs to its model: a clone of it is ours to wrap (and free with the scope)
+  for (const [h, scales] of weights)
+    map.set(h, fakeQuantizeWeight(wrap(callNative("clone", [h]) as NativeHandle), scales));
   const one = (a: unknown): unknown => (isNativeHandle(a) ? (map.get(a)?.live() ?? a) : a);
   const sub = (a: unknown): unknown => (Array.isArray(a) ? a.map(one) : one(a));
   trace.calls.forEach((c, i) => {
     if (INFO_FUNCTIONS.has(c.name)) return;
-    const r = callNative(c.name, c.args.map(sub));
+    const args = c.args.map(sub);
+    const scales = isNativeHandle(c.args[1]) ? weights.get(c.args[1]) : undefined;
+    const sIn = isNativeHandle(c.args[0]) ? sites[keyOf.get(c.args[0]) ?? ""]?.scale : undefined;
+    if (c.name === "conv2d" && scales !== undefined && sIn !== undefined && isNativeHandle(c.args[2]))
+      args[2] = int32Bias(wrap(callNative("clone", [c.args[2]]) as NativeHandle), sIn, scales).live();
+    const r = callNative(c.name, args);
     const key = siteOfCall.get(i);
+    if (key !== undefined && isNativeHandle(c.result)) keyOf.set(c.result, key);
+    else if (key !== undefined && isNativeHandle(c.args[0]) && c.name.endsWith("_")) keyOf.set(c.args[0], key);
     if (isNativeHandle(c.result) && isNativeHandle(r)) map.set(c.result, quantized(wrap(r), key));
     else if (Array.isArray(c.result) && Array.isArray(r))
       c.result.forEach((h, j) => {

@@ -60,7 +60,8 @@ export function int8Trace(folded: Module, quant: QuantSpec, siteOfCall: Map<numb
  * An int8 plan checked against its reference, the fake-quantized replay of the folded model's
  * forward (./fake_quant.ts), on the probe: largest |plan - reference| relative to the largest
  * |reference| logit. A rounding flip in one element moves it by one quantum, and a few such flips
- * reach the logits damped by the layers after them; a wrong scale or layout moves it by O(1).
+ * reach the logits damped by the layers after them (measured: 0.6% on resnet20 and mobilenetv2,
+ * 1.7% with SE gates); a wrong scale, zero point or layout moves it by tens of percent.
  */
 export function checkInt8(
   forward: (x: Tensor) => Tensor,
@@ -85,7 +86,7 @@ export function checkInt8(
 }
 
 /** See checkInt8. */
-export const INT8_PROBE_TOLERANCE = 0.1;
+export const INT8_PROBE_TOLERANCE = 0.05;
 
 /** What the int8 wiring needs from the trace of the folded model. */
 export interface Int8Context {
