@@ -397,6 +397,7 @@ export function compileInference(model: Module, opts: PlanOptions = {}): Compile
           else
             checkInt8(
               (x) => compiled.forward(x),
+              () => compiled.choices(),
               { calls, siteOfCall, input: probe.live(), output: traced.live() },
               probe,
               built.quantization,

@@ -29,8 +29,10 @@ function setUp(name: string, options: Record<string, unknown>, specOpts: { asymm
 // Measured on 256 images (AVX-512 VNNI): 0.6% of the logit range at most on resnet20 and
 // mobilenetv2, no argmax change; 1.7% on efficient_resnet (SE gates in float), whose untrained
 // logits have near-ties (16% of rows within 2% of the range): 2 of 256 argmaxes moved. 3% and
-// 98% leave room for other CPUs (no VNNI: oneDNN's avx512_core int8 path) without hiding a wrong
-// scale, zero point or layout (those move the logits by tens of percent).
+// 98% leave a margin without hiding a wrong scale, zero point or layout (those move the logits by
+// tens of percent). Without VNNI (oneDNN's avx512_core or avx2 int8 convolutions, measured with
+// ONEDNN_MAX_CPU_ISA) oneDNN halves the int8 weights to keep vpmaddubsw from saturating, which
+// rounds odd weights: 3.2% on resnet20, 4% and 96% on efficient_resnet; there 8% and 93%.
 for (const [name, options, specOpts] of [
   ["resnet20", {}, {}],
   ["resnet20", { depth: 8 }, { asymmetricInput: true }],
@@ -50,8 +52,9 @@ for (const [name, options, specOpts] of [
           const range = ref.abs().max().item() as number;
           const err = maxAbsDiff(out, ref) / range;
           const agree = argmaxAgreement(out, ref);
-          assert.ok(err < 0.03, `${label}: max |plan - reference| = ${err} of the logit range ${range}`);
-          assert.ok(agree >= 0.98, `${label}: argmax agreement ${agree}`);
+          const [maxErr, minAgree] = compiled.choices().every((c) => /vnni|amx/.test(c)) ? [0.03, 0.98] : [0.08, 0.93];
+          assert.ok(err < maxErr, `${label}: max |plan - reference| = ${err} of the logit range ${range}`);
+          assert.ok(agree >= minAgree, `${label}: argmax agreement ${agree}`);
         }),
       );
     } finally {
