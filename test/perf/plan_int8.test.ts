@@ -14,7 +14,11 @@ const skip = planAvailable() ? false : "addon built without oneDNN (libdnnl-dev)
 const SHAPE = [8, 1, 28, 28];
 
 /** A seeded model with data-like BatchNorm statistics and its min/max spec from 3 random batches. */
-function setUp(name: string, options: Record<string, unknown>, specOpts: { asymmetricInput?: boolean } = {}) {
+function setUp(
+  name: string,
+  options: Record<string, unknown>,
+  specOpts: { asymmetricInput?: boolean; asymmetric?: boolean } = {},
+) {
   manualSeed(7);
   const model = createModel(name, { inChannels: 1, ...options });
   settleBatchNorm(model, SHAPE);
@@ -37,9 +41,16 @@ for (const [name, options, specOpts] of [
   ["resnet20", {}, {}],
   ["resnet20", { depth: 8 }, { asymmetricInput: true }],
   ["mobilenetv2", { widthMultiplier: 0.5 }, {}],
+  ["mobilenetv2", { widthMultiplier: 0.35 }, { asymmetric: true }],
   ["efficient_resnet", { channels: 16, imageSize: 28, poolSize: 7 }, {}],
 ] as const) {
-  const label = `${name} ${JSON.stringify(options)}${"asymmetricInput" in specOpts ? " (uint8 input with a zero point)" : ""}`;
+  const zeroPoints =
+    "asymmetricInput" in specOpts
+      ? " (uint8 input with a zero point)"
+      : "asymmetric" in specOpts
+        ? " (signed sites as uint8 with zero points)"
+        : "";
+  const label = `${name} ${JSON.stringify(options)}${zeroPoints}`;
   test(`int8 plan matches the fake-quantized reference of its spec: ${label}`, { skip }, () => {
     const { model, spec } = setUp(name, options, specOpts);
     const compiled = compileInference(model, { precision: "int8", quant: spec, inputShape: SHAPE });

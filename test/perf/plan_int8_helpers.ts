@@ -51,17 +51,21 @@ function siteRanges(folded: nn.Module, batches: Tensor[]): Map<string, [number, 
 
 /**
  * A post-training QuantSpec by min/max: non-negative sites uint8 with zero point 0, the others
- * symmetric int8 (asymmetricInput: the input uint8 with a zero point); conv weights per output
- * channel, max |w| / 127.
+ * symmetric int8 (asymmetricInput: the input uint8 with a zero point; asymmetric: every site
+ * with negative values uint8 with a zero point); conv weights per output channel, max |w| / 127.
  */
-export function minMaxSpec(model: nn.Module, batches: Tensor[], opts: { asymmetricInput?: boolean } = {}): QuantSpec {
+export function minMaxSpec(
+  model: nn.Module,
+  batches: Tensor[],
+  opts: { asymmetricInput?: boolean; asymmetric?: boolean } = {},
+): QuantSpec {
   return noGrad(() =>
     scope(() => {
       const { model: folded } = foldBatchNorm(model, { inputShape: batches[0]?.shape });
       try {
         const activations: Record<string, ActivationQuant> = {};
         for (const [key, [lo, hi]] of siteRanges(folded, batches)) {
-          if (key === "input" && opts.asymmetricInput === true) {
+          if (lo < 0 && (opts.asymmetric === true || (key === "input" && opts.asymmetricInput === true))) {
             const scale = Math.max(hi - lo, 1e-8) / 255;
             activations[key] = { scale, zeroPoint: Math.round(-lo / scale), dtype: "uint8" };
           } else if (lo >= 0) activations[key] = { scale: Math.max(hi, 1e-8) / 255, zeroPoint: 0, dtype: "uint8" };
