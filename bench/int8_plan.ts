@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { createModel, manualSeed, type nn, noGrad, randn, scope, setNumThreads } from "../src";
 import { compileInference } from "../src/perf/plan";
 import type { QuantSpec } from "../src/quant/spec";
-import { parseBenchArgs } from "./args";
+import { parseBenchArgs, UsageError } from "./args";
 import { median } from "./stats";
 
 export interface Int8PlanThroughput {
@@ -83,7 +83,8 @@ const FLAGS = {
 export async function main(args: string[]): Promise<void> {
   const o = parseBenchArgs("int8", FLAGS, args);
   if (o === undefined) return;
-  if (o.quant === undefined) throw new Error("--quant FILE is required (budgetnet quantize writes RUN/int8/quant.json)");
+  if (o.quant === undefined)
+    throw new UsageError("--quant FILE is required (budgetnet quantize writes RUN/int8/quant.json)");
   const quant = JSON.parse(readFileSync(o.quant, "utf8")) as QuantSpec;
   manualSeed(0);
   const model = createModel(quant.model, quant.modelOptions);
