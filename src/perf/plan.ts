@@ -5,8 +5,12 @@
 // linear, ...) is replayed through libtorch from the trace. The forward must not depend on the
 // data (true of every CNN in the zoo): the trace of one probe batch is the program.
 //
-// The result is checked against the unfolded model on the probe batch when it is built, so a
-// returned plan is a faithful one; a model the plan cannot take at all is an error that says so.
+// The nodes come from the trace in ./plan_nodes.ts. With precision "int8" and a QuantSpec,
+// convolutions and average pools run in int8 and the rest in float32 per op (./plan_int8.ts).
+//
+// The result is checked against the unfolded model on the probe batch when it is built (an int8
+// plan against the fake-quantized replay of its spec, ./fake_quant.ts), so a returned plan is a
+// faithful one; a model the plan cannot take at all is an error that says so.
 
 import type { Module } from "../nn/module";
 import { randn } from "../ops/creation";
@@ -16,15 +20,10 @@ import { wrap } from "../ops/util";
 import { traceSites } from "../quant/sites";
 import type { QuantSpec } from "../quant/spec";
 import { ArgumentError } from "../tensor/errors";
-import {
-  type NativeInferencePlan,
-  newInferencePlan,
-  type InferencePlanNode as PlanNode,
-  planAvailable,
-} from "../tensor/native_calls";
+import { type NativeInferencePlan, newInferencePlan, planAvailable } from "../tensor/native_calls";
 import { scope } from "../tensor/scope";
 import { type NativeHandle, noGrad, type Tensor } from "../tensor/tensor";
-import { callNative, INFO_FUNCTIONS, isNativeHandle as isHandle, type NativeCall, traceNative } from "../tensor/trace";
+import { callNative, isNativeHandle as isHandle, type NativeCall, traceNative } from "../tensor/trace";
 import { foldBatchNorm } from "./fold";
 import {
   checkInt8,
@@ -35,6 +34,7 @@ import {
   int8Nodes,
   int8Trace,
 } from "./plan_int8";
+import { buildNodes, fuse, renumber } from "./plan_nodes";
 
 export { planAvailable };
 export type { FloatNode, Int8Quantization };
@@ -59,162 +59,6 @@ export interface PlanOptions {
   copy?: boolean;
   /** Winograd for 3x3 stride-1 float32 convolutions: "auto" (default, timed per shape), "never", "always". */
   winograd?: "auto" | "never" | "always";
-}
-
-/** Activations the plan runs (oneDNN eltwise, or a post-op of the convolution before them). */
-const ACTIVATIONS = new Set(["relu", "relu6", "sigmoid", "silu", "hardswish", "hardsigmoid"]);
-
-/** Turns the traced calls into plan nodes up to the first call the plan cannot run. */
-function buildNodes(
-  calls: NativeCall[],
-  input: NativeHandle,
-): { nodes: PlanNode[]; valueIds: Map<NativeHandle, number>; tail: NativeCall[]; callOf: Map<number, number> } {
-  const valueIds = new Map<NativeHandle, number>([[input, 0]]);
-  const nodes: PlanNode[] = [];
-  const callOf = new Map<number, number>();
-  const v = (h: unknown): number | undefined => (isHandle(h) ? valueIds.get(h) : undefined);
-  let i = 0;
-  for (; i < calls.length; i++) {
-    const c = calls[i] as NativeCall;
-    if (INFO_FUNCTIONS.has(c.name)) continue;
-    const x = v(c.args[0]);
-    const made = x === undefined ? undefined : nodeFor(c, x, v);
-    if (made === undefined) break;
-    const out = nodes.length + 1;
-    nodes.push({ ...made.node, out } as PlanNode);
-    valueIds.set(made.result, out);
-    callOf.set(out, i);
-  }
-  return { nodes, valueIds, tail: calls.slice(i).filter((c) => !INFO_FUNCTIONS.has(c.name)), callOf };
-}
-
-/**
- * The plan node for one traced call whose first input is plan value x, or undefined when the plan
- * cannot run it. `v` gives the plan value of a handle (undefined for weights and constants).
- */
-function nodeFor(
-  c: NativeCall,
-  x: number,
-  v: (h: unknown) => number | undefined,
-): { node: Omit<PlanNode, "out">; result: NativeHandle } | undefined {
-  const a = c.args;
-  const result = c.result as NativeHandle;
-  const constant = (t: unknown) => t == null || v(t) === undefined;
-  if (c.name === "conv2d" && isHandle(a[1]) && constant(a[1]) && constant(a[2])) {
-    const node: Omit<PlanNode, "out"> = {
-      op: "conv",
-      in: x,
-      weight: a[1],
-      bias: isHandle(a[2]) ? a[2] : null,
-      stride: a[3] as number[],
-      padding: a[4] as number[],
-      dilation: a[5] as number[],
-      groups: a[6] as number,
-      post: [],
-    };
-    return { node, result };
-  }
-  if (
-    c.name === "batchNorm" &&
-    a[5] === false &&
-    isHandle(a[3]) &&
-    isHandle(a[4]) &&
-    [a[1], a[2], a[3], a[4]].every(constant)
-  ) {
-    // a BatchNorm the fold could not take (its input is not a convolution's), in inference form
-    const node: Omit<PlanNode, "out"> = {
-      op: "batchnorm",
-      in: x,
-      weight: isHandle(a[1]) ? a[1] : undefined,
-      bias: isHandle(a[2]) ? a[2] : null,
-      mean: a[3],
-      var: a[4],
-      eps: a[7] as number,
-      post: [],
-    };
-    return { node, result };
-  }
-  if (ACTIVATIONS.has(c.name) && a.length === 1) return { node: { op: "eltwise", in: x, sub: c.name }, result };
-  if (c.name === "relu_" && a.length === 1)
-    return { node: { op: "eltwise", in: x, sub: "relu" }, result: a[0] as NativeHandle };
-  if ((c.name === "add" || c.name === "mul") && a.length === 2 && v(a[1]) !== undefined) {
-    const [sa, sb] = [c.argShapes?.[0], c.argShapes?.[1]];
-    if (sa === undefined || sb === undefined) return undefined;
-    const numel = (s: number[]) => s.reduce((p, d) => p * d, 1);
-    // oneDNN broadcasts the second operand only: the full-size one goes first
-    const [p, q] = numel(sa) >= numel(sb) ? [x, v(a[1]) as number] : [v(a[1]) as number, x];
-    return { node: { op: "binary", in: p, b: q, sub: c.name, post: [] }, result };
-  }
-  if (c.name === "avgPool2d" && a[4] === false) {
-    const kernel = a[1] as number[];
-    const stride = (a[2] as number[]).length === 0 ? kernel : (a[2] as number[]);
-    const sub = a[5] === false ? "avg_exclude" : "avg_include";
-    return { node: { op: "pool", in: x, sub, kernel, stride, padding: a[3] as number[] }, result };
-  }
-  if (c.name === "adaptiveAvgPool2d" && (a[1] as number[]).every((d) => d === 1))
-    return { node: { op: "pool", in: x, sub: "global" }, result };
-  return undefined;
-}
-
-/** Activations and residual additions into the convolution (or addition) before them (oneDNN post-ops). */
-function fuse(nodes: PlanNode[], outputs: Set<number>): { nodes: PlanNode[]; renames: Map<number, number> } {
-  let list = nodes;
-  const renames = new Map<number, number>();
-  for (;;) {
-    const uses = new Map<number, number>();
-    for (const n of list) for (const u of [n.in, n.b, n.sum]) if (u !== undefined) uses.set(u, (uses.get(u) ?? 0) + 1);
-    const producer = new Map(list.map((n) => [n.out, n]));
-    const single = (id: number) => uses.get(id) === 1 && !outputs.has(id);
-    let alias: [number, number] | undefined;
-    let drop: PlanNode | undefined;
-    for (const n of list) {
-      const p = producer.get(n.in);
-      const bnRelu = p?.op === "batchnorm" && n.sub === "relu" && (p.post ?? []).length === 0;
-      if (n.op === "eltwise" && p && (p.op === "conv" || p.op === "binary" || bnRelu) && single(n.in)) {
-        p.post = [...(p.post ?? []), n.sub as string];
-        [alias, drop] = [[n.out, p.out], n];
-        break;
-      }
-      if (n.op === "binary" && n.sub === "add" && n.b !== undefined) {
-        // the addend that is a convolution output read only here takes the other one as its sum post-op
-        for (const [mine, other] of [
-          [n.in, n.b],
-          [n.b, n.in],
-        ] as const) {
-          const c = producer.get(mine);
-          if (c?.op === "conv" && c.sum === undefined && (c.post ?? []).length === 0 && single(mine) && other < c.out) {
-            c.sum = other;
-            c.post = ["sum"];
-            [alias, drop] = [[n.out, c.out], n];
-            break;
-          }
-        }
-        if (drop) break;
-      }
-    }
-    if (!alias || !drop) return { nodes: list, renames };
-    const [from, to] = alias;
-    const rename = (id: number | undefined) => (id === from ? to : id);
-    list = list
-      .filter((n) => n !== drop)
-      .map((n) => ({ ...n, in: rename(n.in) as number, b: rename(n.b), sum: rename(n.sum) }));
-    if (outputs.has(from)) {
-      outputs.delete(from);
-      outputs.add(to);
-    }
-    renames.set(from, to);
-  }
-}
-
-/** Value ids renumbered in node order (the native plan takes them dense and in order). */
-function renumber(nodes: PlanNode[]): { nodes: PlanNode[]; map: Map<number, number> } {
-  const map = new Map<number, number>([[0, 0]]);
-  const out = nodes.map((n, i) => {
-    map.set(n.out, i + 1);
-    const r = (id: number | undefined) => (id === undefined ? undefined : map.get(id));
-    return { ...n, in: r(n.in) as number, b: r(n.b), sum: r(n.sum), out: i + 1 };
-  });
-  return { nodes: out, map };
 }
 
 /**
