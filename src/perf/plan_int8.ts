@@ -191,8 +191,12 @@ export function int8Nodes(
   };
   const int8Readers = new Set<number>();
   for (const n of nodes) if (n.op === "conv") for (const v of [n.in, n.sum]) if (v !== undefined) int8Readers.add(v);
-  const storedInt8 = new Set<number>(int8Readers.has(0) ? [0] : []);
+  // values the plan holds in int8, with the quantization they are held in (an int8 pool's output
+  // keeps its input's, whatever the spec says of the pool's own site)
+  const stored = new Map<number, PlanQuant>();
   const input = int8Readers.has(0) ? need(0, "the model's input") : undefined;
+  if (input !== undefined) stored.set(0, input);
+  const held = (id: number, what: string): PlanQuant => stored.get(id) ?? need(id, what);
   const wire: PlanNode[] = [];
   const float: FloatNode[] = [];
   const weights: string[] = [];
@@ -211,22 +215,24 @@ export function int8Nodes(
         );
       if (!wq.scales.every((s) => s > 0 && Number.isFinite(s)))
         throw new ArgumentError(`compileInference: the weight scales of "${name}" must be positive and finite.`);
-      need(n.in, `the input of the convolution ${name}`);
-      if (n.sum !== undefined) need(n.sum, `the residual added by the convolution ${name}`);
-      Object.assign(w, { int8: true, quant: need(n.out, `the output of the convolution ${name}`), wscales: wq.scales });
+      held(n.in, `the input of the convolution ${name}`);
+      if (n.sum !== undefined) held(n.sum, `the residual added by the convolution ${name}`);
+      const q = need(n.out, `the output of the convolution ${name}`);
+      Object.assign(w, { int8: true, quant: q, wscales: wq.scales });
       weights.push(name);
-      storedInt8.add(n.out);
-    } else if (n.op === "pool" && n.sub !== "global" && storedInt8.has(n.in)) {
-      const q = need(n.in, "the input of an average pool");
+      stored.set(n.out, q);
+    } else if (n.op === "pool" && n.sub !== "global" && stored.has(n.in)) {
+      const q = held(n.in, "the input of an average pool");
       Object.assign(w, { int8: true, quant: q });
       sites[keyOf(n.out)] = { ...q };
-      storedInt8.add(n.out);
+      stored.set(n.out, q);
     } else {
       const op = n.sub === undefined ? n.op : `${n.op}:${n.sub}`;
       float.push({ key: keyOf(n.out), op, reason: floatReason(op) });
       if (int8Readers.has(n.out)) {
-        Object.assign(w, { quant: need(n.out, `the output of ${op}, read by a convolution`), quantizeOutput: true });
-        storedInt8.add(n.out);
+        const q = need(n.out, `the output of ${op}, read by a convolution`);
+        Object.assign(w, { quant: q, quantizeOutput: true });
+        stored.set(n.out, q);
       }
     }
     wire.push(w);

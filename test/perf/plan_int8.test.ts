@@ -3,7 +3,7 @@
 // plan, clear about what it lacks. Speed is not asserted: these pass without VNNI too.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { createModel, manualSeed, maxAbsDiff, noGrad, randn, scope } from "../../src";
+import { createModel, manualSeed, maxAbsDiff, nn, noGrad, randn, scope } from "../../src";
 import { compileInference, planAvailable } from "../../src/perf/plan";
 import { checkNoLeaks } from "../helpers";
 import { argmaxAgreement, fakeQuantReference, minMaxSpec, settleBatchNorm } from "./plan_int8_helpers";
@@ -158,3 +158,37 @@ test("ops the int8 path does not cover run in float, and the summary says which 
     }
   }
 });
+
+test(
+  "an int8 average pool keeps its input's quantization, and the convolution after it reads that one",
+  { skip },
+  () => {
+    manualSeed(9);
+    const model = new nn.Sequential([
+      new nn.Conv2d({ inChannels: 1, outChannels: 16, kernelSize: 3, padding: 1 }),
+      new nn.ReLU(),
+      new nn.AvgPool2d({ kernelSize: 2 }),
+      new nn.Conv2d({ inChannels: 16, outChannels: 8, kernelSize: 3, padding: 1 }),
+      new nn.AdaptiveAvgPool2d(1),
+    ]);
+    model.eval();
+    // the pool's own site gets a scale of its own, which the plan must not use (it pools in int8)
+    const spec = scope(() => minMaxSpec(model, [randn(SHAPE)], { scales: { "2:avgPool2d#0": 0.5 } }, true));
+    const compiled = compileInference(model, { precision: "int8", quant: spec, inputShape: SHAPE, copy: false });
+    try {
+      const q = compiled.quantization;
+      assert.deepEqual(q?.sites["2:avgPool2d#0"], q?.sites["1:relu_#0"] ?? q?.sites["1:relu#0"]);
+      noGrad(() =>
+        scope(() => {
+          const x = randn(SHAPE);
+          const ref = fakeQuantReference(model, compiled, spec, x, true);
+          const err = maxAbsDiff(compiled.forward(x), ref) / (ref.abs().max().item() as number);
+          assert.ok(err < 0.03, `max |plan - reference| = ${err} of the range`);
+        }),
+      );
+    } finally {
+      compiled.dispose();
+      model.dispose();
+    }
+  },
+);

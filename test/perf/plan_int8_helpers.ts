@@ -57,11 +57,13 @@ function siteRanges(folded: nn.Module, batches: Tensor[]): Map<string, [number, 
 export function minMaxSpec(
   model: nn.Module,
   batches: Tensor[],
-  opts: { asymmetricInput?: boolean; asymmetric?: boolean } = {},
+  opts: { asymmetricInput?: boolean; asymmetric?: boolean; scales?: Record<string, number> } = {},
+  inPlace = false,
 ): QuantSpec {
   return noGrad(() =>
     scope(() => {
-      const { model: folded } = foldBatchNorm(model, { inputShape: batches[0]?.shape });
+      // inPlace: a model built by hand, without BatchNorms (foldBatchNorm copies only createModel's)
+      const folded = inPlace ? model : foldBatchNorm(model, { inputShape: batches[0]?.shape }).model;
       try {
         const activations: Record<string, ActivationQuant> = {};
         for (const [key, [lo, hi]] of siteRanges(folded, batches)) {
@@ -70,6 +72,8 @@ export function minMaxSpec(
             activations[key] = { scale, zeroPoint: Math.round(-lo / scale), dtype: "uint8" };
           } else if (lo >= 0) activations[key] = { scale: Math.max(hi, 1e-8) / 255, zeroPoint: 0, dtype: "uint8" };
           else activations[key] = { scale: Math.max(-lo, hi, 1e-8) / 127, zeroPoint: 0, dtype: "int8" };
+          const scale = opts.scales?.[key];
+          if (scale !== undefined) (activations[key] as ActivationQuant).scale = scale;
         }
         const weights: QuantSpec["weights"] = {};
         for (const [name, w] of folded.namedParameters())
@@ -92,17 +96,23 @@ export function minMaxSpec(
           float: [],
         } satisfies QuantSpec;
       } finally {
-        folded.dispose();
+        if (!inPlace) folded.dispose();
       }
     }),
   );
 }
 
 /** The compiled plan's reference: the folded model's forward with the plan's quantization faked. */
-export function fakeQuantReference(model: nn.Module, compiled: CompiledInference, spec: QuantSpec, x: Tensor): Tensor {
+export function fakeQuantReference(
+  model: nn.Module,
+  compiled: CompiledInference,
+  spec: QuantSpec,
+  x: Tensor,
+  inPlace = false,
+): Tensor {
   const q = compiled.quantization;
   if (q === undefined) throw new Error("not an int8 plan");
-  const { model: folded } = foldBatchNorm(model, { inputShape: x.shape });
+  const folded = inPlace ? model : foldBatchNorm(model, { inputShape: x.shape }).model;
   try {
     const t = traceSites(folded, x, () => folded.forward(x));
     const siteOfCall = new Map(t.sites.filter((s) => s.callIndex >= 0).map((s) => [s.callIndex, s.key]));
@@ -113,7 +123,7 @@ export function fakeQuantReference(model: nn.Module, compiled: CompiledInference
     const trace = { calls: t.calls, siteOfCall, input: x.live(), output: t.result.live() };
     return fakeQuantReplay(trace, x, q.sites, weights).clone();
   } finally {
-    folded.dispose();
+    if (!inPlace) folded.dispose();
   }
 }
 
