@@ -84,21 +84,36 @@ static std::vector<float> ChannelScales(const Node& n, int64_t oc) {
   return ws;
 }
 
-// post-ops in the units `unit` the output scales leave values in (1: real units)
-static dnnl::post_ops Int8PostOps(const Builder& b, const Node& n, float unit) {
+// The post-ops of an int8 convolution. Homogeneous: the output scales leave values in units of the
+// output's scale, so ReLU stays, ReLU6's bound and the sum's scale are divided by it. Otherwise
+// the values are in real units: the activations run as in float, then one more post-op divides by
+// the output's scale (a final hard-sigmoid takes the division into its own linear and clip: the
+// chain linear, clip, linear came out wrong from oneDNN 2.6.3's int8 brgconv here, every value off,
+// while each of sigmoid, SiLU, hardswish followed by linear matched the reference exactly).
+static dnnl::post_ops Int8PostOps(const Builder& b, const Node& n, bool homogeneous) {
+  float unit = homogeneous ? n.q.scale : 1.f;
   dnnl::post_ops po;
-  for (const std::string& p : n.post) {
+  bool scaled = homogeneous;
+  for (size_t j = 0; j < n.post.size(); ++j) {
+    const std::string& p = n.post[j];
+    bool last = j + 1 == n.post.size();
     if (p == "sum") {
       const QParam& qs = b.vals[n.sum].q;
       if (!qs.defined()) throw std::invalid_argument("int8 conv: the residual has no quantization");
       po.append_sum(qs.scale / unit, qs.zp, qs.type);
     } else if (p == "relu6") {
       po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip_v2, 0.f, 6.f / unit);
+    } else if (p == "hardsigmoid" && last && !homogeneous) {
+      // clip(x / 6 + 1/2, 0, 1) / s = clip(x / (6 s) + 1 / (2 s), 0, 1 / s)
+      float s = n.q.scale;
+      po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, 1.f / (6.f * s), 0.5f / s);
+      po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip_v2, 0.f, 1.f / s);
+      scaled = true;
     } else {
       for (const Act& a : Activation(p)) po.append_eltwise(1.f, a.alg, a.alpha, a.beta);
     }
   }
-  if (unit == 1.f) po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, 1.f / n.q.scale, 0.f);
+  if (!scaled) po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, 1.f / n.q.scale, 0.f);
   return po;
 }
 
@@ -115,7 +130,7 @@ PlanValue CompileConvInt8(Builder& b, const Node& n, size_t i, std::string& choi
   for (size_t k = 0; k < ws.size(); ++k) oscale[k] = qin.scale * ws[k] / unit;
   dnnl::primitive_attr attr;
   attr.set_output_scales(1 << 1, oscale);
-  attr.set_post_ops(Int8PostOps(b, n, homogeneous ? unit : 1.f));
+  attr.set_post_ops(Int8PostOps(b, n, homogeneous));
   if (qin.zp != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
   if (n.q.zp != 0) attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
   memory::desc src(s.src, qin.type, tag::any), w(s.weights, dt::s8, tag::any), dst(s.dst, n.q.type, tag::any);
