@@ -12,6 +12,7 @@
         "native/autocast.cc",
         "native/profiler.cc",
         "native/plan.cc",
+        "native/plan_int8.cc",
         "native/dist.cc"
       ],
       "include_dirs": [

@@ -10,214 +10,11 @@
 //
 // Built only when oneDNN's headers are present (BUDGETNET_DNNL=1, Debian's libdnnl-dev); the
 // addon then exports InferencePlan and buildInfo().dnnl is true.
-#include "common.h"
+#include "plan.h"
 
 #if BUDGETNET_DNNL
-#include <oneapi/dnnl/dnnl.hpp>
-
-#include <chrono>
-#include <cstdlib>
-#include <cstring>
-#include <map>
-#include <memory>
-#include <unordered_map>
 
 namespace bn {
-
-using dnnl::memory;
-using tag = memory::format_tag;
-using dt = memory::data_type;
-
-// Activation name -> oneDNN eltwise algorithm and its alpha, beta (PyTorch's definitions).
-struct Act {
-  dnnl::algorithm alg;
-  float alpha, beta;
-};
-static std::vector<Act> Activation(const std::string& name) {
-  if (name == "relu") return {{dnnl::algorithm::eltwise_relu, 0.f, 0.f}};
-  if (name == "relu6") return {{dnnl::algorithm::eltwise_clip_v2, 0.f, 6.f}};
-  if (name == "sigmoid") return {{dnnl::algorithm::eltwise_logistic, 0.f, 0.f}};
-  if (name == "silu") return {{dnnl::algorithm::eltwise_swish, 1.f, 0.f}};
-  if (name == "hardswish") return {{dnnl::algorithm::eltwise_hardswish, 0.f, 0.f}};
-  // relu6(x + 3) / 6 = clip(x / 6 + 1/2, 0, 1): oneDNN 2.6 has no hard-sigmoid of its own
-  if (name == "hardsigmoid")
-    return {{dnnl::algorithm::eltwise_linear, 1.f / 6.f, 0.5f}, {dnnl::algorithm::eltwise_clip_v2, 0.f, 1.f}};
-  throw std::invalid_argument("plan: unknown activation '" + name + "'");
-}
-
-static void AppendPostOps(dnnl::post_ops& po, const std::vector<std::string>& post) {
-  for (const std::string& p : post) {
-    if (p == "sum") {
-      po.append_sum(1.f);
-    } else {
-      for (const Act& a : Activation(p)) po.append_eltwise(1.f, a.alg, a.alpha, a.beta);
-    }
-  }
-}
-
-static dnnl::engine& Engine() {
-  static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
-  return eng;
-}
-
-// One in-order CPU stream for every plan (budgetnet runs plans from the Node main thread only).
-static dnnl::stream& Stream() {
-  static dnnl::stream s(Engine());
-  return s;
-}
-
-enum class Kind { Conv, Eltwise, Binary, Pool, BatchNorm };
-
-struct Node {
-  Kind kind;
-  int in = -1, b = -1, out = -1;
-  std::string sub;                 // eltwise: relu|relu6|sigmoid|silu|hardswish|hardsigmoid; binary: add|mul; pool: avg_include|avg_exclude|global
-  std::vector<std::string> post;   // conv/binary post-ops in order: "relu" or "sum"
-  int sum = -1;                    // conv: value added by the sum post-op
-  at::Tensor weight, bias;         // conv: float32, contiguous; batchnorm: scale and shift
-  at::Tensor mean, var;            // batchnorm: running statistics
-  float eps = 1e-5f;
-  std::vector<int64_t> stride, padding, dilation, kernel;
-  int64_t groups = 1;
-};
-
-struct PlanValue {
-  memory mem;
-  void* buf = nullptr;  // owned by the program's pool; nullptr for the user's input
-  size_t size = 0;
-};
-
-struct Step {
-  dnnl::primitive prim;
-  std::unordered_map<int, memory> args;
-};
-
-// One compiled program for one input shape.
-struct Program {
-  std::vector<int64_t> inputDims;
-  memory input;  // plain float32 NCHW; its handle is set to the caller's tensor on each run
-  std::vector<Step> steps;
-  // per output: the value, a plain float32 memory whose handle is set to a new tensor on each
-  // run, and the reorder between them (made once here, not per run)
-  struct Export {
-    memory from, to;
-    dnnl::reorder reorder;
-  };
-  std::vector<Export> exports;
-  std::vector<std::vector<int64_t>> exportDims;
-  std::vector<memory> keep;  // reordered weights and biases
-  std::vector<void*> buffers;
-  std::vector<std::string> choices;  // per convolution: implementation and algorithm
-  ~Program() {
-    for (void* p : buffers) std::free(p);
-  }
-};
-
-class Pool {
- public:
-  explicit Pool(Program& p) : prog_(p) {}
-  void* get(size_t size) {
-    size_t best = free_.size();
-    for (size_t i = 0; i < free_.size(); ++i)
-      if (free_[i].first >= size && (best == free_.size() || free_[i].first < free_[best].first)) best = i;
-    if (best != free_.size()) {
-      void* p = free_[best].second;
-      sizes_[p] = free_[best].first;
-      free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(best));
-      return p;
-    }
-    void* p = nullptr;
-    if (posix_memalign(&p, 64, std::max<size_t>(size, 64)) != 0) throw std::bad_alloc();
-    prog_.buffers.push_back(p);
-    sizes_[p] = size;
-    return p;
-  }
-  void put(void* p) {
-    if (p != nullptr) free_.push_back({sizes_[p], p});
-  }
-
- private:
-  Program& prog_;
-  std::vector<std::pair<size_t, void*>> free_;
-  std::unordered_map<void*, size_t> sizes_;
-};
-
-// The state of one compilation: the program being built, the pool its buffers come from, the
-// value each node has produced so far and, per value, the last node that reads it.
-class Builder {
- public:
-  Builder(Program& program, std::vector<int> lastReaders)
-      : prog(program), vals(lastReaders.size()), lastUse(std::move(lastReaders)), pool_(program) {}
-
-  Program& prog;
-  std::vector<PlanValue> vals;
-  const std::vector<int> lastUse;
-
-  void AddStep(dnnl::primitive prim, std::unordered_map<int, memory> args) {
-    prog.steps.push_back({std::move(prim), std::move(args)});
-  }
-
-  PlanValue Alloc(const memory::desc& d) {
-    PlanValue v;
-    v.size = d.get_size();
-    v.buf = pool_.get(v.size);
-    v.mem = memory(d, Engine(), v.buf);
-    return v;
-  }
-
-  // value v in layout d: itself, or a reordered copy made by a step (back to the pool after the node)
-  memory As(int v, const memory::desc& d) {
-    if (vals[v].mem.get_desc() == d) return vals[v].mem;
-    PlanValue t = Alloc(d);
-    temps_.push_back(t.buf);
-    AddStep(dnnl::reorder(vals[v].mem, t.mem), {{DNNL_ARG_FROM, vals[v].mem}, {DNNL_ARG_TO, t.mem}});
-    return t.mem;
-  }
-
-  // a float32 tensor (plain layout `user`) copied once into the program's own memory in layout `want`
-  memory Prepare(const memory::desc& user, const at::Tensor& t, const memory::desc& want) {
-    memory from(user, Engine(), t.data_ptr());
-    memory to(want, Engine());
-    dnnl::reorder(from, to).execute(Stream(), from, to);
-    Stream().wait();
-    prog.keep.push_back(to);
-    return to;
-  }
-
-  // the output buffer of node i: the input's own buffer when i is its last reader (in place), else a new one
-  PlanValue ReuseOrAlloc(int v, size_t i, const memory::desc& d) {
-    if (v >= 0 && vals[v].buf != nullptr && lastUse[v] == static_cast<int>(i) && vals[v].mem.get_desc() == d) {
-      PlanValue out = vals[v];
-      vals[v].buf = nullptr;  // ownership moves to the output
-      return out;
-    }
-    return Alloc(d);
-  }
-
-  // the output of node i whose sum post-op adds into it: the summand v's own buffer when i reads it
-  // last, else a copy of v made by a step
-  PlanValue SumTarget(int v, size_t i, const memory::desc& d) {
-    PlanValue out = ReuseOrAlloc(v, i, d);
-    if (out.mem.get_data_handle() != vals[v].mem.get_data_handle())
-      AddStep(dnnl::reorder(vals[v].mem, out.mem), {{DNNL_ARG_FROM, vals[v].mem}, {DNNL_ARG_TO, out.mem}});
-    return out;
-  }
-
-  // after node i: its reordered copies, and the values it was the last to read, go back to the pool
-  void EndNode(const Node& n, size_t i) {
-    for (void* t : temps_) pool_.put(t);
-    temps_.clear();
-    for (int v : {n.in, n.b, n.sum})
-      if (v >= 0 && lastUse[v] == static_cast<int>(i) && vals[v].buf != nullptr) {
-        pool_.put(vals[v].buf);
-        vals[v].buf = nullptr;
-      }
-  }
-
- private:
-  Pool pool_;
-  std::vector<void*> temps_;
-};
 
 class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
  public:
@@ -232,7 +29,8 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
     exports.Set("InferencePlan", f);
   }
 
-  // new InferencePlan(nodes, outputs, dtype, winograd)
+  // new InferencePlan(nodes, outputs, dtype, winograd[, options]); dtype "int8": the nodes marked
+  // int8 run in int8 (plan_int8.cc), the others in float32; options.input: the input's quantization
   explicit InferencePlan(const Napi::CallbackInfo& info) : Napi::ObjectWrap<InferencePlan>(info) {
     try {
       Parse(info);
@@ -246,7 +44,9 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
  private:
   std::vector<Node> nodes_;
   std::vector<int> outputs_;
-  dt dtype_ = dt::f32;
+  dt dtype_ = dt::f32;  // of float nodes
+  bool int8_ = false;
+  QParam inputQ_;
   std::string winograd_ = "auto";
   int numValues_ = 1;
   std::map<std::vector<int64_t>, std::unique_ptr<Program>> programs_;
@@ -275,6 +75,7 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
     if (info.Length() < 4 || !info[0].IsArray() || !info[1].IsArray() || !info[2].IsString() || !info[3].IsString())
       throw std::invalid_argument("InferencePlan(nodes, outputs, dtype, winograd): wrong arguments");
     ParseSettings(info[2].As<Napi::String>(), info[3].As<Napi::String>());
+    if (info.Length() > 4 && info[4].IsObject()) inputQ_ = ParseQParam(info[4].As<Napi::Object>().Get("input"));
     Napi::Array arr = info[0].As<Napi::Array>();
     for (uint32_t i = 0; i < arr.Length(); ++i) {
       Node n = ParseNode(arr.Get(i).As<Napi::Object>());
@@ -296,8 +97,10 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
       dtype_ = dt::f32;
     else if (dtype == "bfloat16")
       dtype_ = dt::bf16;
+    else if (dtype == "int8")
+      int8_ = true;
     else
-      throw std::invalid_argument("dtype must be 'float32' or 'bfloat16'. Received: " + dtype);
+      throw std::invalid_argument("dtype must be 'float32', 'bfloat16' or 'int8'. Received: " + dtype);
     winograd_ = winograd;
     if (winograd_ != "auto" && winograd_ != "never" && winograd_ != "always")
       throw std::invalid_argument("winograd must be 'auto', 'never' or 'always'. Received: " + winograd_);
@@ -311,6 +114,13 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
     n.out = Id(o, "out");
     n.sum = Id(o, "sum");
     if (o.Get("sub").IsString()) n.sub = o.Get("sub").As<Napi::String>();
+    n.int8 = o.Get("int8").IsBoolean() && o.Get("int8").As<Napi::Boolean>().Value();
+    n.quantizeOutput = o.Get("quantizeOutput").IsBoolean() && o.Get("quantizeOutput").As<Napi::Boolean>().Value();
+    n.q = ParseQParam(o.Get("quant"));
+    if (o.Get("wscales").IsArray()) {
+      Napi::Array w = o.Get("wscales").As<Napi::Array>();
+      for (uint32_t j = 0; j < w.Length(); ++j) n.wscales.push_back(w.Get(j).As<Napi::Number>().FloatValue());
+    }
     if (o.Get("post").IsArray()) {
       Napi::Array p = o.Get("post").As<Napi::Array>();
       for (uint32_t j = 0; j < p.Length(); ++j) n.post.push_back(p.Get(j).As<Napi::String>());
@@ -366,7 +176,11 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
     for (size_t i = 0; i < dims.size(); ++i) out += (i ? "," : "") + std::to_string(dims[i]);
     out += "]";
     auto dt_ = d.data_type();
-    out += dt_ == dt::f32 ? " f32" : dt_ == dt::bf16 ? " bf16" : " ?";
+    out += dt_ == dt::f32    ? " f32"
+           : dt_ == dt::bf16 ? " bf16"
+           : dt_ == dt::u8   ? " u8"
+           : dt_ == dt::s8   ? " s8"
+                             : " ?";
     // the layout: the innermost block (16c = blocked by 16 channels) or the stride order
     const auto& bd = d.data.format_desc.blocking;
     if (bd.inner_nblks > 0)
@@ -410,6 +224,7 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
     Builder b(*prog, LastUses());
     prog->input = memory({dims, dt::f32, tag::nchw}, Engine(), DNNL_MEMORY_NONE);
     b.vals[0].mem = prog->input;
+    b.vals[0].q = inputQ_;
     for (size_t i = 0; i < nodes_.size(); ++i) {
       const Node& n = nodes_[i];
       switch (n.kind) {
@@ -429,6 +244,9 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
           b.vals[n.out] = CompilePool(b, n);
           break;
       }
+      if (n.int8 && !int8_) throw std::invalid_argument("an int8 node in a float plan");
+      b.vals[n.out].q = n.q;
+      if (n.quantizeOutput) b.Quantize(n.out);
       b.EndNode(n, i);
     }
     AddExports(b);
@@ -442,33 +260,11 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
       memory::dims d = b.vals[v].mem.get_desc().dims();
       memory user({d, dt::f32, d.size() == 4 ? tag::nchw : d.size() == 2 ? tag::ab : tag::a}, Engine(),
                   DNNL_MEMORY_NONE);
-      b.prog.exports.push_back({b.vals[v].mem, user, dnnl::reorder(b.vals[v].mem, user)});
+      std::unordered_map<int, memory> args;
+      dnnl::reorder r = QuantReorder(b.vals[v].mem, user, b.vals[v].q, args);
+      b.prog.exports.push_back({b.vals[v].mem, user, r, std::move(args)});
       b.prog.exportDims.push_back(std::vector<int64_t>(d.begin(), d.end()));
     }
-  }
-
-  // A convolution's dimensions: input, output, weights (grouped: [groups, oc / groups, ic / groups,
-  // kh, kw]), and its bias (an empty desc without one).
-  struct ConvShape {
-    memory::dims src, dst, weights;
-    memory::desc bias;
-  };
-  using ConvPd = dnnl::convolution_forward::primitive_desc;
-
-  static ConvShape ConvShapes(const Node& n, const memory::dims& sd) {
-    auto w = n.weight.sizes();
-    int64_t oc = w[0], kh = w[2], kw = w[3];
-    if (sd.size() != 4 || sd[1] != w[1] * n.groups)
-      throw std::invalid_argument("plan conv: input channels do not match the weight");
-    auto outDim = [&](int64_t in, int64_t k, int j) {
-      return (in + 2 * n.padding[j] - n.dilation[j] * (k - 1) - 1) / n.stride[j] + 1;
-    };
-    ConvShape s;
-    s.src = sd;
-    s.dst = {sd[0], oc, outDim(sd[2], kh, 0), outDim(sd[3], kw, 1)};
-    s.weights = n.groups == 1 ? memory::dims{oc, w[1], kh, kw} : memory::dims{n.groups, oc / n.groups, w[1], kh, kw};
-    if (n.bias.defined()) s.bias = memory::desc({oc}, dt::f32, tag::a);
-    return s;
   }
 
   // The convolution with its post-ops, by algorithm alg. float32: activations stay in 16-channel
@@ -550,6 +346,12 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
 
   // a convolution with its post-ops (ReLU, a residual sum); weights reordered into its layout once
   PlanValue CompileConv(Builder& b, const Node& n, size_t i) {
+    if (n.int8) {
+      std::string choice;
+      PlanValue out = CompileConvInt8(b, n, i, choice);
+      b.prog.choices.push_back(choice);
+      return out;
+    }
     ConvShape s = ConvShapes(n, b.vals[n.in].mem.get_desc().dims());
     auto [pd, algName] = ChooseConv(n, s);
     b.prog.choices.push_back(algName + " " + pd.impl_info_str());
@@ -566,9 +368,9 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
 
   // one primitive per elementary function (hard-sigmoid is two), the later ones in place
   PlanValue CompileEltwise(Builder& b, const Node& n, size_t i) {
-    memory::desc src = b.vals[n.in].mem.get_desc();
+    memory from = b.Float(n.in);
+    memory::desc src = from.get_desc();
     PlanValue out;
-    memory from = b.vals[n.in].mem;
     bool first = true;
     for (const Act& act : Activation(n.sub)) {
       dnnl::eltwise_forward::primitive_desc pd(
@@ -591,22 +393,24 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
       alg = dnnl::algorithm::binary_mul;
     else
       throw std::invalid_argument("plan binary: unknown kind '" + n.sub + "'");
-    memory::desc src = b.vals[n.in].mem.get_desc();
+    memory aMem = b.Float(n.in);
+    memory::desc src = aMem.get_desc();
     memory::desc bd = b.vals[n.b].mem.get_desc();
-    memory bMem = bd.dims() == src.dims() ? b.As(n.b, src) : b.vals[n.b].mem;
+    memory bMem = bd.dims() == src.dims() ? b.As(n.b, src) : b.Float(n.b);
     dnnl::post_ops po;
     AppendPostOps(po, n.post);
     dnnl::primitive_attr attr;
     attr.set_post_ops(po);
     dnnl::binary::primitive_desc pd(dnnl::binary::desc(alg, src, bMem.get_desc(), src), attr, Engine());
     PlanValue out = b.ReuseOrAlloc(n.in, i, pd.dst_desc());
-    b.AddStep(dnnl::binary(pd), {{DNNL_ARG_SRC_0, b.vals[n.in].mem}, {DNNL_ARG_SRC_1, bMem}, {DNNL_ARG_DST, out.mem}});
+    b.AddStep(dnnl::binary(pd), {{DNNL_ARG_SRC_0, aMem}, {DNNL_ARG_SRC_1, bMem}, {DNNL_ARG_DST, out.mem}});
     return out;
   }
 
   // a BatchNorm that follows no convolution (so it was not folded), a following ReLU fused
   PlanValue CompileBatchNorm(Builder& b, const Node& n, size_t i) {
-    memory::desc src = b.vals[n.in].mem.get_desc();
+    memory from = b.Float(n.in);
+    memory::desc src = from.get_desc();
     memory::dims sd = src.dims();
     if (sd.size() != 4 || sd[1] != n.mean.numel())
       throw std::invalid_argument("plan batchnorm: input channels do not match the statistics");
@@ -621,7 +425,7 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
       return b.Prepare(d, t, d);
     };
     PlanValue out = b.ReuseOrAlloc(n.in, i, pd.dst_desc());
-    b.AddStep(dnnl::batch_normalization_forward(pd), {{DNNL_ARG_SRC, b.vals[n.in].mem},
+    b.AddStep(dnnl::batch_normalization_forward(pd), {{DNNL_ARG_SRC, from},
                                                       {DNNL_ARG_MEAN, param(n.mean)},
                                                       {DNNL_ARG_VARIANCE, param(n.var)},
                                                       {DNNL_ARG_SCALE, param(n.weight)},
@@ -630,9 +434,15 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
     return out;
   }
 
-  // average pooling, padding counted or not, or global (the kernel is the whole image)
+  // average pooling, padding counted or not, or global (the kernel is the whole image). int8: on
+  // the input's int8 values, the output keeping the input's quantization (as PyTorch's quantized
+  // avg_pool2d does); otherwise in float.
   PlanValue CompilePool(Builder& b, const Node& n) {
-    memory::desc src = b.vals[n.in].mem.get_desc();
+    const QParam& qin = b.vals[n.in].q;
+    if (n.int8 && (!qin.defined() || !n.q.defined() || n.q.type != qin.type || n.q.scale != qin.scale || n.q.zp != qin.zp))
+      throw std::invalid_argument("int8 pool: its output must keep its input's quantization");
+    memory from = n.int8 ? b.As(n.in, WithType(b.vals[n.in].mem.get_desc(), qin.type)) : b.Float(n.in);
+    memory::desc src = from.get_desc();
     memory::dims sd = src.dims();
     std::vector<int64_t> k = n.kernel, st = n.stride, pad = n.padding;
     if (n.sub == "global") {
@@ -644,11 +454,11 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
     auto alg = n.sub == "avg_exclude" ? dnnl::algorithm::pooling_avg_exclude_padding
                                       : dnnl::algorithm::pooling_avg_include_padding;
     dnnl::pooling_forward::primitive_desc pd(
-        dnnl::pooling_forward::desc(dnnl::prop_kind::forward_inference, alg, src, memory::desc(od, dtype_, tag::any),
+        dnnl::pooling_forward::desc(dnnl::prop_kind::forward_inference, alg, src, memory::desc(od, n.int8 || int8_ ? src.data_type() : dtype_, tag::any),
                                     {st[0], st[1]}, {k[0], k[1]}, {pad[0], pad[1]}, {pad[0], pad[1]}),
         Engine());
     PlanValue out = b.Alloc(pd.dst_desc());
-    b.AddStep(dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, b.vals[n.in].mem}, {DNNL_ARG_DST, out.mem}});
+    b.AddStep(dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, from}, {DNNL_ARG_DST, out.mem}});
     return out;
   }
 
@@ -672,7 +482,7 @@ class InferencePlan : public Napi::ObjectWrap<InferencePlan> {
         at::Tensor t = at::empty(p.exportDims[i], at::kFloat);
         Program::Export& e = p.exports[i];
         e.to.set_data_handle(t.data_ptr());
-        e.reorder.execute(s, e.from, e.to);
+        e.reorder.execute(s, e.args);
         out.Set(static_cast<uint32_t>(i), W(t));
       }
       s.wait();

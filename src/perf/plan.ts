@@ -5,27 +5,39 @@
 // linear, ...) is replayed through libtorch from the trace. The forward must not depend on the
 // data (true of every CNN in the zoo): the trace of one probe batch is the program.
 //
-// The result is checked against the unfolded model on the probe batch when it is built, so a
-// returned plan is a faithful one; a model the plan cannot take at all is an error that says so.
+// The nodes come from the trace in ./plan_nodes.ts. With precision "int8" and a QuantSpec,
+// convolutions and average pools run in int8 and the rest in float32 per op (./plan_int8.ts).
+//
+// The result is checked against the unfolded model on the probe batch when it is built (an int8
+// plan against the fake-quantized replay of its spec, ./fake_quant.ts), so a returned plan is a
+// faithful one; a model the plan cannot take at all is an error that says so.
 
 import type { Module } from "../nn/module";
 import { randn } from "../ops/creation";
 import { abs, maxAbsDiff } from "../ops/math";
 import { countNonFinite, max } from "../ops/reduce";
 import { wrap } from "../ops/util";
+import { traceSites } from "../quant/sites";
+import type { QuantSpec } from "../quant/spec";
 import { ArgumentError } from "../tensor/errors";
-import {
-  type NativeInferencePlan,
-  newInferencePlan,
-  type InferencePlanNode as PlanNode,
-  planAvailable,
-} from "../tensor/native_calls";
+import { type NativeInferencePlan, newInferencePlan, planAvailable } from "../tensor/native_calls";
 import { scope } from "../tensor/scope";
 import { type NativeHandle, noGrad, type Tensor } from "../tensor/tensor";
-import { callNative, INFO_FUNCTIONS, isNativeHandle as isHandle, type NativeCall, traceNative } from "../tensor/trace";
+import { callNative, isNativeHandle as isHandle, type NativeCall, traceNative } from "../tensor/trace";
 import { foldBatchNorm } from "./fold";
+import {
+  checkInt8,
+  denseSites,
+  type FloatNode,
+  type Int8Quantization,
+  type Int8Trace,
+  int8Nodes,
+  int8Trace,
+} from "./plan_int8";
+import { buildNodes, fuse, renumber } from "./plan_nodes";
 
 export { planAvailable };
+export type { FloatNode, Int8Quantization };
 
 export interface PlanOptions {
   /** Probe batch shape [N, C, H, W] for the trace and the check. Default [2, 3, 32, 32]. */
@@ -34,7 +46,12 @@ export interface PlanOptions {
    * Arithmetic of the plan: "fp32" (default; exact to ~1e-6, Winograd available), "bf16", or
    * "auto": both are built and timed on a batch of inputShape, and the faster one is kept.
    */
-  precision?: "fp32" | "bf16" | "auto";
+  precision?: "fp32" | "bf16" | "auto" | "int8";
+  /**
+   * With precision "int8": the quantization (src/quant/spec.ts) of the model's BatchNorm-folded
+   * copy — activation scales by site key, per-channel weight scales by folded weight name.
+   */
+  quant?: QuantSpec;
   /**
    * Fold a copy (default; the model must come from createModel) or, with false, the model itself,
    * which then becomes inference-only (for models built by hand); dispose() leaves it alive.
@@ -42,160 +59,6 @@ export interface PlanOptions {
   copy?: boolean;
   /** Winograd for 3x3 stride-1 float32 convolutions: "auto" (default, timed per shape), "never", "always". */
   winograd?: "auto" | "never" | "always";
-}
-
-/** Activations the plan runs (oneDNN eltwise, or a post-op of the convolution before them). */
-const ACTIVATIONS = new Set(["relu", "relu6", "sigmoid", "silu", "hardswish", "hardsigmoid"]);
-
-/** Turns the traced calls into plan nodes up to the first call the plan cannot run. */
-function buildNodes(
-  calls: NativeCall[],
-  input: NativeHandle,
-): { nodes: PlanNode[]; valueIds: Map<NativeHandle, number>; tail: NativeCall[] } {
-  const valueIds = new Map<NativeHandle, number>([[input, 0]]);
-  const nodes: PlanNode[] = [];
-  const v = (h: unknown): number | undefined => (isHandle(h) ? valueIds.get(h) : undefined);
-  let i = 0;
-  for (; i < calls.length; i++) {
-    const c = calls[i] as NativeCall;
-    if (INFO_FUNCTIONS.has(c.name)) continue;
-    const x = v(c.args[0]);
-    const made = x === undefined ? undefined : nodeFor(c, x, v);
-    if (made === undefined) break;
-    const out = nodes.length + 1;
-    nodes.push({ ...made.node, out } as PlanNode);
-    valueIds.set(made.result, out);
-  }
-  return { nodes, valueIds, tail: calls.slice(i).filter((c) => !INFO_FUNCTIONS.has(c.name)) };
-}
-
-/**
- * The plan node for one traced call whose first input is plan value x, or undefined when the plan
- * cannot run it. `v` gives the plan value of a handle (undefined for weights and constants).
- */
-function nodeFor(
-  c: NativeCall,
-  x: number,
-  v: (h: unknown) => number | undefined,
-): { node: Omit<PlanNode, "out">; result: NativeHandle } | undefined {
-  const a = c.args;
-  const result = c.result as NativeHandle;
-  const constant = (t: unknown) => t == null || v(t) === undefined;
-  if (c.name === "conv2d" && isHandle(a[1]) && constant(a[1]) && constant(a[2])) {
-    const node: Omit<PlanNode, "out"> = {
-      op: "conv",
-      in: x,
-      weight: a[1],
-      bias: isHandle(a[2]) ? a[2] : null,
-      stride: a[3] as number[],
-      padding: a[4] as number[],
-      dilation: a[5] as number[],
-      groups: a[6] as number,
-      post: [],
-    };
-    return { node, result };
-  }
-  if (
-    c.name === "batchNorm" &&
-    a[5] === false &&
-    isHandle(a[3]) &&
-    isHandle(a[4]) &&
-    [a[1], a[2], a[3], a[4]].every(constant)
-  ) {
-    // a BatchNorm the fold could not take (its input is not a convolution's), in inference form
-    const node: Omit<PlanNode, "out"> = {
-      op: "batchnorm",
-      in: x,
-      weight: isHandle(a[1]) ? a[1] : undefined,
-      bias: isHandle(a[2]) ? a[2] : null,
-      mean: a[3],
-      var: a[4],
-      eps: a[7] as number,
-      post: [],
-    };
-    return { node, result };
-  }
-  if (ACTIVATIONS.has(c.name) && a.length === 1) return { node: { op: "eltwise", in: x, sub: c.name }, result };
-  if (c.name === "relu_" && a.length === 1)
-    return { node: { op: "eltwise", in: x, sub: "relu" }, result: a[0] as NativeHandle };
-  if ((c.name === "add" || c.name === "mul") && a.length === 2 && v(a[1]) !== undefined) {
-    const [sa, sb] = [c.argShapes?.[0], c.argShapes?.[1]];
-    if (sa === undefined || sb === undefined) return undefined;
-    const numel = (s: number[]) => s.reduce((p, d) => p * d, 1);
-    // oneDNN broadcasts the second operand only: the full-size one goes first
-    const [p, q] = numel(sa) >= numel(sb) ? [x, v(a[1]) as number] : [v(a[1]) as number, x];
-    return { node: { op: "binary", in: p, b: q, sub: c.name, post: [] }, result };
-  }
-  if (c.name === "avgPool2d" && a[4] === false) {
-    const kernel = a[1] as number[];
-    const stride = (a[2] as number[]).length === 0 ? kernel : (a[2] as number[]);
-    const sub = a[5] === false ? "avg_exclude" : "avg_include";
-    return { node: { op: "pool", in: x, sub, kernel, stride, padding: a[3] as number[] }, result };
-  }
-  if (c.name === "adaptiveAvgPool2d" && (a[1] as number[]).every((d) => d === 1))
-    return { node: { op: "pool", in: x, sub: "global" }, result };
-  return undefined;
-}
-
-/** Activations and residual additions into the convolution (or addition) before them (oneDNN post-ops). */
-function fuse(nodes: PlanNode[], outputs: Set<number>): { nodes: PlanNode[]; renames: Map<number, number> } {
-  let list = nodes;
-  const renames = new Map<number, number>();
-  for (;;) {
-    const uses = new Map<number, number>();
-    for (const n of list) for (const u of [n.in, n.b, n.sum]) if (u !== undefined) uses.set(u, (uses.get(u) ?? 0) + 1);
-    const producer = new Map(list.map((n) => [n.out, n]));
-    const single = (id: number) => uses.get(id) === 1 && !outputs.has(id);
-    let alias: [number, number] | undefined;
-    let drop: PlanNode | undefined;
-    for (const n of list) {
-      const p = producer.get(n.in);
-      const bnRelu = p?.op === "batchnorm" && n.sub === "relu" && (p.post ?? []).length === 0;
-      if (n.op === "eltwise" && p && (p.op === "conv" || p.op === "binary" || bnRelu) && single(n.in)) {
-        p.post = [...(p.post ?? []), n.sub as string];
-        [alias, drop] = [[n.out, p.out], n];
-        break;
-      }
-      if (n.op === "binary" && n.sub === "add" && n.b !== undefined) {
-        // the addend that is a convolution output read only here takes the other one as its sum post-op
-        for (const [mine, other] of [
-          [n.in, n.b],
-          [n.b, n.in],
-        ] as const) {
-          const c = producer.get(mine);
-          if (c?.op === "conv" && c.sum === undefined && (c.post ?? []).length === 0 && single(mine) && other < c.out) {
-            c.sum = other;
-            c.post = ["sum"];
-            [alias, drop] = [[n.out, c.out], n];
-            break;
-          }
-        }
-        if (drop) break;
-      }
-    }
-    if (!alias || !drop) return { nodes: list, renames };
-    const [from, to] = alias;
-    const rename = (id: number | undefined) => (id === from ? to : id);
-    list = list
-      .filter((n) => n !== drop)
-      .map((n) => ({ ...n, in: rename(n.in) as number, b: rename(n.b), sum: rename(n.sum) }));
-    if (outputs.has(from)) {
-      outputs.delete(from);
-      outputs.add(to);
-    }
-    renames.set(from, to);
-  }
-}
-
-/** Value ids renumbered in node order (the native plan takes them dense and in order). */
-function renumber(nodes: PlanNode[]): { nodes: PlanNode[]; map: Map<number, number> } {
-  const map = new Map<number, number>([[0, 0]]);
-  const out = nodes.map((n, i) => {
-    map.set(n.out, i + 1);
-    const r = (id: number | undefined) => (id === undefined ? undefined : map.get(id));
-    return { ...n, in: r(n.in) as number, b: r(n.b), sum: r(n.sum), out: i + 1 };
-  });
-  return { nodes: out, map };
 }
 
 /**
@@ -221,10 +84,22 @@ function checkPlanInput(x: Tensor): void {
 
 /** A compiled inference model: forward(x) runs the plan, then the traced tail through libtorch. */
 export class CompiledInference {
-  /** Number of operators in the plan, of them convolutions, and of calls replayed after it. */
-  readonly summary: { planNodes: number; convolutions: number; fused: number; tailCalls: number; precision: string };
+  /**
+   * Number of operators in the plan, of them convolutions, and of calls replayed after it; int8
+   * plans: `float`, the plan nodes that ran in float32 and why.
+   */
+  readonly summary: {
+    planNodes: number;
+    convolutions: number;
+    fused: number;
+    tailCalls: number;
+    precision: string;
+    float?: FloatNode[];
+  };
   /** With precision "auto": the best forward time (ms) of each candidate on the probe shape. */
   timings: { fp32: number; bf16: number } | undefined;
+  /** int8 plans: where the plan quantizes (sites and their quantization, weight names). */
+  quantization: Int8Quantization | undefined;
   private disposed = false;
 
   constructor(
@@ -335,23 +210,43 @@ export function compileInference(model: Module, opts: PlanOptions = {}): Compile
       scope(() => {
         const probe = randn(shape);
         const calls: NativeCall[] = [];
-        const traced = traceNative(
-          () => folded.forward(probe),
-          (c) => calls.push(c),
-          { shapes: true },
-        );
+        let siteOfCall = new Map<number, string>();
+        let traced: Tensor;
+        if (precision === "int8") {
+          // site keys name the values whose scales the QuantSpec holds (src/quant/sites.ts)
+          const t = traceSites(folded, probe, () => folded.forward(probe));
+          calls.push(...t.calls);
+          siteOfCall = new Map(t.sites.filter((x) => x.callIndex >= 0).map((x) => [x.callIndex, x.key]));
+          traced = t.result;
+        } else
+          traced = traceNative(
+            () => folded.forward(probe),
+            (c) => calls.push(c),
+            { shapes: true },
+          );
         const largest = max(abs(traced)).item() as number;
         if (!Number.isFinite(largest))
           throw new ArgumentError(
             "compileInference: the model's own output on a random probe batch holds NaN or infinite values, so its weights (or BatchNorm statistics) are not finite; there is nothing faithful to compile. Check where the weights came from (a diverged run, a damaged file).",
           );
-        const built = planFromTrace(calls, probe, traced, precision, winograd);
+        const int8 = precision === "int8" ? int8Trace(folded, opts.quant as QuantSpec, siteOfCall) : undefined;
+        const built = planFromTrace(calls, probe, traced, precision, winograd, int8);
         const compiled = new CompiledInference(folded, copy, built.plan, built.outputs, built.tail, traced.live(), {
           ...built.summary,
           precision,
         });
+        compiled.quantization = built.quantization;
         try {
-          checkAgainstFolded(compiled, probe, traced, largest, precision);
+          if (built.quantization === undefined) checkAgainstFolded(compiled, probe, traced, largest, precision);
+          else
+            checkInt8(
+              (x) => compiled.forward(x),
+              () => compiled.choices(),
+              { calls, siteOfCall, input: probe.live(), output: traced.live() },
+              probe,
+              built.quantization,
+              int8 as Int8Trace,
+            );
         } catch (e) {
           built.plan.dispose();
           throw e;
@@ -368,7 +263,7 @@ export function compileInference(model: Module, opts: PlanOptions = {}): Compile
 /** The options, checked: probe shape, precision ("auto" only with a copy) and the Winograd choice. */
 function checkPlanOptions(opts: PlanOptions): {
   shape: number[];
-  precision: "fp32" | "bf16" | "auto";
+  precision: "fp32" | "bf16" | "auto" | "int8";
   winograd: "auto" | "never" | "always";
 } {
   if (!planAvailable())
@@ -377,9 +272,15 @@ function checkPlanOptions(opts: PlanOptions): {
     );
   const shape = opts.inputShape ?? [2, 3, 32, 32];
   const precision = opts.precision ?? "fp32";
-  if (precision !== "fp32" && precision !== "bf16" && precision !== "auto")
+  if (precision !== "fp32" && precision !== "bf16" && precision !== "auto" && precision !== "int8")
     throw new ArgumentError(
-      `compileInference: precision must be "fp32", "bf16" or "auto". Received: precision=${String(precision)}`,
+      `compileInference: precision must be "fp32", "bf16", "int8" or "auto". Received: precision=${String(precision)}`,
+    );
+  if ((precision === "int8") !== (opts.quant !== undefined))
+    throw new ArgumentError(
+      precision === "int8"
+        ? 'compileInference: precision "int8" needs the model\'s quantization: pass { quant: QuantSpec } (budgetnet quantize writes it as RUN/int8/quant.json).'
+        : `compileInference: a quant spec is given but precision is "${precision}"; pass precision "int8" to use it.`,
     );
   if (precision === "auto" && opts.copy === false)
     throw new ArgumentError(
@@ -398,10 +299,11 @@ function planFromTrace(
   calls: NativeCall[],
   probe: Tensor,
   traced: Tensor,
-  precision: "fp32" | "bf16",
+  precision: "fp32" | "bf16" | "int8",
   winograd: "auto" | "never" | "always",
+  int8?: Int8Trace,
 ) {
-  const { nodes, valueIds, tail } = buildNodes(calls, probe.live());
+  const { nodes, valueIds, tail, callOf } = buildNodes(calls, probe.live());
   if (nodes.length === 0)
     throw new ArgumentError(
       `compileInference: the model's forward starts with ${tail[0]?.name ?? "nothing"}, which the plan cannot run; use foldBatchNorm for this model.`,
@@ -425,15 +327,21 @@ function planFromTrace(
   const outputs = [...valueIds]
     .filter(([, id]) => needed.has(id))
     .map(([handle, id]) => ({ handle, index: unique.indexOf(resolve(id)) }));
-  const wire = dense.map((n) => ({ ...n, post: n.post ?? [] }));
-  const plan = newInferencePlan(wire, unique, precision === "bf16" ? "bfloat16" : "float32", winograd);
   const summary = {
     planNodes: dense.length,
     convolutions: dense.filter((n) => n.op === "conv").length,
     fused: nodes.length - fused.length,
     tailCalls: tail.length,
   };
-  return { plan, outputs, tail, summary };
+  if (int8 !== undefined) {
+    const sites = denseSites(callOf, renames, map, int8.siteOfCall);
+    const q = int8Nodes(dense, { quant: int8.quant, sites, weightNames: int8.weightNames });
+    const plan = newInferencePlan(q.wire, unique, "int8", winograd, q.input);
+    return { plan, outputs, tail, summary: { ...summary, float: q.float }, quantization: q.quantization };
+  }
+  const wire = dense.map((n) => ({ ...n, post: n.post ?? [] }));
+  const plan = newInferencePlan(wire, unique, precision === "bf16" ? "bfloat16" : "float32", winograd);
+  return { plan, outputs, tail, summary, quantization: undefined };
 }
 
 /** The folded model was checked against the model by foldBatchNorm; the plan is checked against it here. */
@@ -442,7 +350,7 @@ function checkAgainstFolded(
   probe: Tensor,
   traced: Tensor,
   largest: number,
-  precision: "fp32" | "bf16",
+  precision: "fp32" | "bf16" | "int8",
 ): void {
   const out = compiled.forward(probe);
   const scale = Math.max(1e-6, largest);

@@ -67,6 +67,21 @@ export interface InferencePlanNode {
   mean?: NativeHandle;
   var?: NativeHandle;
   eps?: number;
+  /** int8 plans: run this node (a convolution, an average pool) in int8. */
+  int8?: boolean;
+  /** int8 plans: the quantization of this node's output, where known. */
+  quant?: PlanQuant;
+  /** int8 convolutions: the weight scales, per output channel or one. */
+  wscales?: number[];
+  /** int8 plans, float nodes: store the output quantized by `quant` (an int8 node reads it). */
+  quantizeOutput?: boolean;
+}
+
+/** The quantization of a plan value: real = scale * (q - zeroPoint), stored as dtype. */
+export interface PlanQuant {
+  scale: number;
+  zeroPoint: number;
+  dtype: "uint8" | "int8";
 }
 
 /** A compiled oneDNN inference plan (native/plan.cc). */
@@ -124,8 +139,9 @@ export interface NativeBinding {
   InferencePlan?: new (
     nodes: InferencePlanNode[],
     outputs: number[],
-    dtype: "float32" | "bfloat16",
+    dtype: "float32" | "bfloat16" | "int8",
     winograd: "auto" | "never" | "always",
+    options?: { input?: PlanQuant },
   ) => NativeInferencePlan;
   // creation
   fromBuffer(data: ArrayBufferView, shape: number[], dtype: DType, device?: string): H;

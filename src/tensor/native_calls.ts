@@ -2,12 +2,12 @@
 // thread-local modes (InferenceMode, autocast), swapping a tensor's storage, the operator
 // profiler, the oneDNN inference plan (src/perf), the joint gradient norm (src/train) and the
 // background batch assembler (src/data).
-import type { DType, InferencePlanNode, NativeInferencePlan, ProfilerRow } from "./binding";
+import type { DType, InferencePlanNode, NativeInferencePlan, PlanQuant, ProfilerRow } from "./binding";
 import { native } from "./binding";
 import { ArgumentError } from "./errors";
 import { buildInfo, Tensor } from "./tensor";
 
-export type { InferencePlanNode, NativeInferencePlan, ProfilerRow } from "./binding";
+export type { InferencePlanNode, NativeInferencePlan, PlanQuant, ProfilerRow } from "./binding";
 
 /** Enters c10::InferenceMode on this thread; pair with inferenceModeExit. */
 export function inferenceModeEnter(): void {
@@ -71,19 +71,25 @@ export function planAvailable(): boolean {
   return buildInfo().dnnl === true;
 }
 
-/** A native oneDNN plan over nodes (see InferencePlanNode); throws when the build has none. */
+/**
+ * A native oneDNN plan over nodes (see InferencePlanNode); throws when the build has none. With
+ * dtype "int8" the nodes marked int8 run in int8 and `input` is the input's quantization.
+ */
 export function newInferencePlan(
   nodes: InferencePlanNode[],
   outputs: number[],
-  dtype: "float32" | "bfloat16",
+  dtype: "float32" | "bfloat16" | "int8",
   winograd: "auto" | "never" | "always",
+  input?: PlanQuant,
 ): NativeInferencePlan {
   const Plan = native.InferencePlan;
   if (Plan === undefined)
     throw new ArgumentError(
       "InferencePlan: this build of budgetnet has no oneDNN plan (install libdnnl-dev and rebuild: npm run build:native).",
     );
-  return new Plan(nodes, outputs, dtype, winograd);
+  return input === undefined
+    ? new Plan(nodes, outputs, dtype, winograd)
+    : new Plan(nodes, outputs, dtype, winograd, { input });
 }
 
 /** A batch being assembled on a native thread; take() waits for it. */

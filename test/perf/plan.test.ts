@@ -118,7 +118,7 @@ test("bad options and bad inputs give clear errors, and the process lives on", {
   const model = createModel("resnet20", { depth: 8 });
   assert.throws(
     () => compileInference(model, { precision: "fp16" as "fp32" }),
-    /precision must be "fp32", "bf16" or "auto"/,
+    /precision must be "fp32", "bf16", "int8" or "auto"/,
   );
   assert.throws(
     () => compileInference(model, { winograd: "maybe" as "auto" }),
