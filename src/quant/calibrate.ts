@@ -129,8 +129,13 @@ export function* calibrationBatches(
     batch.y.dispose();
     batch.target.dispose();
     const take = Math.min(left, batch.x.shape[0] as number);
-    const x = take === batch.x.shape[0] ? batch.x : narrow(batch.x, 0, 0, take).clone();
-    if (x !== batch.x) batch.x.dispose();
+    let x = batch.x;
+    if (take < (batch.x.shape[0] as number)) {
+      const view = narrow(batch.x, 0, 0, take);
+      x = view.clone();
+      view.dispose();
+      batch.x.dispose();
+    }
     left -= take;
     try {
       yield x;

@@ -4,12 +4,13 @@
 // quantizeRun.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { ImageDataset } from "../data/dataset";
+import { DataNotFoundError, type ImageDataset } from "../data/dataset";
 import type { Module } from "../nn/module";
 import { randn } from "../ops/creation";
 import { foldBatchNorm } from "../perf/fold";
 import { scope } from "../tensor/scope";
 import type { Tensor } from "../tensor/tensor";
+import type { TrainConfig } from "../train/config";
 import { evaluate } from "../train/evaluate";
 import { loadRunModel, runRecipe, type WeightsChoice } from "../train/run";
 import { prepareData } from "../train/trainer";
@@ -71,6 +72,20 @@ function accuracyOf(
   return evaluate(model, val, { mean: data.mean, std: data.std, batchSize: 256, forward }).accuracy;
 }
 
+/** The run's training and validation data; a clear error naming the fetch command when it is missing. */
+function calibrationData(recipe: TrainConfig): ReturnType<typeof prepareData> {
+  try {
+    return prepareData(recipe);
+  } catch (e) {
+    if (e instanceof DataNotFoundError) throw e; // the CLI prints it with the command that fetches it
+    const where = recipe.dataRoot === null ? "" : ` in ${recipe.dataRoot} (the recipe's dataRoot)`;
+    throw new Error(
+      `quantize calibrates on the run's training images, but ${recipe.dataset}${where} could not be read: ${(e as Error).message}. ` +
+        `Fetch it with \`budgetnet data download ${recipe.dataset}${recipe.dataRoot === null ? "" : ` --root ${recipe.dataRoot}`}\`, or correct dataRoot in the run's config.json.`,
+    );
+  }
+}
+
 export function quantizeRun(runDir: string, opts: QuantizeRunOptions): QuantizeRunResult {
   checkRunDir(runDir);
   const warn = opts.onWarning ?? (() => {});
@@ -91,7 +106,7 @@ export function quantizeRun(runDir: string, opts: QuantizeRunOptions): QuantizeR
   let folded: Module | undefined;
   try {
     const recipe = runRecipe(config, runDir);
-    const { train, val } = prepareData(recipe);
+    const { train, val } = calibrationData(recipe);
     const data = { mean: config.data.mean, std: config.data.std, numClasses: config.data.numClasses };
     const n = Math.min(opts.calibration, train.n);
     if (opts.calibration > train.n)
