@@ -107,13 +107,14 @@ export const quantizeCommand = defineCommand({
       return 0;
     }
     const drop = 100 * (r.floatAccuracy - r.int8Accuracy);
+    const dirFlag = path.resolve(r.dir) === path.resolve(runDir, "int8") ? "" : ` --int8-dir ${r.dir}`;
     const lines = [
       `${s.model} quantized to int8 (${s.method}, ${s.observer} observer on ${s.calibrationImages} training images, weights per ${s.perChannel ? "output channel" : "tensor"}) in ${seconds.toFixed(1)} s -> ${r.dir}`,
       `  validation accuracy  float32 ${pct(r.floatAccuracy)}, int8 (simulated) ${pct(r.int8Accuracy)} (${drop >= 0 ? "-" : "+"}${Math.abs(drop).toFixed(2)} points, ${r.valImages} images)`,
       `  size                 float32 ${r.floatBytes} bytes (${path.basename(r.floatFile)}), int8 ${r.int8Bytes} bytes (${(r.int8Bytes / r.floatBytes).toFixed(2)}x)`,
       `  quantized            ${Object.keys(s.activations).length} activations, ${Object.keys(s.weights).length} weight tensors`,
       `  ops in float32       ${s.float.length === 0 ? "none" : s.float.map((x) => x.key).join(", ")}`,
-      `evaluate it with \`budgetnet eval --run ${runDir} --int8\`; export it with \`budgetnet export --run ${runDir} --format onnx --int8\``,
+      `evaluate it with \`budgetnet eval --run ${runDir} --int8${dirFlag}\`; export it with \`budgetnet export --run ${runDir} --format onnx --int8${dirFlag}\``,
     ];
     process.stdout.write(`${lines.join("\n")}\n`);
     return 0;

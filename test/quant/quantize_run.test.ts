@@ -131,7 +131,7 @@ test("quantize writes RUN/int8 with I8 weights and scales; the loader gives back
   }
 });
 
-test("bad input: an int8 folder as the run, a second quantization without --force, a damaged quant.json", () => {
+test("bad input: an int8 folder as the run, a second quantization without --force, a damaged quant.json, no weights", () => {
   const run = makeRun();
   const r = quantizeRun(run, quiet);
   assert.throws(() => quantizeRun(r.dir, quiet), /is an int8 folder written by `budgetnet quantize`/);
@@ -144,6 +144,9 @@ test("bad input: an int8 folder as the run, a second quantization without --forc
   fs.rmSync(path.join(r.dir, "model.safetensors"));
   assert.throws(() => int8Forward(r.dir, { batchSize: 1 }), /activations|model\.safetensors/);
   assert.throws(() => quantizeRun(tempDir(), quiet), /not a budgetnet run folder/);
+  const untrained = tempDir();
+  fs.copyFileSync(path.join(run, "config.json"), path.join(untrained, "config.json"));
+  assert.throws(() => quantizeRun(untrained, quiet), /has not finished an epoch yet/);
 });
 
 test("one calibration image is a warning, not an error; missing data names the download command", () => {
