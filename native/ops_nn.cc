@@ -91,6 +91,26 @@ OP(NllLoss) {
 }
 OP(MseLoss) { GUARD("mseLoss") { return W(at::mse_loss(a.tensor(0), a.tensor(1), Reduction(a, 2))); } END }
 
+// Fake quantization (quantize, clamp to [qmin, qmax], dequantize) with the straight-through
+// estimator's gradient (1 inside the clamp range, 0 outside), for int8 simulation and QAT.
+// fakeQuantizePerTensor(x, scale, zeroPoint, qmin, qmax)
+OP(FakeQuantizePerTensor) {
+  GUARD("fakeQuantizePerTensor") {
+    return W(at::fake_quantize_per_tensor_affine(a.tensor(0), a.num(1), a.int64(2), a.int64(3), a.int64(4)));
+  }
+  END
+}
+// fakeQuantizePerChannel(x, scales[C], axis, qmin, qmax): symmetric (zero points 0), as weights are.
+OP(FakeQuantizePerChannel) {
+  GUARD("fakeQuantizePerChannel") {
+    at::Tensor scale = a.tensor(1).to(at::kFloat).contiguous();
+    at::Tensor zeroPoint = at::zeros({scale.numel()}, at::TensorOptions().dtype(at::kInt));
+    return W(at::fake_quantize_per_channel_affine(a.tensor(0), scale, zeroPoint, a.int64(2), a.int64(3),
+                                                  a.int64(4)));
+  }
+  END
+}
+
 void InitNN(Napi::Env env, Napi::Object exports) {
   struct {
     const char* name;
@@ -101,7 +121,8 @@ void InitNN(Napi::Env env, Napi::Object exports) {
       {"adaptiveAvgPool2d", AdaptiveAvgPool2d}, {"adaptiveMaxPool2d", AdaptiveMaxPool2d},
       {"dropout", Dropout}, {"featureDropout", FeatureDropout}, {"softmax", Softmax},
       {"logSoftmax", LogSoftmax}, {"crossEntropy", CrossEntropy}, {"nllLoss", NllLoss},
-      {"mseLoss", MseLoss},
+      {"mseLoss", MseLoss}, {"fakeQuantizePerTensor", FakeQuantizePerTensor},
+      {"fakeQuantizePerChannel", FakeQuantizePerChannel},
   };
   for (auto& e : table) Export(env, exports, e.name, e.fn);
 }

@@ -113,7 +113,9 @@ async function loadModel(bytes, label) {
   const stored = `${formatCount(info.storedWeights)} weights stored in the file`;
   $("model-name").textContent = md.model_name ?? (info.graphName || "unknown");
   $("model-params").textContent = md.parameters ? `${formatCount(Number(md.parameters))} (${stored})` : stored;
-  $("model-size").textContent = formatBytes(bytes.byteLength);
+  // an int8 export (budgetnet export --int8) says so in its metadata: the bytes are mostly int8 weights
+  $("model-size").textContent =
+    formatBytes(bytes.byteLength) + (md.quantization ? `, ${md.quantization}` : ", float32");
   const [c, h, w] = prep.shape;
   $("model-input-shape").textContent =
     `${c === 1 ? "grayscale" : "RGB"} ${h}×${w}${prep.normalize ? "" : ", normalization in the graph"}`;

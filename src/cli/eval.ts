@@ -1,4 +1,5 @@
 // `budgetnet eval --run DIR [--split val|test] [--tta] [--weights best|final] [--json]`
+import { defaultInt8Dir, int8Forward } from "../quant/engine";
 import { evaluateRun } from "../train/evaluate_run";
 import { runRecipe } from "../train/run";
 import { defineCommand } from "./args";
@@ -25,6 +26,11 @@ export const evalCommand = defineCommand({
     },
     "batch-size": { type: "integer", valueName: "N", description: "evaluation batch size", default: 256 },
     engine: ENGINE_FLAG,
+    int8: {
+      type: "boolean",
+      description: "evaluate the int8 quantization `budgetnet quantize` wrote (RUN/int8, or --int8-dir)",
+    },
+    "int8-dir": { type: "string", valueName: "DIR", description: "with --int8: the quantization's folder" },
     json: { type: "boolean", description: "print JSON" },
   },
   run(args) {
@@ -37,6 +43,12 @@ export const evalCommand = defineCommand({
       throw new Error(`--weights must be best or final. Received: --weights=${weights}`);
     const batchSize = args.flags["batch-size"];
     if (!(batchSize >= 1)) throw new Error(`--batch-size must be >= 1. Received: --batch-size=${batchSize}`);
+    if (args.flags["int8-dir"] !== undefined && !args.flags.int8)
+      throw new Error("--int8-dir applies only with --int8.");
+    if (args.flags.int8 && args.flags.engine !== "auto")
+      throw new Error(
+        "--int8 chooses the int8 engine itself (the int8 plan where built, else a simulation); leave --engine out.",
+      );
     const started = Date.now();
     const {
       config,
@@ -50,7 +62,11 @@ export const evalCommand = defineCommand({
       weights,
       tta: args.flags.tta === true,
       batchSize,
-      compile: (model, opts) => compileForEngine(args.flags.engine, model, opts),
+      compile: (model, opts) => {
+        if (!args.flags.int8) return compileForEngine(args.flags.engine, model, opts);
+        const int8 = int8Forward(args.flags["int8-dir"] ?? defaultInt8Dir(runDir), { batchSize });
+        return { compiled: int8, engine: int8.engine, note: int8.note };
+      },
     });
     const seconds = (Date.now() - started) / 1000;
     if (args.flags.json) {
@@ -68,7 +84,8 @@ export const evalCommand = defineCommand({
       "confusion (rows: true class, columns: predicted):",
       ...result.confusion.map((row) => `  ${row.map((v) => String(v).padStart(5)).join("")}`),
     ];
-    if (engineNote !== undefined) lines.push(`(libtorch, not the fused plan: ${engineNote})`);
+    if (engineNote !== undefined)
+      lines.push(engine === "int8-simulated" ? `(${engineNote})` : `(libtorch, not the fused plan: ${engineNote})`);
     process.stdout.write(`${lines.join("\n")}\n`);
     return 0;
   },

@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { readOnnx, saveOnnx, summarizeOnnx } from "../export/onnx";
 import { saveSafetensors } from "../export/safetensors";
+import { defaultInt8Dir, loadInt8Model } from "../quant/engine";
 import { loadRunModel } from "../train/run";
 import { defineCommand, UsageError } from "./args";
 
@@ -37,6 +38,12 @@ export const exportCommand = defineCommand({
       description: "onnx: put (x - mean) / std in the graph, so it takes [0, 1] pixels",
     },
     probabilities: { type: "boolean", description: "onnx: add a softmax output named probabilities" },
+    int8: {
+      type: "boolean",
+      description:
+        "onnx: the int8 quantization of `budgetnet quantize` (RUN/int8) in QDQ form (default file DIR/model.int8.onnx)",
+    },
+    "int8-dir": { type: "string", valueName: "DIR", description: "with --int8: the quantization's folder" },
   },
   run(args) {
     const runDir = args.flags.run;
@@ -52,11 +59,26 @@ export const exportCommand = defineCommand({
       throw new UsageError(
         `${onnxOnly.map((f) => `--${f}`).join(", ")} ${onnxOnly.length > 1 ? "apply" : "applies"} only to --format onnx.`,
       );
-    const out = args.flags.out ?? path.join(runDir, format === "onnx" ? "model.onnx" : "export.safetensors");
+    const int8 = args.flags.int8 === true;
+    if (int8 && format !== "onnx")
+      throw new UsageError(
+        "--int8 applies only to --format onnx (the int8 safetensors file is RUN/int8/model.safetensors).",
+      );
+    if (int8 && args.flags["fold-bn"])
+      throw new UsageError("--int8 exports the folded model already; leave --fold-bn out.");
+    if (args.flags["int8-dir"] !== undefined && !int8) throw new UsageError("--int8-dir applies only with --int8.");
+    const defaultName = format === "onnx" ? (int8 ? "model.int8.onnx" : "model.onnx") : "export.safetensors";
+    const out = args.flags.out ?? path.join(runDir, defaultName);
     if (!fs.existsSync(path.dirname(path.resolve(out))))
       throw new UsageError(`the folder of --out does not exist. Received: --out=${out}`);
 
-    const { model, config } = loadRunModel(runDir, weights);
+    const { model: floatModel, config } = loadRunModel(runDir, weights);
+    let model = floatModel;
+    let spec: ReturnType<typeof loadInt8Model>["spec"] | undefined;
+    if (int8) {
+      floatModel.dispose();
+      ({ model, spec } = loadInt8Model(args.flags["int8-dir"] ?? defaultInt8Dir(runDir)));
+    }
     try {
       const data = config.data;
       if (format === "safetensors") {
@@ -78,6 +100,7 @@ export const exportCommand = defineCommand({
         withNormalization: args.flags["with-normalization"] ? { mean: data.mean, std: data.std } : undefined,
         probabilities: args.flags.probabilities === true,
         classNames: data.classNames,
+        int8: spec,
         metadata: {
           mean: JSON.stringify(data.mean),
           std: JSON.stringify(data.std),

@@ -18,6 +18,7 @@ import { exportCommand } from "./export";
 import { modelsCommand } from "./models";
 import { plotCommand } from "./plot";
 import { predictCommand } from "./predict";
+import { quantizeCommand } from "./quantize";
 import { searchCommand } from "./search";
 import { serveCommand } from "./serve";
 import { summaryCommand } from "./summary";
@@ -34,6 +35,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   evalCommand,
   predictCommand,
   exportCommand,
+  quantizeCommand,
   dataCommand,
   serveCommand,
   dashboardCommand,

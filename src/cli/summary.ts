@@ -4,6 +4,7 @@
 // src/train/sizing.ts, as the trainer sizes it). With --help-options, the model's declared options.
 import { formatSummary, summary } from "../analysis/summary";
 import { createModel, getModelEntry, type ModelEntry, modelSpec, optionRows } from "../models";
+import { int8WeightBytes } from "../quant/size";
 import { ArgumentError, describe, didYouMean } from "../tensor/errors";
 import { applyOverrides, DEFAULT_CONFIG } from "../train/config";
 import { recipeInput, type SizedModel, sizeModelToData } from "../train/sizing";
@@ -163,10 +164,11 @@ export const summaryCommand = defineCommand({
     try {
       const s = summary(model, { inputShape });
       const { rows, ...totals } = s;
+      const int8Bytes = int8WeightBytes(model);
       const options = modelSpec(model)?.options ?? sized.options;
       if (args.flags.json)
         process.stdout.write(
-          `${JSON.stringify({ model: target.name, options, derived: sized.derived, input: target.input, ...totals, layers: rows })}\n`,
+          `${JSON.stringify({ model: target.name, options, derived: sized.derived, input: target.input, ...totals, int8Bytes, layers: rows })}\n`,
         );
       else {
         const fromData = Object.entries(sized.derived)
@@ -176,7 +178,8 @@ export const summaryCommand = defineCommand({
           `input: ${target.input}`,
           ...(fromData.length > 0 ? ["options from the input:", ...fromData] : []),
         ];
-        process.stdout.write(`${head.join("\n")}\n${formatSummary(s, target.name)}\n`);
+        const sizes = `size in bytes:     float32 ${s.paramBytes}, int8 ${int8Bytes} (\`budgetnet quantize\`: conv and linear weights int8 with per-channel scales)`;
+        process.stdout.write(`${head.join("\n")}\n${formatSummary(s, target.name)}\n${sizes}\n`);
       }
     } finally {
       model.dispose();

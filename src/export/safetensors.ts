@@ -36,6 +36,21 @@ const BY_FILE_NAME: Record<string, DtypeInfo> = {
   U8: { name: "U8", dtype: "uint8", bytes: 1 },
   BOOL: { name: "BOOL", dtype: "bool", bytes: 1 },
 };
+/** int8 has no libtorch dtype here: I8 tensors are read and written as raw bytes (Int8Tensor). */
+const I8: DtypeInfo = { name: "I8", dtype: "uint8", bytes: 1 };
+
+/** An int8 tensor's data (int8 weights, src/quant): stored as safetensors dtype I8. */
+export class Int8Tensor {
+  constructor(
+    readonly data: Int8Array,
+    readonly shape: number[],
+  ) {
+    const n = shape.reduce((a, d) => a * d, 1);
+    if (n !== data.length)
+      throw new ArgumentError(`Int8Tensor: shape [${shape.join(", ")}] needs ${n} values. Received: ${data.length}`);
+  }
+}
+
 const BY_DTYPE = new Map<DType, DtypeInfo>(Object.values(BY_FILE_NAME).map((d) => [d.dtype, d]));
 
 /** The reference reader refuses headers above 100 MB; so do we, before allocating anything. */
@@ -88,13 +103,17 @@ function tensorBytes(t: Tensor): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-function entriesOf(record: Map<string, Tensor> | Record<string, Tensor>): [string, Tensor][] {
+type Stored = Tensor | Int8Tensor;
+const infoOf = (t: Stored): DtypeInfo => (t instanceof Int8Tensor ? I8 : (BY_DTYPE.get(t.dtype) as DtypeInfo));
+
+function entriesOf(record: Map<string, Stored> | Record<string, Stored>): [string, Stored][] {
   const entries = record instanceof Map ? [...record.entries()] : Object.entries(record);
   for (const [key, t] of entries) {
     if (typeof key !== "string" || key.length === 0 || key === "__metadata__")
       throw new ArgumentError(
         `saveSafetensors: keys must be non-empty strings other than "__metadata__". Received: key=${describe(key)}`,
       );
+    if (t instanceof Int8Tensor) continue;
     if (!(t instanceof Tensor))
       throw new ArgumentError(`saveSafetensors: every value must be a Tensor. Received: ${key}=${describe(t)}`);
     if (t.isDisposed)
@@ -115,7 +134,7 @@ function entriesOf(record: Map<string, Tensor> | Record<string, Tensor>): [strin
  */
 export function saveSafetensors(
   file: string,
-  record: Map<string, Tensor> | Record<string, Tensor>,
+  record: Map<string, Stored> | Record<string, Stored>,
   metadata?: Record<string, string>,
 ): void {
   requireLittleEndian();
@@ -128,7 +147,7 @@ export function saveSafetensors(
         throw new ArgumentError(`saveSafetensors: metadata values must be strings. Received: ${k}=${describe(v)}`);
   }
   entries.sort(([ka, ta], [kb, tb]) => {
-    const width = (BY_DTYPE.get(tb.dtype)?.bytes ?? 0) - (BY_DTYPE.get(ta.dtype)?.bytes ?? 0);
+    const width = infoOf(tb).bytes - infoOf(ta).bytes;
     return width !== 0 ? width : ka < kb ? -1 : ka > kb ? 1 : 0;
   });
 
@@ -137,8 +156,9 @@ export function saveSafetensors(
   const chunks: Uint8Array[] = [];
   let offset = 0;
   for (const [key, t] of entries) {
-    const bytes = tensorBytes(t);
-    const info = BY_DTYPE.get(t.dtype) as DtypeInfo;
+    const bytes =
+      t instanceof Int8Tensor ? new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.length) : tensorBytes(t);
+    const info = infoOf(t);
     header[key] = { dtype: info.name, shape: t.shape, data_offsets: [offset, offset + bytes.byteLength] };
     chunks.push(bytes);
     offset += bytes.byteLength;
@@ -171,7 +191,12 @@ function parseEntry(file: string, key: string, raw: unknown): Entry {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw))
     fail(`header entry must be an object with dtype, shape and data_offsets. Received: ${describe(raw)}`);
   const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
-  const info = typeof dtype === "string" && Object.hasOwn(BY_FILE_NAME, dtype) ? BY_FILE_NAME[dtype] : undefined;
+  const info =
+    dtype === "I8"
+      ? I8
+      : typeof dtype === "string" && Object.hasOwn(BY_FILE_NAME, dtype)
+        ? BY_FILE_NAME[dtype]
+        : undefined;
   if (info === undefined)
     return fail(
       `unknown or unsupported dtype. Supported: ${Object.keys(BY_FILE_NAME).join(", ")}. Received: dtype=${describe(dtype)}`,
@@ -301,7 +326,12 @@ function typedView(
  * naming the file and the tensor). The caller owns the returned tensors and disposes them; when
  * called inside scope() they belong to that scope like any new tensor.
  */
-export function loadSafetensors(file: string): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
+export function loadSafetensors(file: string): {
+  tensors: Map<string, Tensor>;
+  metadata: Record<string, string>;
+  /** I8 tensors (int8 weights), as raw data: libtorch tensors here have no int8 dtype. */
+  int8: Map<string, Int8Tensor>;
+} {
   requireLittleEndian();
   if (typeof file !== "string" || file.length === 0)
     throw new ArgumentError(`loadSafetensors: file must be a non-empty path. Received: file=${describe(file)}`);
@@ -310,14 +340,19 @@ export function loadSafetensors(file: string): { tensors: Map<string, Tensor>; m
   const { entries, metadata, dataStart } = readHeader(file, buf);
   checkLayout(file, entries, buf.byteLength - dataStart);
   const tensors = new Map<string, Tensor>();
+  const int8 = new Map<string, Int8Tensor>();
   try {
     for (const e of entries) {
       const bytes = new Uint8Array(buf.buffer, buf.byteOffset + dataStart + e.begin, e.end - e.begin);
+      if (e.info === I8) {
+        int8.set(e.key, new Int8Tensor(new Int8Array(bytes.slice().buffer), e.shape));
+        continue;
+      }
       tensors.set(e.key, tensor(typedView(e.info, bytes), e.shape, { dtype: e.info.dtype }));
     }
   } catch (err) {
     for (const t of tensors.values()) t.dispose();
     throw err;
   }
-  return { tensors, metadata };
+  return { tensors, metadata, int8 };
 }

@@ -5,5 +5,6 @@ export * from "./creation";
 export * from "./inplace";
 export * from "./math";
 export * from "./nn";
+export * from "./quant";
 export * from "./reduce";
 export * from "./shape";

@@ -320,6 +320,10 @@ export interface NativeBinding {
   ): H;
   nllLoss(logp: H, target: H, weight: OptH, reduction: Reduction, ignoreIndex: number): H;
   mseLoss(x: H, y: H, reduction: Reduction): H;
+  /** Quantize-clamp-dequantize with the straight-through gradient (int8 simulation, QAT). */
+  fakeQuantizePerTensor(x: H, scale: number, zeroPoint: number, qmin: number, qmax: number): H;
+  /** Per-channel along axis, symmetric (zero points 0): weights. */
+  fakeQuantizePerChannel(x: H, scales: H, axis: number, qmin: number, qmax: number): H;
   // data loader: gather + augment + normalize one batch on a background thread (native/augment.cc)
   augmentBatch(
     images: Uint8Array,
@@ -393,6 +397,7 @@ export const NATIVE_FUNCTIONS = [
   "globalNorm",
   "conv2d", "convTranspose2d", "batchNorm", "layerNorm", "maxPool2d", "avgPool2d", "adaptiveAvgPool2d",
   "adaptiveMaxPool2d", "dropout", "featureDropout", "softmax", "logSoftmax", "crossEntropy", "nllLoss", "mseLoss",
+  "fakeQuantizePerTensor", "fakeQuantizePerChannel",
   "emptyCache", "allocatorStats", "mallocStats", "augmentBatch",
   "autocastState", "autocastEnter", "autocastExit", "inferenceModeEnter", "inferenceModeExit", "isInferenceMode",
   "setData", "profilerStart", "profilerStop",

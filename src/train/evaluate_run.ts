@@ -9,9 +9,12 @@ import { type EvalResult, evaluate } from "./evaluate";
 import { loadRunModel, type RunConfig, runRecipe, type WeightsChoice } from "./run";
 import { prepareData } from "./trainer";
 
+/** The engine an evaluation ran on: the float32 plan, libtorch, or an int8 forward (src/quant/engine.ts). */
+export type EvalEngine = "plan" | "libtorch" | "int8-plan" | "int8-simulated";
+
 export interface CompiledForward {
-  compiled: CompiledInference | undefined;
-  engine: "plan" | "libtorch";
+  compiled: Pick<CompiledInference, "forward" | "dispose"> | undefined;
+  engine: EvalEngine;
   note?: string;
 }
 
@@ -27,7 +30,7 @@ export interface EvaluateRunOptions {
 export interface RunEvaluation extends EvalResult {
   split: "val" | "test";
   weights: WeightsChoice;
-  engine: "plan" | "libtorch";
+  engine: EvalEngine;
   engineNote?: string;
   config: RunConfig;
 }
@@ -68,7 +71,7 @@ export function evaluateRun(runDir: string, opts: EvaluateRunOptions): RunEvalua
         std: config.data.std,
         tta: opts.tta === true,
         batchSize,
-        forward: plan.compiled ? (x) => (plan.compiled as CompiledInference).forward(x) : undefined,
+        forward: plan.compiled ? (x) => (plan.compiled as CompiledForward["compiled"] & object).forward(x) : undefined,
       });
       return { ...result, split: opts.split, weights, engine: plan.engine, engineNote: plan.note, config };
     } finally {

@@ -5,11 +5,13 @@
 import { modelSpec } from "../../models/registry";
 import type { Module } from "../../nn/module";
 import { packageVersion } from "../../paths";
+import type { QuantSpec } from "../../quant/spec";
 import { ArgumentError, describe } from "../../tensor/errors";
 import { writeFileAtomic } from "../atomic";
 import { foldBatchNorms } from "./fold";
 import { type GraphBuilder, ONNX_DTYPE, OnnxExportError } from "./graph";
 import { DataType, encodeModel, IR_VERSION, type OnnxInitializer, type OnnxModel, OPSET } from "./model";
+import { qdqActivations, qdqWeights } from "./qdq";
 import { traceModel } from "./trace";
 
 export interface OnnxExportOptions {
@@ -25,6 +27,11 @@ export interface OnnxExportOptions {
   probabilities?: boolean;
   /** Extra metadata_props entries (strings). */
   metadata?: Record<string, string>;
+  /**
+   * Write the int8 model in QDQ form (./qdq.ts): the model must be the folded model of this
+   * quantization, as src/quant/files.ts's loadQuantized gives it.
+   */
+  int8?: QuantSpec;
 }
 
 const PRODUCER = "budgetnet";
@@ -85,14 +92,25 @@ function initializers(g: GraphBuilder): OnnxInitializer[] {
 export function exportOnnx(model: Module, opts: OnnxExportOptions): Uint8Array {
   const [C, H, W] = checkOptions(opts);
   const norm = opts.withNormalization;
-  const trace = traceModel(model, [C, H, W], (g) => {
+  const seen = new Set<string>();
+  const int8 = opts.int8;
+  const prologue = (g: GraphBuilder): string => {
     if (norm === undefined) return "input";
     const mean = g.float32([...norm.mean], [1, C, 1, 1]);
     const std = g.float32([...norm.std], [1, C, 1, 1]);
     return g.node("Div", [g.node("Sub", ["input", mean])[0] as string, std])[0] as string;
-  });
+  };
+  const trace = traceModel(model, [C, H, W], prologue, 2, int8 ? qdqActivations(int8, seen) : undefined);
   const g = trace.graph;
   try {
+    if (int8 !== undefined) {
+      const missing = Object.keys(int8.activations).filter((k) => !seen.has(k));
+      if (missing.length > 0)
+        throw new OnnxExportError(
+          `int8 ONNX export: quant.json names ${missing.length} value(s) the model's forward does not compute: ${missing.slice(0, 5).join(", ")}. Export the folded model of that quantization (loadQuantized).`,
+        );
+      qdqWeights(g, int8);
+    }
     if (trace.outputShape.length !== 2 || trace.outputShape[0] !== trace.batch)
       throw new OnnxExportError(
         `ONNX export: the model's output should be [batch, classes]. Received: shape=[${trace.outputShape.join(", ")}]`,
@@ -126,6 +144,10 @@ export function exportOnnx(model: Module, opts: OnnxExportOptions): Uint8Array {
         : "not in the graph: feed (x - mean) / std",
       batchnorm_folded: String(folded),
     };
+    if (int8 !== undefined) {
+      metadata.quantization = `int8 QDQ (${int8.method}, ${int8.observer} observer, weights per ${int8.perChannel ? "output channel" : "tensor"})`;
+      metadata.batchnorm_folded = "all (folded before quantization)";
+    }
     if (norm) {
       metadata.mean = JSON.stringify(norm.mean);
       metadata.std = JSON.stringify(norm.std);

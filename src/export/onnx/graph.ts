@@ -153,7 +153,8 @@ export class GraphBuilder {
     return this.constant(new Uint8Array(view.buffer), [], ONNX_DTYPE[dtype] as number);
   }
 
-  private constant(raw: Uint8Array, dims: number[], dataType: number): string {
+  /** A constant initializer from raw little-endian bytes of ONNX type dataType (int8 weights, zero points). */
+  constant(raw: Uint8Array, dims: number[], dataType: number): string {
     const name = this.fresh("const");
     this.constants.set(name, { name, dims, dataType, raw });
     return name;

@@ -18,6 +18,7 @@ export const OPSET = 17;
 export const DataType = {
   FLOAT: 1,
   UINT8: 2,
+  INT8: 3,
   INT32: 6,
   INT64: 7,
   BOOL: 9,

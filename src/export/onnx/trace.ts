@@ -7,6 +7,7 @@
 import type { Module } from "../../nn/module";
 import { pathOfLabel, trackModulePaths } from "../../nn/module_paths";
 import { randn } from "../../ops/creation";
+import { siteKey } from "../../quant/sites";
 import { scope } from "../../tensor/scope";
 import { type NativeHandle, noGrad } from "../../tensor/tensor";
 import { handleShape, interceptNative, type NativeFunctionName } from "../../tensor/trace";
@@ -58,6 +59,13 @@ function describeArgs(args: unknown[]): string {
 }
 
 /**
+ * Sees each recorded value with its site key (src/quant/sites.ts: the same module path, op and
+ * per-module count), after its nodes are in the graph: the int8 export puts QuantizeLinear /
+ * DequantizeLinear pairs there. `value` is the op's result, or an in-place op's tensor.
+ */
+export type OnTracedValue = (g: GraphBuilder, key: string, value: NativeHandle) => void;
+
+/**
  * Runs model once on a random batch of inputShape and records the graph. `prologue` emits the
  * nodes between the graph input and what the model sees (e.g. normalization) and returns the
  * name of the value the model's input stands for.
@@ -67,10 +75,12 @@ export function traceModel(
   inputShape: readonly number[],
   prologue: (g: GraphBuilder) => string,
   batch = 2,
+  onValue?: OnTracedValue,
 ): Trace {
   const paths: string[] = [];
   const g = new GraphBuilder(model.stateDict(), () => pathOfLabel(paths[paths.length - 1]));
   const moduleLabel = () => paths[paths.length - 1] ?? "(outside any module)";
+  const counts = new Map<string, number>();
   const wasTraining = model.namedModules().map(([, m]) => [m, m.training] as const);
   const untrack = trackModulePaths(model, paths);
   model.eval();
@@ -87,6 +97,13 @@ export function traceModel(
       );
     const out = call();
     mapper(g, args, out);
+    const value = isHandle(out) ? out : name.endsWith("_") && isHandle(args[0]) ? args[0] : undefined;
+    if (onValue !== undefined && value !== undefined) {
+      const module = pathOfLabel(paths[paths.length - 1]);
+      const k = counts.get(`${module}:${name}`) ?? 0;
+      counts.set(`${module}:${name}`, k + 1);
+      onValue(g, siteKey(module, name, k), value);
+    }
     return out;
   };
   try {
@@ -96,6 +113,7 @@ export function traceModel(
           scope(() => {
             const x = randn([batch, ...inputShape]);
             g.bind(x.handle, prologue(g));
+            onValue?.(g, "input", x.handle);
             const y = model.forward(x);
             if (!g.isTraced(y.handle))
               throw new OnnxExportError(
