@@ -26,6 +26,11 @@ const BENCHMARKS: Record<string, { module: string; description: string }> = {
     description:
       "the demo workload end to end through the CLI (train + test eval, per-epoch seconds) against the PyTorch peer at its best",
   },
+  int8: {
+    module: "./int8",
+    description:
+      "int8: float32 vs post-training vs QAT test accuracy, file size, the int8 plan against the bf16 plan and onnxruntime",
+  },
   search: {
     module: "./search",
     description:

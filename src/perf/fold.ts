@@ -41,6 +41,11 @@ export interface FoldResult {
 // fold each BatchNorm a second time (its β already holds the folded bias).
 const foldedModels = new WeakSet<Module>();
 
+/** Whether the model is a result of foldBatchNorm (or was folded in place): compile it as it is. */
+export function isFolded(model: Module): boolean {
+  return foldedModels.has(model);
+}
+
 function copyModel(model: Module): Module {
   const spec = modelSpec(model);
   if (spec === undefined)

@@ -24,7 +24,7 @@ import { type NativeInferencePlan, newInferencePlan, planAvailable } from "../te
 import { scope } from "../tensor/scope";
 import { type NativeHandle, noGrad, type Tensor } from "../tensor/tensor";
 import { callNative, isNativeHandle as isHandle, type NativeCall, traceNative } from "../tensor/trace";
-import { foldBatchNorm } from "./fold";
+import { foldBatchNorm, isFolded } from "./fold";
 import {
   checkInt8,
   denseSites,
@@ -203,8 +203,10 @@ function fastest(model: Module, opts: PlanOptions, shape: number[]): CompiledInf
 export function compileInference(model: Module, opts: PlanOptions = {}): CompiledInference {
   const { shape, precision, winograd } = checkPlanOptions(opts);
   if (precision === "auto") return fastest(model, opts, shape);
-  const copy = opts.copy ?? true;
-  const { model: folded } = foldBatchNorm(model, { inputShape: shape, copy });
+  // a model folded already (an int8 run's, loaded by src/quant/files.ts) is compiled as it is
+  const prefolded = isFolded(model);
+  const copy = prefolded ? false : (opts.copy ?? true);
+  const { model: folded } = prefolded ? { model } : foldBatchNorm(model, { inputShape: shape, copy });
   try {
     return noGrad(() =>
       scope(() => {

@@ -1,8 +1,9 @@
-// The int8 forward of a quantized run, for eval (and, once wired, predict, bench and serve):
-// the native int8 plan where it exists, else the simulated int8 forward in libtorch (same
-// numbers up to float32 accumulation order; see ./simulate.ts).
+// The int8 forward of a quantized run, for eval, predict and bench: the native int8 plan where it
+// exists, else the simulated int8 forward in libtorch (the same quantization points; see
+// ./simulate.ts).
 import * as path from "node:path";
 import type { Module } from "../nn/module";
+import { compileInference, planAvailable } from "../perf/plan";
 import type { Tensor } from "../tensor/tensor";
 import { loadQuantized } from "./files";
 import { simulatedForward } from "./simulate";
@@ -23,24 +24,61 @@ export function defaultInt8Dir(runDir: string): string {
 }
 
 /**
- * The int8 forward of the quantization in dir (quant.json + model.safetensors).
- *
- * INT8 PLAN HOOK: this is the one place the native int8 plan plugs in. When src/perf/plan.ts's
- * compileInference takes { precision: "int8", quant, inputShape }, compile `model` (the folded
- * model with dequantized weights; its int8 weights are round(w / scale) exactly) with `spec`
- * here, return { engine: "int8-plan", forward: compiled.forward, ... }, and keep the simulation
- * as the fallback (with the plan's error as `note`) where the plan is absent or refuses the model.
+ * The int8 forward of the quantization in dir (quant.json + model.safetensors): the native int8
+ * plan (src/perf/plan.ts, precision "int8": int8 convolutions with fused ReLU and residual sums,
+ * the model's folded weights being exactly scale x q) where the addon has oneDNN and the plan takes
+ * the model, else the simulation, with the plan's reason as `note`. `engine` "simulated" forces
+ * the simulation (the reference the plan is checked against).
  */
-export function int8Forward(dir: string, _opts: { batchSize: number }): Int8Forward {
+export function int8Forward(
+  dir: string,
+  opts: { batchSize: number; engine?: "auto" | "plan" | "simulated" },
+): Int8Forward {
   const { model, spec } = loadQuantized(dir);
-  const simulate = simulatedForward(model, spec.activations);
-  return {
-    forward: simulate,
+  const simulation = (note: string): Int8Forward => ({
+    forward: simulatedForward(model, spec.activations),
     dispose: () => model.dispose(),
     engine: "int8-simulated",
     spec,
-    note: "the native int8 plan is not built yet; int8 arithmetic simulated in libtorch (fake quantization)",
-  };
+    note,
+  });
+  const want = opts.engine ?? "auto";
+  if (want === "simulated") return simulation("int8 arithmetic simulated in libtorch (fake quantization), as asked");
+  if (!planAvailable()) {
+    if (want === "plan") {
+      model.dispose();
+      throw new Error("the int8 plan needs an addon built with oneDNN (libdnnl-dev); this build has none.");
+    }
+    return simulation("this build has no oneDNN plan; int8 arithmetic simulated in libtorch (fake quantization)");
+  }
+  try {
+    const compiled = compileInference(model, {
+      precision: "int8",
+      quant: spec,
+      inputShape: [Math.max(1, opts.batchSize), ...spec.inputShape],
+    });
+    return {
+      forward: (x) => compiled.forward(x),
+      dispose: () => {
+        compiled.dispose();
+        model.dispose();
+      },
+      engine: "int8-plan",
+      spec,
+      note:
+        compiled.summary.float !== undefined && compiled.summary.float.length > 0
+          ? `${compiled.summary.float.length} op(s) in float32: ${compiled.summary.float.map((f) => `${f.key} (${f.op})`).join(", ")}`
+          : undefined,
+    };
+  } catch (e) {
+    if (want === "plan") {
+      model.dispose();
+      throw e;
+    }
+    return simulation(
+      `the int8 plan refused this model (${(e as Error).message}); int8 arithmetic simulated in libtorch`,
+    );
+  }
 }
 
 /** The folded model of a quantization, for callers that need the module itself (export). */
