@@ -10,6 +10,7 @@ import { DataLoader } from "../../src/data/loader";
 import { loadSafetensors, saveSafetensors } from "../../src/export/safetensors";
 import type { Module } from "../../src/nn/module";
 import { crossEntropy } from "../../src/ops/nn";
+import { planAvailable } from "../../src/perf/plan";
 import { int8Forward } from "../../src/quant/engine";
 import { loadQuantized } from "../../src/quant/files";
 import { quantizeRun } from "../../src/quant/quantize_run";
@@ -118,17 +119,28 @@ test("quantize writes RUN/int8 with I8 weights and scales; the loader gives back
   } finally {
     model.dispose();
   }
-  const int8 = int8Forward(r.dir, { batchSize: 256 });
-  try {
-    const { val } = prepareData(recipe());
-    const unused = createModel("resnet20", OPTIONS);
-    const acc = evaluate(unused, val, { mean: MEAN, std: STD, forward: (x) => int8.forward(x) });
-    unused.dispose();
-    assert.equal(acc.accuracy, r.int8Accuracy);
-    assert.equal(int8.engine, "int8-simulated");
-  } finally {
-    int8.dispose();
-  }
+  const { val } = prepareData(recipe());
+  const accuracyOf = (engine: "simulated" | "auto") => {
+    const int8 = int8Forward(r.dir, { batchSize: 256, engine });
+    try {
+      const unused = createModel("resnet20", OPTIONS);
+      const acc = evaluate(unused, val, { mean: MEAN, std: STD, forward: (x) => int8.forward(x) });
+      unused.dispose();
+      return { accuracy: acc.accuracy, engine: int8.engine };
+    } finally {
+      int8.dispose();
+    }
+  };
+  // the simulation is what quantize reported
+  const simulated = accuracyOf("simulated");
+  assert.deepEqual(simulated, { accuracy: r.int8Accuracy, engine: "int8-simulated" });
+  // the native int8 plan, where built, computes the same quantization with int8 kernels
+  const plan = accuracyOf("auto");
+  assert.equal(plan.engine, planAvailable() ? "int8-plan" : "int8-simulated");
+  assert.ok(
+    Math.abs(plan.accuracy - simulated.accuracy) <= 0.02,
+    `plan ${plan.accuracy} vs simulated ${simulated.accuracy}`,
+  );
 });
 
 test("bad input: an int8 folder as the run, a second quantization without --force, a damaged quant.json, no weights", () => {
