@@ -1,10 +1,12 @@
-// `budgetnet predict --run DIR IMAGE... [--top-k K] [--tta] [--json]`: top-k classes with names.
+// `budgetnet predict --run DIR IMAGE... [--top-k K] [--tta] [--int8] [--json]`: top-k classes with
+// names; --int8 classifies with the run's int8 quantization (the int8 plan, src/quant/engine.ts).
 import { checkImageSize, decoderMessage, MAX_IMAGE_PIXELS, readRegularFile } from "../data/image-file";
 import { tensor } from "../ops/creation";
 import { topk } from "../ops/reduce";
+import { defaultInt8Dir, int8Forward } from "../quant/engine";
 import { ArgumentError } from "../tensor/errors";
 import { scope } from "../tensor/scope";
-import { noGrad } from "../tensor/tensor";
+import { noGrad, type Tensor } from "../tensor/tensor";
 import { predictProbabilities } from "../train/evaluate";
 import { loadRunModel } from "../train/run";
 import { defineCommand } from "./args";
@@ -47,15 +49,26 @@ export const predictCommand = defineCommand({
     tta: { type: "boolean", description: "average the predictions on each image and its mirror" },
     json: { type: "boolean", description: "print JSON" },
     engine: ENGINE_FLAG,
+    int8: {
+      type: "boolean",
+      description: "classify with the int8 quantization `budgetnet quantize` wrote (RUN/int8, or --int8-dir)",
+    },
+    "int8-dir": { type: "string", valueName: "DIR", description: "with --int8: the quantization's folder" },
   },
   async run(args) {
     const runDir = args.flags.run;
     if (!runDir) throw new Error("predict needs --run DIR (a folder written by `budgetnet train`).");
+    if (args.flags["int8-dir"] !== undefined && args.flags.int8 !== true)
+      throw new Error("--int8-dir applies only with --int8.");
+    if (args.flags.int8 === true && args.flags.engine !== "auto")
+      throw new Error("--int8 chooses the int8 engine itself (the int8 plan where built); leave --engine out.");
     const { model, config } = loadRunModel(runDir, "best");
     const [c, h, w] = config.data.imageShape;
-    let plan: ReturnType<typeof compileForEngine> | undefined;
+    let plan: { compiled: { forward(x: Tensor): Tensor; dispose(): void } | undefined } | undefined;
     try {
-      plan = compileForEngine(args.flags.engine, model, { inputShape: [1, c, h, w], precision: "fp32" });
+      plan = args.flags.int8
+        ? { compiled: int8Forward(args.flags["int8-dir"] ?? defaultInt8Dir(runDir), { batchSize: 1 }) }
+        : compileForEngine(args.flags.engine, model, { inputShape: [1, c, h, w], precision: "fp32" });
       const compiled = plan.compiled;
       const names = config.data.classNames;
       const k = Math.min(args.flags["top-k"], names.length);

@@ -80,6 +80,18 @@ test("train, eval, predict and export a run from the command line", async () => 
     assert.ok(Math.abs(pr.top[0]!.probability - predsLibtorch[i]!.top[0]!.probability) < 1e-4);
   });
 
+  // the int8 quantization classifies the same images (the int8 plan where built)
+  const q = run("quantize", "--run", dir, "--calibration", "256");
+  assert.equal(q.status, 0, q.stderr);
+  const pi = run("predict", "--run", dir, "--top-k", "3", "--json", "--int8", ...files);
+  assert.equal(pi.status, 0, pi.stderr);
+  const predsInt8 = JSON.parse(pi.stdout) as typeof preds;
+  assert.equal(predsInt8.length, 2);
+  for (const pr of predsInt8) assert.ok(test.classNames.includes(pr.top[0]!.class) && pr.top[0]!.probability > 0);
+  const mixed = run("predict", "--run", dir, "--int8", "--engine", "libtorch", ...files);
+  assert.notEqual(mixed.status, 0);
+  assert.match(mixed.stderr, /--int8 chooses the int8 engine itself/);
+
   const onnx = path.join(dir, "model.onnx");
   const x = run("export", "--run", dir, "--format", "onnx", "--out", onnx, "--fold-bn");
   assert.equal(x.status, 0, x.stderr);
