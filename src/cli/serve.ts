@@ -9,6 +9,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { saveOnnx } from "../export/onnx";
 import { packageRoot } from "../paths";
+import { defaultInt8Dir, loadInt8Model } from "../quant/engine";
+import type { QuantSpec } from "../quant/spec";
 import { loadRunModel, type WeightsChoice } from "../train/run";
 import { defineCommand, UsageError } from "./args";
 
@@ -159,13 +161,23 @@ export function exportForWeb(
   runDir: string,
   weights: WeightsChoice,
   file: string,
+  int8Dir?: string,
 ): { name: string; parameters: number } {
-  const { model, config } = loadRunModel(runDir, weights);
+  const loaded = loadRunModel(runDir, weights);
+  const config = loaded.config;
+  let model = loaded.model;
+  let int8: QuantSpec | undefined;
+  if (int8Dir !== undefined) {
+    // the int8 quantization as QDQ: onnxruntime-web runs its int8 kernels in the browser
+    loaded.model.dispose();
+    ({ model, spec: int8 } = loadInt8Model(int8Dir));
+  }
   try {
     const data = config.data;
     saveOnnx(file, model, {
       inputShape: data.imageShape,
-      foldBn: true,
+      foldBn: int8 === undefined,
+      int8,
       withNormalization: { mean: data.mean, std: data.std },
       classNames: data.classNames,
       metadata: {
@@ -173,6 +185,7 @@ export function exportForWeb(
         std: JSON.stringify(data.std),
         parameters: String(model.numParameters()),
         weights,
+        ...(int8 !== undefined ? { quantization: `int8 ${int8.method}, ${int8.observer} observer` } : {}),
       },
     });
     return { name: config.model.name, parameters: model.numParameters() };
@@ -195,6 +208,11 @@ export const serveCommand = defineCommand({
       description: "best (by validation accuracy) or final",
       default: "best",
     },
+    int8: {
+      type: "boolean",
+      description: "serve the int8 quantization `budgetnet quantize` wrote (RUN/int8, or --int8-dir) as QDQ ONNX",
+    },
+    "int8-dir": { type: "string", valueName: "DIR", description: "with --int8: the quantization's folder" },
   },
   async run(args) {
     const runDir = args.flags.run;
@@ -210,10 +228,13 @@ export const serveCommand = defineCommand({
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "budgetnet-serve-"));
     try {
       const modelFile = path.join(dir, "model.onnx");
-      const { name, parameters } = exportForWeb(runDir, weights, modelFile);
+      if (args.flags["int8-dir"] !== undefined && args.flags.int8 !== true)
+        throw new UsageError("--int8-dir applies only with --int8.");
+      const int8Dir = args.flags.int8 === true ? (args.flags["int8-dir"] ?? defaultInt8Dir(runDir)) : undefined;
+      const { name, parameters } = exportForWeb(runDir, weights, modelFile, int8Dir);
       const server = await startWebServer({ modelFile, host, port: args.flags.port });
       process.stdout.write(
-        `serving ${name} (${parameters.toLocaleString("en-US")} parameters, ${fs.statSync(modelFile).size} bytes as ONNX) at ${server.url}\n` +
+        `serving ${name} (${parameters.toLocaleString("en-US")} parameters, ${fs.statSync(modelFile).size} bytes as ${int8Dir !== undefined ? "int8 QDQ " : ""}ONNX) at ${server.url}\n` +
           "press Ctrl-C to stop\n",
       );
       await new Promise<void>((resolve) => {

@@ -4,7 +4,9 @@ import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
+import * as ort from "onnxruntime-node";
 import sharp from "sharp";
+import { exportForWeb } from "../../src/cli/serve";
 import { loadDataset } from "../../src/data";
 import { planAvailable } from "../../src/perf/plan";
 import { checkNoLeaks, tempDir } from "../helpers";
@@ -88,6 +90,19 @@ test("train, eval, predict and export a run from the command line", async () => 
   const predsInt8 = JSON.parse(pi.stdout) as typeof preds;
   assert.equal(predsInt8.length, 2);
   for (const pr of predsInt8) assert.ok(test.classNames.includes(pr.top[0]!.class) && pr.top[0]!.probability > 0);
+  // serve --int8's model: the same quantization as QDQ ONNX taking [0, 1] pixels, in onnxruntime
+  const web = path.join(dir, "web.int8.onnx");
+  exportForWeb(dir, "best", web, path.join(dir, "int8"));
+  const session = await ort.InferenceSession.create(web);
+  for (const [i, pr] of predsInt8.entries()) {
+    const pixels = Float32Array.from(test.images.subarray(i * 784, (i + 1) * 784), (v) => v / 255);
+    const out = await session.run({
+      [session.inputNames[0] as string]: new ort.Tensor("float32", pixels, [1, 1, 28, 28]),
+    });
+    const logits = Array.from(out[session.outputNames[0] as string]?.data as Float32Array);
+    assert.equal(test.classNames[logits.indexOf(Math.max(...logits))], pr.top[0]!.class, `image ${i}`);
+  }
+  await session.release();
   const mixed = run("predict", "--run", dir, "--int8", "--engine", "libtorch", ...files);
   assert.notEqual(mixed.status, 0);
   assert.match(mixed.stderr, /--int8 chooses the int8 engine itself/);
