@@ -40,6 +40,11 @@ const FLAGS = {
   "train-epochs": { type: "integer", valueName: "N", min: 1, default: 1, description: "epochs when training here" },
   "train-subset": { type: "integer", valueName: "N", min: 256, description: "training images when training here" },
   "qat-steps": { type: "integer", valueName: "N", min: 1, default: 300, description: "QAT fine-tuning steps" },
+  "qat-models": {
+    type: "string",
+    valueName: "a,b",
+    description: "models that get the QAT figure (default: all; QAT on the large nets takes long on 2 cores)",
+  },
   threads: { type: "integer", valueName: "N", min: 1, default: 2, description: "threads for the speed figures" },
 } as const;
 
@@ -109,13 +114,25 @@ async function onnxruntime(
   return { testAccuracy: correct / test.n, imagesPerSec: 256 / (batchMs / 1000), latencyMs };
 }
 
-async function benchModel(model: string, runDir: string, o: { "qat-steps": number; threads: number }) {
+async function benchModel(model: string, runDir: string, o: { "qat-steps": number; threads: number; qat: boolean }) {
   const float = evalJson(["--run", runDir, "--engine", "libtorch"]);
   cli(["quantize", "--run", runDir, "--force", "--json"]);
   const ptq = evalJson(["--run", runDir, "--int8"]);
   const qatDir = path.join(runDir, "int8-qat");
-  cli(["quantize", "--run", runDir, "--qat", "--steps", String(o["qat-steps"]), "--out", qatDir, "--force", "--json"]);
-  const qat = evalJson(["--run", runDir, "--int8", "--int8-dir", qatDir]);
+  if (o.qat)
+    cli([
+      "quantize",
+      "--run",
+      runDir,
+      "--qat",
+      "--steps",
+      String(o["qat-steps"]),
+      "--out",
+      qatDir,
+      "--force",
+      "--json",
+    ]);
+  const qat = o.qat ? evalJson(["--run", runDir, "--int8", "--int8-dir", qatDir]) : undefined;
   const onnxFile = path.join(runDir, "model.int8.onnx");
   cli(["export", "--run", runDir, "--format", "onnx", "--int8", "--out", onnxFile]);
   const ortFigures = await onnxruntime(onnxFile, runDir, o.threads);
@@ -139,13 +156,13 @@ async function benchModel(model: string, runDir: string, o: { "qat-steps": numbe
     testAccuracy: {
       float32: float.accuracy,
       int8Ptq: ptq.accuracy,
-      int8Qat: qat.accuracy,
+      int8Qat: qat?.accuracy ?? null,
       onnxruntimeInt8: ortFigures.testAccuracy,
       int8Engine: ptq.engine,
     },
     points: {
       ptqVsFloat: 100 * (ptq.accuracy - float.accuracy),
-      qatVsFloat: 100 * (qat.accuracy - float.accuracy),
+      qatVsFloat: qat === undefined ? null : 100 * (qat.accuracy - float.accuracy),
       onnxruntimeVsBudgetnet: 100 * (ortFigures.testAccuracy - ptq.accuracy),
     },
     bytes: { float32: floatBytes, int8: int8Bytes, ratio: int8Bytes / floatBytes },
@@ -201,10 +218,11 @@ export async function main(argv: string[]): Promise<void> {
         runDir,
       ]);
     }
-    const row = await benchModel(model, runDir, o);
+    const qatModels = o["qat-models"]?.split(",") ?? models;
+    const row = await benchModel(model, runDir, { ...o, qat: qatModels.includes(model) });
     const a = row.testAccuracy;
     console.log(
-      `${model}: test float32 ${(100 * a.float32).toFixed(2)}%, int8 PTQ ${(100 * a.int8Ptq).toFixed(2)}% (${a.int8Engine}), QAT ${(100 * a.int8Qat).toFixed(2)}%, onnxruntime int8 ${(100 * a.onnxruntimeInt8).toFixed(2)}%; ` +
+      `${model}: test float32 ${(100 * a.float32).toFixed(2)}%, int8 PTQ ${(100 * a.int8Ptq).toFixed(2)}% (${a.int8Engine}), QAT ${a.int8Qat === null ? "not run" : `${(100 * a.int8Qat).toFixed(2)}%`}, onnxruntime int8 ${(100 * a.onnxruntimeInt8).toFixed(2)}%; ` +
         `file ${row.bytes.ratio.toFixed(2)}x; batch 256 images/s fp32 ${row.throughputBatch256.fp32.toFixed(0)}, bf16 ${row.throughputBatch256.bf16.toFixed(0)}, int8 ${row.throughputBatch256.int8.toFixed(0)} (${row.throughputBatch256.int8OverBf16.toFixed(2)}x bf16), onnxruntime int8 ${row.throughputBatch256.onnxruntimeInt8.toFixed(0)}; ` +
         `batch 1 ms int8 ${row.latencyMsBatch1.int8.toFixed(2)}, bf16 ${row.latencyMsBatch1.bf16.toFixed(2)}, onnxruntime ${row.latencyMsBatch1.onnxruntimeInt8.toFixed(2)}`,
     );
@@ -215,8 +233,8 @@ export async function main(argv: string[]): Promise<void> {
     r20 === undefined
       ? null
       : {
-          ptqWithin05: Math.abs(r20.points.ptqVsFloat) <= 0.5 || r20.points.ptqVsFloat > 0,
-          qatWithin03: Math.abs(r20.points.qatVsFloat) <= 0.3 || r20.points.qatVsFloat > 0,
+          ptqWithin05: r20.points.ptqVsFloat >= -0.5,
+          qatWithin03: r20.points.qatVsFloat === null ? null : r20.points.qatVsFloat >= -0.3,
           sizeAtMost03: r20.bytes.ratio <= 0.3,
           int8Over13xBf16: r20.throughputBatch256.int8OverBf16 >= 1.3,
           onnxruntimeWithin01: Math.abs(r20.points.onnxruntimeVsBudgetnet) <= 0.1,
