@@ -93,6 +93,7 @@ export class Catalog {
   /** Paths refused by the last scan (links that lead outside the roots). */
   refused: string[] = [];
   private seriesClock = 0;
+  private locks: { at: number; held: Set<string> | undefined } | null = null;
   /** Pending runs in reading order (null: to be sorted on the next readPending). */
   private queue: RunEntry[] | null = null;
 
@@ -251,8 +252,15 @@ export class Catalog {
     r.summary = RunSummaryReader.restore(path.join(r.dir, "metrics.jsonl"), snap);
     r.pending = false;
     r.configStamp = "";
-    this.refreshRun(r, lockedInodes());
+    this.refreshRun(r, this.recentLocks());
     return true;
+  }
+
+  /** /proc/locks read at most every 200 ms while the indexer's results stream in (one per run). */
+  private recentLocks(): Set<string> | undefined {
+    const now = performance.now();
+    if (this.locks === null || now - this.locks.at > 200) this.locks = { at: now, held: lockedInodes() };
+    return this.locks.held;
   }
 
   /** Re-reads a run's files as far as they changed; returns whether its row changed. */
