@@ -9,6 +9,7 @@
 
 import { tensor } from "../ops/creation";
 import { round } from "../ops/math";
+import { fakeQuantizePerTensor } from "../ops/quant";
 import { wrap } from "../ops/util";
 import type { ActivationQuant } from "../quant/spec";
 import type { NativeHandle, Tensor } from "../tensor/tensor";
@@ -27,7 +28,8 @@ export interface ReplayTrace {
 /** x quantized by q and back: scale * (clamp(round(x / scale) + zeroPoint, lo, hi) - zeroPoint). */
 export function fakeQuantize(x: Tensor, q: ActivationQuant): Tensor {
   const [lo, hi] = q.dtype === "uint8" ? [0, 255] : [-128, 127];
-  return round(x.div(q.scale)).add(q.zeroPoint).clamp(lo, hi).sub(q.zeroPoint).mul(q.scale);
+  // libtorch's fake quantization (one op, as the simulation and QAT use), not five elementwise ops
+  return fakeQuantizePerTensor(x, q.scale, q.zeroPoint, lo, hi);
 }
 
 /** A conv weight [O, I, kH, kW] quantized per output channel (symmetric, [-127, 127]) and back. */
