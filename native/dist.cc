@@ -172,9 +172,10 @@ struct SyncBatchNormFn : public torch::autograd::Function<SyncBatchNormFn> {
     const Group& g = Groups().at(group);
     const int64_t c = x.size(1);
     const std::vector<int64_t> dims{0, 2, 3};
-    at::Tensor xd = x.to(at::kDouble);
-    at::Tensor packed = at::cat({xd.sum(dims), (xd * xd).sum(dims),
-                                 at::full({1}, (double)(x.numel() / c), xd.options())})
+    // sums accumulated in float64 without a float64 copy of the activation
+    at::Tensor xf = x.to(at::kFloat);
+    at::Tensor packed = at::cat({at::sum(xf, dims, false, at::kDouble), at::sum(xf * xf, dims, false, at::kDouble),
+                                 at::full({1}, (double)(x.numel() / c), xf.options().dtype(at::kDouble))})
                             .contiguous();
     AllreduceSum(g, packed);
     at::Tensor count = packed.narrow(0, 2 * c, 1);
@@ -184,7 +185,7 @@ struct SyncBatchNormFn : public torch::autograd::Function<SyncBatchNormFn> {
     const double n = count.item<double>();
     at::Tensor meanF = mean.to(at::kFloat), invstdF = invstd.to(at::kFloat);
     at::Tensor scale = weight.defined() ? invstdF * weight : invstdF;
-    at::Tensor y = (x.to(at::kFloat) - meanF.view({1, c, 1, 1})) * scale.view({1, c, 1, 1});
+    at::Tensor y = (xf - meanF.view({1, c, 1, 1})) * scale.view({1, c, 1, 1});
     if (bias.defined()) y = y + bias.view({1, c, 1, 1});
     ctx->save_for_backward({x, weight, meanF, invstdF});
     ctx->saved_data["group"] = group;
