@@ -20,7 +20,7 @@ import { wrap } from "../ops/util";
 import { traceSites } from "../quant/sites";
 import type { QuantSpec } from "../quant/spec";
 import { ArgumentError } from "../tensor/errors";
-import { type NativeInferencePlan, newInferencePlan, planAvailable } from "../tensor/native_calls";
+import { type NativeInferencePlan, newInferencePlan, type PlanQuant, planAvailable } from "../tensor/native_calls";
 import { scope } from "../tensor/scope";
 import { type NativeHandle, noGrad, type Tensor } from "../tensor/tensor";
 import { callNative, isNativeHandle as isHandle, type NativeCall, traceNative } from "../tensor/trace";
@@ -110,6 +110,8 @@ export class CompiledInference {
     private readonly tail: NativeCall[],
     private readonly result: NativeHandle,
     summary: CompiledInference["summary"],
+    /** int8 plans: tail call index -> the quantization its value is fake-quantized by. */
+    private readonly tailQuant?: Map<number, PlanQuant>,
   ) {
     this.summary = summary;
   }
@@ -133,8 +135,17 @@ export class CompiledInference {
     try {
       const sub = (a: unknown): unknown =>
         isHandle(a) ? (map.get(a) ?? a) : Array.isArray(a) ? a.map((b) => (isHandle(b) ? (map.get(b) ?? b) : b)) : a;
-      for (const c of this.tail) {
-        const r = callNative(c.name, c.args.map(sub));
+      this.tail.forEach((c, j) => {
+        let r = callNative(c.name, c.args.map(sub));
+        const q = this.tailQuant?.get(j);
+        if (q !== undefined && isHandle(r)) {
+          const [lo, hi] = q.dtype === "uint8" ? [0, 255] : [-128, 127];
+          const fq = callNative("fakeQuantizePerTensor", [r, q.scale, q.zeroPoint, lo, hi]) as NativeHandle;
+          made.push(r);
+          r = fq;
+          // an in-place op's readers read its first argument
+          if (c.name.endsWith("_") && isHandle(c.args[0])) map.set(c.args[0], fq);
+        }
         if (isHandle(r) && isHandle(c.result)) {
           map.set(c.result, r);
           made.push(r);
@@ -145,7 +156,7 @@ export class CompiledInference {
               made.push(h);
             }
           });
-      }
+      });
       const out = map.get(this.result);
       if (out === undefined) throw new Error("CompiledInference: the traced output was not produced; this is a bug.");
       for (const h of made) if (h !== out) h.dispose();
@@ -233,10 +244,16 @@ export function compileInference(model: Module, opts: PlanOptions = {}): Compile
           );
         const int8 = precision === "int8" ? int8Trace(folded, opts.quant as QuantSpec, siteOfCall) : undefined;
         const built = planFromTrace(calls, probe, traced, precision, winograd, int8);
-        const compiled = new CompiledInference(folded, copy, built.plan, built.outputs, built.tail, traced.live(), {
-          ...built.summary,
-          precision,
-        });
+        const compiled = new CompiledInference(
+          folded,
+          copy,
+          built.plan,
+          built.outputs,
+          built.tail,
+          traced.live(),
+          { ...built.summary, precision },
+          built.tailQuant,
+        );
         compiled.quantization = built.quantization;
         try {
           if (built.quantization === undefined) checkAgainstFolded(compiled, probe, traced, largest, precision);
@@ -339,11 +356,28 @@ function planFromTrace(
     const sites = denseSites(callOf, renames, map, int8.siteOfCall);
     const q = int8Nodes(dense, { quant: int8.quant, sites, weightNames: int8.weightNames });
     const plan = newInferencePlan(q.wire, unique, "int8", winograd, q.input);
-    return { plan, outputs, tail, summary: { ...summary, float: q.float }, quantization: q.quantization };
+    // the float tail (the classifier) fake-quantizes the values the spec quantizes, as the
+    // simulation does: the plan computes what `budgetnet quantize` reported
+    const tailQuant = new Map<number, PlanQuant>();
+    tail.forEach((c, j) => {
+      const key = int8.siteOfCall.get(calls.indexOf(c));
+      const aq = key === undefined ? undefined : int8.quant.activations[key];
+      if (key === undefined || aq === undefined) return;
+      tailQuant.set(j, aq);
+      q.quantization.sites[key] = { ...aq };
+    });
+    return {
+      plan,
+      outputs,
+      tail,
+      tailQuant,
+      summary: { ...summary, float: q.float },
+      quantization: q.quantization,
+    };
   }
   const wire = dense.map((n) => ({ ...n, post: n.post ?? [] }));
   const plan = newInferencePlan(wire, unique, precision === "bf16" ? "bfloat16" : "float32", winograd);
-  return { plan, outputs, tail, summary, quantization: undefined };
+  return { plan, outputs, tail, tailQuant: undefined, summary, quantization: undefined };
 }
 
 /** The folded model was checked against the model by foldBatchNorm; the plan is checked against it here. */

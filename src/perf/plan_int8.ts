@@ -7,11 +7,14 @@
 //   operator fused into the convolution: the ReLU after an addition, say), the weights by the
 //   spec's per-output-channel scales (symmetric int8, q = clamp(round(w / s), -127, 127)).
 // - Average pools of an int8 value run in int8 and keep its quantization, as PyTorch's quantized
-//   avg_pool2d does; the pool's own site is reported with the input's quantization.
+//   avg_pool2d does, where the spec quantizes the pool's output the same way (or not at all); else
+//   they run in float and their output is quantized by the spec's own scale.
 // - Everything else (the global pool before the float tail, an SE gate's product, additions not
 //   fused into a convolution, standalone activations and BatchNorms) runs in float32, per op, with
-//   its int8 inputs dequantized; a float output that an int8 node reads is quantized once, right
-//   after the node, so every reader sees the same quantized value. `float` lists these nodes.
+//   its int8 inputs dequantized; a float output that an int8 node reads, or that the spec
+//   quantizes, is quantized once, right after the node, so every reader sees the same quantized
+//   value and the plan computes what the simulation (src/quant/simulate.ts) computes. `float`
+//   lists these nodes.
 //
 // `quantization` says exactly where the plan quantizes (site -> quantization, weight names), so a
 // fake-quantized replay of the same forward (./fake_quant.ts) is the plan's reference.
@@ -197,6 +200,16 @@ export function int8Nodes(
   const input = int8Readers.has(0) ? need(0, "the model's input") : undefined;
   if (input !== undefined) stored.set(0, input);
   const held = (id: number, what: string): PlanQuant => stored.get(id) ?? need(id, what);
+  // an int8 average pool keeps its input's quantization: where the spec quantizes the pool's output
+  // otherwise, the pool runs in float and its output is quantized as the spec says
+  const keepsQuant = (from: number, to: number): boolean => {
+    const own = quant.activations[keyOf(to)];
+    const q = stored.get(from);
+    return (
+      own === undefined ||
+      (q !== undefined && own.scale === q.scale && own.zeroPoint === q.zeroPoint && own.dtype === q.dtype)
+    );
+  };
   const wire: PlanNode[] = [];
   const float: FloatNode[] = [];
   const weights: string[] = [];
@@ -221,7 +234,7 @@ export function int8Nodes(
       Object.assign(w, { int8: true, quant: q, wscales: wq.scales });
       weights.push(name);
       stored.set(n.out, q);
-    } else if (n.op === "pool" && n.sub !== "global" && stored.has(n.in)) {
+    } else if (n.op === "pool" && n.sub !== "global" && stored.has(n.in) && keepsQuant(n.in, n.out)) {
       const q = held(n.in, "the input of an average pool");
       Object.assign(w, { int8: true, quant: q });
       sites[keyOf(n.out)] = { ...q };
@@ -229,7 +242,9 @@ export function int8Nodes(
     } else {
       const op = n.sub === undefined ? n.op : `${n.op}:${n.sub}`;
       float.push({ key: keyOf(n.out), op, reason: floatReason(op) });
-      if (int8Readers.has(n.out)) {
+      // quantized where an int8 node reads it, and wherever the spec quantizes it (the global pool
+      // before the float tail, say), so the plan computes what the simulation and QDQ compute
+      if (int8Readers.has(n.out) || quant.activations[keyOf(n.out)] !== undefined) {
         const q = need(n.out, `the output of ${op}, read by a convolution`);
         Object.assign(w, { quant: q, quantizeOutput: true });
         stored.set(n.out, q);

@@ -5,8 +5,10 @@
 // - "input": quantized (int8, the normalized input is signed).
 // - conv2d, linear, residual add (both operands from the input), relu/relu_/relu6, average
 //   pools: quantized at their output, unless fused into the op that follows:
-//     a conv2d/linear/add whose next site is a ReLU of its value (in place, or the value's only
-//     reader) is not quantized, the ReLU is (conv+relu, add+relu);
+//     a conv2d/linear/add whose next site is an activation of its value (relu, relu6, sigmoid,
+//     silu, hardswish, hardsigmoid: in place, or the value's only reader) is not quantized, the
+//     activation is (conv+relu, conv+relu6, add+relu: the int8 plan's oneDNN post-ops, so the
+//     activation runs on the int32 accumulator's float value and its output is quantized once);
 //     a conv2d/linear whose value's only reader is the add that is the next site is not
 //     quantized, the add (or the ReLU after it) is (conv+add, a residual connection).
 // - max pools, reshapes, slices, zero padding, eval-mode dropout: "passthrough", they move
@@ -55,7 +57,20 @@ export const PASSTHROUGH_OPS: ReadonlySet<string> = new Set([
 ]);
 /** Ops whose output is never negative. */
 const NON_NEGATIVE_OPS: ReadonlySet<string> = new Set(["relu", "relu_", "relu6", "sigmoid", "hardsigmoid", "softmax"]);
-const RELUS: ReadonlySet<string> = new Set(["relu", "relu_"]);
+/**
+ * Activations fused into the conv2d/linear/add before them: the ones the int8 plan runs as a
+ * convolution's post-op (src/perf/plan_nodes.ts ACTIVATIONS). A fused activation's output is
+ * quantized even where the activation alone has no int8 kernel (silu, hardswish, sigmoid).
+ */
+export const FUSED_ACTIVATIONS: ReadonlySet<string> = new Set([
+  "relu",
+  "relu_",
+  "relu6",
+  "sigmoid",
+  "silu",
+  "hardswish",
+  "hardsigmoid",
+]);
 const FUSES_INTO_RELU: ReadonlySet<string> = new Set(["conv2d", "linear", "add"]);
 
 export type SiteRole = "quantized" | "fused" | "passthrough" | "float" | "output";
@@ -108,7 +123,7 @@ function isFusedIntoNext(i: number, trace: TraceForRule, reads: Map<NativeHandle
   const nextCall = trace.calls[next.callIndex] as NativeCall;
   if (!handleArgs(nextCall.args).includes(h)) return false;
   const later = (reads.get(h) ?? []).filter((j) => j > site.callIndex);
-  if (FUSES_INTO_RELU.has(site.op) && RELUS.has(next.op) && nextCall.args[0] === h)
+  if (FUSES_INTO_RELU.has(site.op) && FUSED_ACTIVATIONS.has(next.op) && nextCall.args[0] === h)
     return next.op === "relu_" || later.length === 1;
   if ((site.op === "conv2d" || site.op === "linear") && next.op === "add" && later.length === 1) {
     const operands = handleArgs(nextCall.args);
@@ -147,7 +162,9 @@ export function quantizedSites(trace: TraceForRule): SiteDecision[] {
       };
     } else {
       const residual = site.op !== "add" || from.length === 2;
-      const covered = INT8_OPS.has(site.op) && residual;
+      // an activation fused into the int8 op before it is that op's quantized output
+      const afterFused = FUSED_ACTIVATIONS.has(site.op) && out[i - 1]?.role === "fused";
+      const covered = (INT8_OPS.has(site.op) && residual) || afterFused;
       const nonNegative =
         NON_NEGATIVE_OPS.has(site.op) || (covered && site.op !== "conv2d" && site.op !== "linear" && allNonNegative);
       const fused = covered && isFusedIntoNext(i, trace, reads);

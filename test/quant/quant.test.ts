@@ -126,17 +126,40 @@ test("the site rule on resnet20: conv+relu and conv+add+relu fused, ReLUs uint8,
   }
 });
 
-test("an op without an int8 kernel is named, kept float32 and requantized (SE: sigmoid, mul)", () => {
+test("an op without an int8 kernel is named, kept float32 and requantized (SE: mul); the gate's sigmoid fuses into its conv", () => {
   const f = folded("resnet20", { se: true });
   try {
     const { decisions, float } = scope(() => quantLayout(f, randn([2, 1, 16, 16])));
     const ops = new Set(float.map((x) => x.key.replace(/.*:/, "").replace(/#.*/, "")));
-    assert.ok(ops.has("sigmoid"), JSON.stringify(float.slice(0, 4)));
+    assert.deepEqual([...ops], ["mul"], JSON.stringify(float.slice(0, 4)));
     assert.ok(float.every((x) => /no int8 kernel/.test(x.reason)));
+    // fc2 -> sigmoid: one int8 op (the plan's conv with a logistic post-op), quantized once, uint8
     const sig = decisions.find((d) => d.op === "sigmoid");
-    assert.deepEqual([sig?.role, sig?.nonNegative], ["float", true]);
+    assert.deepEqual([sig?.role, sig?.nonNegative], ["quantized", true]);
+    assert.equal(decisions[decisions.indexOf(sig as (typeof decisions)[number]) - 1]?.role, "fused");
   } finally {
     f.dispose();
+  }
+});
+
+test("the site rule fuses conv+ReLU6 (MobileNetV2) and conv+Hardswish (MobileNetV3) as the int8 plan does", () => {
+  for (const [name, act, opts] of [
+    ["mobilenetv2", "relu6", { widthMultiplier: 0.25 }],
+    ["mobilenetv3_small", "hardswish", {}],
+  ] as const) {
+    const f = folded(name, opts);
+    try {
+      const { decisions } = scope(() => quantLayout(f, randn([2, 1, 16, 16])));
+      const acts = decisions.filter((d) => d.op === act && decisions[decisions.indexOf(d) - 1]?.op === "conv2d");
+      assert.ok(acts.length > 0, `${name}: no conv -> ${act}`);
+      for (const d of acts) {
+        assert.equal(decisions[decisions.indexOf(d) - 1]?.role, "fused", `${name}: the conv before ${d.key}`);
+        assert.equal(d.role, "quantized", d.key);
+        assert.equal(d.nonNegative, act === "relu6", d.key);
+      }
+    } finally {
+      f.dispose();
+    }
   }
 });
 
