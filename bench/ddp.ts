@@ -3,8 +3,10 @@
 // per rank, float32, 1 rank x 2 threads, 1 rank x 1 thread and 2 ranks x 1 thread; images/s from
 // the steps after a warm-up, the 2-rank scaling efficiency (2-rank images/s over twice the 1 x 1
 // figure), the bytes all-reduced per step and the share of buckets launched while backward ran.
-// budgetnet runs through the CLI (`budgetnet train --nproc`), as users run it. The variants
-// alternate round by round and medians are reported (shared, noisy machines).
+// budgetnet runs through the CLI (`budgetnet train --nproc`), as users run it, on the peer's work:
+// raw batches, no crop, flip or label smoothing (with crop and flip on budgetnet's loader thread,
+// "1 rank x 1 thread" used more than one core, and the efficiencies compared unequal work). The
+// variants alternate round by round and medians are reported (shared, noisy machines).
 //
 //   npm run bench -- ddp [--rounds N] [--steps N] [--bucket-mb MB] [--out FILE]
 import { spawnSync } from "node:child_process";
@@ -86,6 +88,14 @@ function budgetnet(c: Config, steps: number, bucketMb: number): Measure {
       String(LOG_EVERY),
       "--bucket-mb",
       String(bucketMb),
+      // the peer's work: raw batches (no crop, flip or label smoothing); budgetnet's loader still
+      // gathers and normalizes on its own thread, the peer inline
+      "--augment.crop",
+      "null",
+      "--augment.flip",
+      "false",
+      "--label-smoothing",
+      "0",
       "--out",
       dir,
       ...(c.ranks > 1 ? ["--nproc", String(c.ranks)] : []),
