@@ -17,10 +17,11 @@ import { randn } from "../ops/creation";
 import { abs, maxAbsDiff } from "../ops/math";
 import { countNonFinite, max } from "../ops/reduce";
 import { wrap } from "../ops/util";
+import { fakeQuantizeHandle } from "../quant/simulate";
 import { traceSites } from "../quant/sites";
-import type { QuantSpec } from "../quant/spec";
+import type { ActivationQuant, QuantSpec } from "../quant/spec";
 import { ArgumentError } from "../tensor/errors";
-import { type NativeInferencePlan, newInferencePlan, type PlanQuant, planAvailable } from "../tensor/native_calls";
+import { type NativeInferencePlan, newInferencePlan, planAvailable } from "../tensor/native_calls";
 import { scope } from "../tensor/scope";
 import { type NativeHandle, noGrad, type Tensor } from "../tensor/tensor";
 import { callNative, isNativeHandle as isHandle, type NativeCall, traceNative } from "../tensor/trace";
@@ -111,7 +112,7 @@ export class CompiledInference {
     private readonly result: NativeHandle,
     summary: CompiledInference["summary"],
     /** int8 plans: tail call index -> the quantization its value is fake-quantized by. */
-    private readonly tailQuant?: Map<number, PlanQuant>,
+    private readonly tailQuant?: Map<number, ActivationQuant>,
   ) {
     this.summary = summary;
   }
@@ -139,8 +140,7 @@ export class CompiledInference {
         let r = callNative(c.name, c.args.map(sub));
         const q = this.tailQuant?.get(j);
         if (q !== undefined && isHandle(r)) {
-          const [lo, hi] = q.dtype === "uint8" ? [0, 255] : [-128, 127];
-          const fq = callNative("fakeQuantizePerTensor", [r, q.scale, q.zeroPoint, lo, hi]) as NativeHandle;
+          const fq = fakeQuantizeHandle(r, q);
           made.push(r);
           r = fq;
           // an in-place op's readers read its first argument
@@ -358,7 +358,7 @@ function planFromTrace(
     const plan = newInferencePlan(q.wire, unique, "int8", winograd, q.input);
     // the float tail (the classifier) fake-quantizes the values the spec quantizes, as the
     // simulation does: the plan computes what `budgetnet quantize` reported
-    const tailQuant = new Map<number, PlanQuant>();
+    const tailQuant = new Map<number, ActivationQuant>();
     tail.forEach((c, j) => {
       const key = int8.siteOfCall.get(calls.indexOf(c));
       const aq = key === undefined ? undefined : int8.quant.activations[key];

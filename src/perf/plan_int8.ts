@@ -245,7 +245,7 @@ export function int8Nodes(
       // quantized where an int8 node reads it, and wherever the spec quantizes it (the global pool
       // before the float tail, say), so the plan computes what the simulation and QDQ compute
       if (int8Readers.has(n.out) || quant.activations[keyOf(n.out)] !== undefined) {
-        const q = need(n.out, `the output of ${op}, read by a convolution`);
+        const q = need(n.out, `the output of ${op}`);
         Object.assign(w, { quant: q, quantizeOutput: true });
         stored.set(n.out, q);
       }

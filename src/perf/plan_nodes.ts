@@ -7,7 +7,14 @@ import type { NativeHandle } from "../tensor/tensor";
 import { INFO_FUNCTIONS, isNativeHandle as isHandle, type NativeCall } from "../tensor/trace";
 
 /** Activations the plan runs (oneDNN eltwise, or a post-op of the convolution before them). */
-const ACTIVATIONS = new Set(["relu", "relu6", "sigmoid", "silu", "hardswish", "hardsigmoid"]);
+export const ACTIVATIONS: ReadonlySet<string> = new Set([
+  "relu",
+  "relu6",
+  "sigmoid",
+  "silu",
+  "hardswish",
+  "hardsigmoid",
+]);
 
 /** Turns the traced calls into plan nodes up to the first call the plan cannot run. */
 export function buildNodes(

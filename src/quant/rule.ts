@@ -19,6 +19,7 @@
 // A value is non-negative (uint8, zero point 0) when it comes out of a ReLU-like op, or out of a
 // pool, passthrough or add whose inputs are all non-negative; every other value is int8
 // symmetric (zero point 0).
+import { ACTIVATIONS as PLAN_ACTIVATIONS } from "../perf/plan_nodes";
 import type { NativeHandle } from "../tensor/tensor";
 import { handleArgs, INFO_FUNCTIONS, type NativeCall } from "../tensor/trace";
 import type { Site } from "./sites";
@@ -59,18 +60,11 @@ export const PASSTHROUGH_OPS: ReadonlySet<string> = new Set([
 const NON_NEGATIVE_OPS: ReadonlySet<string> = new Set(["relu", "relu_", "relu6", "sigmoid", "hardsigmoid", "softmax"]);
 /**
  * Activations fused into the conv2d/linear/add before them: the ones the int8 plan runs as a
- * convolution's post-op (src/perf/plan_nodes.ts ACTIVATIONS). A fused activation's output is
- * quantized even where the activation alone has no int8 kernel (silu, hardswish, sigmoid).
+ * convolution's post-op (its own set, so the two cannot drift), and relu_ in place. A fused
+ * activation's output is quantized even where the activation alone has no int8 kernel (silu,
+ * hardswish, sigmoid).
  */
-export const FUSED_ACTIVATIONS: ReadonlySet<string> = new Set([
-  "relu",
-  "relu_",
-  "relu6",
-  "sigmoid",
-  "silu",
-  "hardswish",
-  "hardsigmoid",
-]);
+export const FUSED_ACTIVATIONS: ReadonlySet<string> = new Set([...PLAN_ACTIVATIONS, "relu_"]);
 const FUSES_INTO_RELU: ReadonlySet<string> = new Set(["conv2d", "linear", "add"]);
 
 export type SiteRole = "quantized" | "fused" | "passthrough" | "float" | "output";
