@@ -6,7 +6,9 @@
 // 2. Under ResNet-20's budget (its parameters and MACs at 1x28x28), evolution+ASHA against random
 //    search at equal compute: both run at the same time for the same wall time, one thread each,
 //    with `budgetnet search` child processes. Trials train the demo recipe (fashion-mnist-quick)
-//    for --epochs epochs; ASHA's rungs are data fractions 1/9, 1/3, 1.
+//    for --epochs epochs; ASHA's rungs are data fractions from --min-data (1/3 by default) up to 1,
+//    eta 3. Both start from the space's seeds that fit the budget (ResNet-20's and ResNet-14's
+//    shapes here), then draw or evolve.
 // 3. The best configuration of evolution+ASHA and ResNet-20 itself are each trained with the demo
 //    recipe and evaluated once on the test set (`budgetnet train` + `budgetnet eval --split test`).
 // 4. Trials per hour with 1 and 2 local workers (random search, rung-0 trials).
@@ -149,6 +151,13 @@ export async function main(argv: string[]): Promise<void> {
         default: 5,
         min: 1,
       },
+      "min-data": {
+        type: "number",
+        description:
+          "ASHA's lowest rung as a fraction of the training data (1/9 ranks on too little: shallow nets win it)",
+        default: 1 / 3,
+        min: 0.01,
+      },
       "throughput-minutes": {
         type: "number",
         description: "wall time of each trials-per-hour run",
@@ -177,7 +186,8 @@ export async function main(argv: string[]): Promise<void> {
   console.log(`budget: resnet20 at 1x28x28: ${budget.params} parameters, ${budget.macs} MACs`);
 
   // 2. equal compute: both searches at once, one thread each, the same wall time
-  const asha = ["--fidelity", "data", "--min-resource", String(1 / 9), "--max-resource", "1", "--eta", "3"];
+  const minData = opts["min-data"];
+  const asha = ["--fidelity", "data", "--min-resource", String(minData), "--max-resource", "1", "--eta", "3"];
   console.log(`searching ${opts.minutes} min: evolution-asha and random side by side, 1 thread each ...`);
   const [evo, rnd] = await Promise.all([
     startSearch(
@@ -245,7 +255,8 @@ export async function main(argv: string[]): Promise<void> {
       threadsPerSearch: 1,
       space: "efficient-resnet",
       seed: 1,
-      ashaRungs: "data 1/9, 1/3, 1",
+      ashaRungs: `data from ${Number(minData.toPrecision(4))} to 1, eta 3`,
+      seeds: "the space's seeds that fit the budget, first",
     },
     random: {
       bestValAccuracy: rnd.summary.best?.valAccuracy ?? null,

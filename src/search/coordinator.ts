@@ -37,6 +37,7 @@ const MAX_DRAWS = 20_000;
 class StudyProposer {
   readonly rejected = { invalid: 0, repaired: 0, overBudget: 0, duplicate: 0 };
   readonly seen = new Set<string>();
+  private nextSeed = 0;
 
   constructor(
     readonly space: SearchSpace,
@@ -67,7 +68,12 @@ class StudyProposer {
     return { point: v.point, cost: v.cost };
   }
 
+  /** The space's seeds first (each once, where it fits the budgets and is unseen), then uniform draws. */
   sample(): ProposedCandidate | undefined {
+    while (this.nextSeed < this.space.seeds.length) {
+      const c = this.accept(this.space.seeds[this.nextSeed++] as Point);
+      if (c !== undefined) return c;
+    }
     for (let i = 0; i < MAX_DRAWS; i++) {
       const c = this.accept(samplePoint(this.space, this.rng));
       if (c !== undefined) return c;

@@ -5,7 +5,10 @@
 //   {"range": [0, 0.3]}                  a number in [lo, hi] (uniform; "log": true for log-uniform)
 //   {"perStage": DOMAIN}                 a list with one value per stage (B_i, C_i, F_i, K_i)
 // "stages": {"int": [1, 4]} draws the number of stages N that every perStage list follows, and
-// "fixed" sets options that are not searched. Every searched or fixed option must be one the
+// "fixed" sets options that are not searched, and "seeds" lists known networks of the space (each a
+// full point, e.g. ResNet-20's shape in the Efficient ResNets space) that every strategy tries
+// first, where they fit the budgets, before drawing at random (as Optuna's enqueue_trial; evolution
+// then mutates them like any member). Every searched or fixed option must be one the
 // family declares (src/models/options.ts), and every choice must fit the option's declared
 // type and range: a space is checked whole before anything runs.
 //
@@ -42,6 +45,8 @@ export interface SearchSpace {
   stages?: Domain;
   options: Record<string, OptionDomain>;
   fixed: Record<string, unknown>;
+  /** Known points tried first, in order, where they fit the budgets (the space's "seeds"). */
+  seeds: Point[];
   /** Where the space came from (a file path or "built-in NAME"). */
   origin: string;
   /** The space as written (with its name filled in): what a study stores and parses again. */
@@ -50,7 +55,7 @@ export interface SearchSpace {
 
 export type Point = Record<string, unknown>;
 
-const SPACE_KEYS = ["$schema", "name", "source", "model", "stages", "options", "fixed"];
+const SPACE_KEYS = ["$schema", "name", "source", "model", "stages", "options", "fixed", "seeds"];
 
 /** Folder of the built-in spaces (spaces/ at the package root). */
 export function spacesDir(): string {
@@ -231,7 +236,70 @@ export function parseSpace(raw: unknown, origin: string): SearchSpace {
   };
   const name = str("name") || path.basename(origin, ".json");
   const source = str("source");
-  return { name, source, model, stages, options, fixed: { ...fixedRaw }, origin, raw: { ...raw, name } };
+  const space: SearchSpace = {
+    name,
+    source,
+    model,
+    stages,
+    options,
+    fixed: { ...fixedRaw },
+    seeds: [],
+    origin,
+    raw: { ...raw, name },
+  };
+  const seedsRaw = raw.seeds ?? [];
+  if (!Array.isArray(seedsRaw))
+    throw new ArgumentError(
+      `search space ${origin}: "seeds" must be a list of points. Received: ${describe(seedsRaw)}`,
+    );
+  space.seeds = seedsRaw.map((p, i) => parseSeed(space, `search space ${origin}: seeds[${i}]`, p));
+  return space;
+}
+
+function inDomain(d: Domain, v: unknown): boolean {
+  if (d.kind === "choices") return d.values.includes(v as Scalar);
+  if (typeof v !== "number" || v < d.lo || v > d.hi) return false;
+  return d.kind === "range" || Number.isInteger(v);
+}
+
+function describeDomain(d: Domain): string {
+  if (d.kind === "choices") return `one of ${d.values.map((v) => JSON.stringify(v)).join(", ")}`;
+  return `${d.kind === "int" ? "an integer" : "a number"} in [${d.lo}, ${d.hi}]`;
+}
+
+/** A seed point: every searched option, each value inside its domain, per-stage lists of one length N in "stages". */
+function parseSeed(space: SearchSpace, where: string, raw: unknown): Point {
+  if (!isObject(raw))
+    throw new ArgumentError(`${where} must be an object of searched option -> value. Received: ${describe(raw)}`);
+  const searched = Object.keys(space.options);
+  const extra = Object.keys(raw).filter((k) => !(k in space.options));
+  if (extra.length > 0)
+    throw new ArgumentError(
+      `${where}: "${extra[0]}" is not a searched option of the space${didYouMean(extra[0] as string, searched)}. Searched: ${searched.join(", ")}`,
+    );
+  const missing = searched.filter((k) => !(k in raw));
+  if (missing.length > 0)
+    throw new ArgumentError(`${where} must give every searched option; missing: ${missing.join(", ")}`);
+  let n: number | undefined;
+  for (const [key, o] of Object.entries(space.options)) {
+    const v = raw[key];
+    if (o.perStage) {
+      if (!Array.isArray(v) || v.length === 0)
+        throw new ArgumentError(`${where}.${key} must be a list, one value per stage. Received: ${describe(v)}`);
+      if (n !== undefined && v.length !== n)
+        throw new ArgumentError(`${where}.${key} has ${v.length} stages where the other lists have ${n}.`);
+      n = v.length;
+      const bad = v.find((x) => !inDomain(o.domain, x));
+      if (bad !== undefined)
+        throw new ArgumentError(
+          `${where}.${key}: ${describe(bad)} is outside the domain (${describeDomain(o.domain)}).`,
+        );
+    } else if (!inDomain(o.domain, v))
+      throw new ArgumentError(`${where}.${key}: ${describe(v)} is outside the domain (${describeDomain(o.domain)}).`);
+  }
+  if (n !== undefined && space.stages !== undefined && !inDomain(space.stages, n))
+    throw new ArgumentError(`${where}: ${n} stages is outside "stages" (${describeDomain(space.stages)}).`);
+  return JSON.parse(JSON.stringify(raw)) as Point;
 }
 
 function drawScalar(d: Domain, rng: CounterRng): Scalar {

@@ -234,6 +234,32 @@ test("bad input is refused before anything runs, in words that say what to do", 
       { model: "efficient_resnet", stages: { int: [1, 2] }, options: { channels: { choices: [8] } } },
       /no option is "perStage"/,
     ],
+    [
+      { model: "efficient_resnet", options: { channels: { choices: [8] } }, seeds: [{ channels: 16 }] },
+      /seeds\[0\]\.channels: 16 is outside the domain \(one of 8\)/,
+    ],
+    [
+      { model: "efficient_resnet", options: { channels: { choices: [8] } }, seeds: [{ chanels: 8 }] },
+      /seeds\[0\]: "chanels" is not a searched option of the space \(did you mean "channels"\?\)/,
+    ],
+    [
+      {
+        model: "efficient_resnet",
+        stages: { int: [1, 3] },
+        options: { blocks: { perStage: { int: [1, 2] } }, convKernels: { perStage: { choices: [3] } } },
+        seeds: [{ blocks: [1, 1], convKernels: [3] }],
+      },
+      /seeds\[0\]\.convKernels has 1 stages where the other lists have 2/,
+    ],
+    [
+      {
+        model: "efficient_resnet",
+        stages: { int: [1, 2] },
+        options: { blocks: { perStage: { int: [1, 2] } } },
+        seeds: [{ blocks: [1, 1, 1] }],
+      },
+      /seeds\[0\]: 3 stages is outside "stages" \(an integer in \[1, 2\]\)/,
+    ],
   ];
   for (const [space, pattern] of bad) {
     fs.writeFileSync(file, JSON.stringify(space));
@@ -241,6 +267,42 @@ test("bad input is refused before anything runs, in words that say what to do", 
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, pattern);
   }
+});
+
+test("the space's seeds are tried first, in order, where they fit the budgets; then points are drawn", () => {
+  const dir = tempDir();
+  const file = path.join(dir, "seeded.json");
+  const seed = (blocks: number[], channels: number) => ({
+    blocks,
+    channels,
+    convKernels: blocks.map(() => 3),
+    poolSize: 0,
+  });
+  const seeds = [seed([2, 2], 8), seed([1], 4), seed([1, 1], 6)];
+  fs.writeFileSync(file, JSON.stringify({ ...JSON.parse(fs.readFileSync(tinySpace(dir), "utf8")), seeds }));
+  const study = path.join(dir, "study");
+  // the first seed (8 and 16 channels, two blocks each) is over 5,000 parameters: turned down
+  const r = run(
+    "search",
+    "--space",
+    file,
+    "--strategy",
+    "random",
+    "--trials",
+    "3",
+    "--out",
+    study,
+    "--max-params",
+    "5000",
+    ...SMALL,
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const points = (journal(study) as (Event & { point?: unknown })[])
+    .filter((e) => e.event === "trial")
+    .map((e) => e.point);
+  assert.equal(points.length, 3);
+  assert.deepEqual(points.slice(0, 2), [seeds[1], seeds[2]]);
+  assert.notDeepEqual(points[2], seeds[0]);
 });
 
 test("--seed makes a search reproducible on one worker: evolution + ASHA proposes, promotes and scores the same", () => {
