@@ -60,6 +60,12 @@ export interface Side {
   lastVsFirstEpoch: number;
   precision: string;
   threads: number;
+  /**
+   * budgetnet only, per epoch from its journal: CPU seconds of the process, GC seconds, resident MB
+   * and live tensors at the epoch's end. A slowdown with flat memory, tensors and GC and CPU seconds
+   * per wall second unchanged is the machine, not the run.
+   */
+  epochResources?: Record<"cpuSeconds" | "gcSeconds" | "rssMb" | "liveTensors", number[]>;
 }
 
 interface Settings {
@@ -126,6 +132,12 @@ function budgetnet(s: Settings): Side {
       lastVsFirstEpoch: (epochSeconds[epochSeconds.length - 1] as number) / (epochSeconds[0] as number),
       precision: config.precisionUsed ?? s.precision,
       threads: s.threads,
+      epochResources: {
+        cpuSeconds: epochs.map((l) => Number(l.cpuSeconds)),
+        gcSeconds: epochs.map((l) => Number(l.gcSeconds)),
+        rssMb: epochs.map((l) => Number(l.rssMb)),
+        liveTensors: epochs.map((l) => Number(l.liveTensors)),
+      },
     };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -171,7 +183,12 @@ function pytorch(s: Settings): Side {
 function show(name: string, s: Side): string {
   return (
     `${name.padEnd(10)} wall ${s.wallSeconds.toFixed(1)} s, ${s.imagesPerSec.toFixed(0)} img/s (${s.precision}, ${s.threads} thread${s.threads > 1 ? "s" : ""}), ` +
-    `epochs ${s.epochSeconds.map((x) => x.toFixed(1)).join(" ")} s (last/first ${s.lastVsFirstEpoch.toFixed(3)}), test ${(100 * s.testAccuracy).toFixed(2)}%`
+    `epochs ${s.epochSeconds.map((x) => x.toFixed(1)).join(" ")} s (last/first ${s.lastVsFirstEpoch.toFixed(3)}), test ${(100 * s.testAccuracy).toFixed(2)}%` +
+    (s.epochResources === undefined
+      ? ""
+      : `\n${"".padEnd(10)} per epoch: CPU ${s.epochResources.cpuSeconds.map((x) => x.toFixed(1)).join(" ")} s, ` +
+        `GC ${s.epochResources.gcSeconds.map((x) => x.toFixed(2)).join(" ")} s, RSS ${s.epochResources.rssMb.map((x) => x.toFixed(0)).join(" ")} MB, ` +
+        `live tensors ${s.epochResources.liveTensors.join(" ")}`)
   );
 }
 

@@ -20,6 +20,7 @@ import { anyRankStops, type DataParallel } from "./ddp";
 import { evaluate } from "./evaluate";
 import type { MetricsLog, Progress } from "./metrics";
 import { forwardWithPrecision } from "./precision";
+import { type EpochResources, ResourceMeter } from "./resources";
 import type { Optimization } from "./setup";
 import type { DerivedOption } from "./sizing";
 import type { RunData, TrainOptions, TrainResult } from "./trainer";
@@ -96,9 +97,18 @@ export function watchStopSignals(enabled: boolean): StopSignals {
 
 export async function runEpochs(s: Session, opts: TrainOptions, stop: StopSignals): Promise<TrainResult> {
   s.model.train();
+  const meter = new ResourceMeter();
+  try {
+    return await epochs(s, opts, stop, meter);
+  } finally {
+    meter.stop();
+  }
+}
+
+async function epochs(s: Session, opts: TrainOptions, stop: StopSignals, meter: ResourceMeter): Promise<TrainResult> {
   while (s.meta.epoch < s.cfg.epochs) {
     const epoch = s.meta.epoch;
-    const stats = await trainEpoch(s, () => {
+    const stats = await trainEpoch(s, meter, () => {
       return (
         stop.requested() !== undefined || (opts.stopAfterSteps !== undefined && s.meta.step >= opts.stopAfterSteps)
       );
@@ -138,14 +148,16 @@ interface EpochStats {
   lossSum: number;
   seconds: number;
   stopped: boolean;
+  resources?: EpochResources;
 }
 
 /** Runs the rest of the current epoch's steps, or until shouldStop() says so after a step. */
-async function trainEpoch(s: Session, shouldStop: () => boolean): Promise<EpochStats> {
+async function trainEpoch(s: Session, meter: ResourceMeter, shouldStop: () => boolean): Promise<EpochStats> {
   const { cfg, meta } = s;
   const epoch = meta.epoch;
   const stats: EpochStats = { seen: 0, correct: 0, lossSum: 0, seconds: 0, stopped: false };
   const epochStart = Date.now();
+  meter.start();
   for (const batch of s.loader.batches(epoch, meta.nextBatch)) {
     const { lossValue, hits, bs } = trainStep(s, batch);
     if (!Number.isFinite(lossValue)) {
@@ -184,6 +196,7 @@ async function trainEpoch(s: Session, shouldStop: () => boolean): Promise<EpochS
     }
   }
   stats.seconds = (Date.now() - epochStart) / 1000;
+  stats.resources = meter.take();
   return stats;
 }
 
@@ -222,9 +235,11 @@ function endEpoch(s: Session, epoch: number, st: EpochStats): void {
     meta.nextBatch = 0;
     return;
   }
+  const valStart = Date.now();
   const val = s.opt.withEvalWeights(() =>
     evaluate(s.model, data.val, { mean: data.mean, std: data.std, precision: cfg }),
   );
+  const valSeconds = (Date.now() - valStart) / 1000;
   s.finalValAccuracy = val.accuracy;
   const trainLoss = st.lossSum / Math.max(st.seen, 1);
   const trainAccuracy = st.correct / Math.max(st.seen, 1);
@@ -238,6 +253,8 @@ function endEpoch(s: Session, epoch: number, st: EpochStats): void {
     lr: s.opt.lr(),
     imagesPerSec: ((s.dist?.worldSize ?? 1) * st.seen) / st.seconds,
     seconds: st.seconds,
+    valSeconds,
+    ...st.resources,
   });
   s.progress.line(
     `epoch ${epoch + 1}/${cfg.epochs}: train loss ${trainLoss.toFixed(4)} acc ${(100 * trainAccuracy).toFixed(2)}%, ` +

@@ -6,7 +6,7 @@ import { test } from "node:test";
 import "../../src"; // registers the model families
 import { summary } from "../../src/analysis/summary";
 import { CounterRng } from "../../src/data/rng";
-import { createModel } from "../../src/models/registry";
+import { analyticCost, createModel } from "../../src/models/registry";
 import { planAvailable } from "../../src/perf/plan";
 import { BudgetChecker } from "../../src/search/budget";
 import { listSpaces, loadSpace, parseSpace, samplePoint } from "../../src/search/space";
@@ -19,6 +19,23 @@ const CIFAR = { channels: 3, size: 32, numClasses: 100 };
 
 test("the built-in spaces are the four the issue names", () => {
   assert.deepEqual(listSpaces(), ["efficient-resnet", "mobilenetv2", "resnext", "wrn"]);
+});
+
+test("efficient-resnet's seeds are the networks they name: the paper's 4.70M net and ResNet-20's exact cost", () => {
+  const space = loadSpace("efficient-resnet");
+  const cost = (p: Record<string, unknown>, data: typeof FMNIST) => {
+    const v = new BudgetChecker(space, data, {}).check(p);
+    assert.ok(v.ok, JSON.stringify(p));
+    return v.cost;
+  };
+  const paper = space.seeds.find((p) => p.channels === 64);
+  const r20 = space.seeds.find((p) => JSON.stringify(p.blocks) === "[3,3,3]" && p.channels === 16);
+  assert.ok(paper !== undefined && r20 !== undefined);
+  // the paper: 4,697,742 parameters on CIFAR-10 (3x32x32, 10 classes)
+  assert.equal(cost(paper, { channels: 3, size: 32, numClasses: 10 }).params, 4_697_742);
+  const resnet20 = analyticCost("resnet20", { numClasses: 10, inChannels: 1 }, [1, 28, 28]);
+  const seeded = cost(r20, FMNIST);
+  assert.deepEqual([seeded.params, seeded.macs], [resnet20?.params, resnet20?.macs]);
 });
 
 for (const name of ["efficient-resnet", "mobilenetv2", "resnext", "wrn"]) {

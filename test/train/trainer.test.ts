@@ -80,6 +80,14 @@ test("a short real run on a slice of Fashion-MNIST learns well above chance and 
   assert.equal(epochs.length, 3);
   for (const e of epochs)
     for (const k of ["trainLoss", "valAccuracy", "lr", "imagesPerSec"]) assert.equal(typeof e[k], "number");
+  // what each epoch cost the process: work done, garbage collected, memory left behind
+  for (const e of epochs as Record<string, number>[]) {
+    assert.ok(e.cpuSeconds > 0.2 * e.seconds, `cpuSeconds ${e.cpuSeconds} for ${e.seconds} s of training`);
+    assert.ok(e.valSeconds > 0 && e.gcSeconds >= 0 && e.gcSeconds < e.seconds, JSON.stringify(e));
+    assert.ok(e.rssMb > 50 && e.liveTensors > 0, JSON.stringify(e));
+  }
+  // no tensor leaks from one epoch to the next
+  assert.equal(epochs[2]?.liveTensors, epochs[1]?.liveTensors);
   const steps = readMetrics(path.join(dir, "metrics.jsonl")).filter((m) => m.type === "step");
   assert.ok(steps.length >= 4);
   // The saved best weights rebuild the model from the run folder alone.
