@@ -225,7 +225,8 @@ export async function main(argv: string[]): Promise<void> {
   const baseline = trainAndTest("fashion-mnist-quick", path.join(root, "resnet20-run"), 2, retrain);
 
   // 4. trials per hour, random search on rung-0 trials (1/9 of the data)
-  const tph: Record<string, number> = {};
+  // a window that finishes no trial measures nothing: null, not 0 trials/hour
+  const tph: Record<string, number | null> = {};
   for (const workers of [1, 2]) {
     const s = await startSearch(
       searchArgs(path.join(root, `throughput-${workers}`), "random", opts["throughput-minutes"], opts.epochs, budget, [
@@ -237,9 +238,9 @@ export async function main(argv: string[]): Promise<void> {
       2,
       path.join(root, `throughput-${workers}.log`),
     );
-    tph[`workers${workers}`] = s.summary.done / (s.summary.elapsed / 3600);
+    tph[`workers${workers}`] = s.summary.done > 0 ? s.summary.done / (s.summary.elapsed / 3600) : null;
     console.log(
-      `  ${workers} worker${workers > 1 ? "s" : ""}: ${s.summary.done} trials in ${(s.summary.elapsed / 60).toFixed(1)} min = ${tph[`workers${workers}`]?.toFixed(1)} trials/hour`,
+      `  ${workers} worker${workers > 1 ? "s" : ""}: ${s.summary.done} trials in ${(s.summary.elapsed / 60).toFixed(1)} min = ${tph[`workers${workers}`]?.toFixed(1) ?? "not measured (no trial finished: give --throughput-minutes more)"} trials/hour`,
     );
   }
 
