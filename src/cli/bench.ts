@@ -8,12 +8,13 @@ import type { Module } from "../nn/module";
 import { randn } from "../ops/creation";
 import { castModel } from "../perf/cast";
 import { toChannelsLast, toChannelsLastInput } from "../perf/channels_last";
-import { bestSetting } from "../perf/choices";
+import { bestSetting, preferChannelsLast } from "../perf/choices";
 import { foldBatchNorm } from "../perf/fold";
 import { inferenceMode } from "../perf/inference";
 import type { CompiledInference } from "../perf/plan";
 import { keep, scope } from "../tensor/scope";
 import { getNumThreads, type Tensor } from "../tensor/tensor";
+import { nativeBf16 } from "../train/precision";
 import { sizeModelToData } from "../train/sizing";
 import { defineCommand, type FlagSpec, type FlagValues, UsageError } from "./args";
 import { compileForEngine, ENGINE_FLAG } from "./engine";
@@ -68,15 +69,20 @@ function readSettings(flags: FlagValues<typeof BENCH_FLAGS>, name: string): Benc
   if (layout !== "contiguous" && layout !== "channels-last" && layout !== "auto")
     throw new UsageError(`--layout must be contiguous, channels-last or auto. Received: --layout=${layout}`);
   if (iters < 1) throw new UsageError(`--iters must be >= 1. Received: --iters=${iters}`);
-  const best = bestSetting(name, [channels, size, size], "infer");
+  const shape = [channels, size, size] as const;
+  const best = bestSetting(name, shape, "infer");
+  // "auto" takes the measured best precision only where this CPU computes it natively (bf16 is
+  // emulated, and 2-3x slower, elsewhere), then the layout measured for the precision it runs
+  const bf16 = precision === "auto" ? best.precision === "bf16" && nativeBf16() : precision === "bf16";
   return {
     size,
     channels,
     iters,
     precision,
     engine: flags.engine,
-    bf16: precision === "auto" ? best.precision === "bf16" : precision === "bf16",
-    channelsLast: layout === "auto" ? best.channelsLast : layout === "channels-last",
+    bf16,
+    channelsLast:
+      layout === "auto" ? preferChannelsLast(name, shape, bf16 ? "bf16" : "fp32", "infer") : layout === "channels-last",
   };
 }
 

@@ -155,6 +155,22 @@ test("`budgetnet bench` measures through the fused plan by default and through l
   assert.equal(l.engine, "libtorch");
   assert.equal(l.precision, "fp32");
   assert.equal(l.foldedBatchNorms, 21);
+  // precision "auto" on libtorch: the measured best (bf16) only where the CPU computes bf16 natively
+  for (const [native, expected] of [
+    ["0", "fp32"],
+    ["1", "bf16"],
+  ] as const) {
+    const r = spawnSync(
+      process.execPath,
+      [BIN, "bench", "resnet20", "--iters", "1", "--json", "--engine", "libtorch"],
+      {
+        encoding: "utf8",
+        env: { ...process.env, BUDGETNET_THREADS: "1", BUDGETNET_NATIVE_BF16: native },
+      },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).precision, expected, `BUDGETNET_NATIVE_BF16=${native}`);
+  }
   // Fashion-MNIST's shape: one channel, and efficient_resnet's pool sized to the 28x28 map
   const gray = run("bench", "efficient_resnet", "--image-size", "28", "--channels", "1", "--iters", "1", "--json");
   assert.equal(gray.status, 0, gray.stderr);

@@ -34,8 +34,16 @@ test("measuredChoices takes the shape's entry, then the model's 3x32x32 entry, t
   assert.equal(measuredChoices("unmeasured", FASHION, table), undefined);
 });
 
-test("with no 1x28x28 entries, a model's choices at 1x28x28 are its 3x32x32 ones", () => {
-  for (const model of ["resnet20", "resnet56", "efficient_resnet", "mobilenetv2", "preact_resnet164"]) {
+test("resnet20 and efficient_resnet have measured 1x28x28 entries: float32 runs channels-last in both phases", () => {
+  for (const model of ["resnet20", "efficient_resnet"]) {
+    assert.notEqual(measuredChoices(model, FASHION), measuredChoices(model, CIFAR), model);
+    for (const phase of ["train", "infer"] as const)
+      assert.equal(preferChannelsLast(model, FASHION, "fp32", phase), true);
+  }
+});
+
+test("without a 1x28x28 entry, a model's choices at 1x28x28 are its 3x32x32 ones", () => {
+  for (const model of ["resnet56", "mobilenetv2", "preact_resnet164"]) {
     assert.deepEqual(measuredChoices(model, FASHION), measuredChoices(model, CIFAR), model);
     assert.notEqual(measuredChoices(model, CIFAR), undefined, model);
     for (const phase of ["train", "infer"] as const) {
