@@ -62,8 +62,8 @@ export interface Side {
   threads: number;
   /**
    * budgetnet only, per epoch from its journal: CPU seconds of the process, GC seconds, resident MB
-   * and live tensors at the epoch's end. A slowdown with flat memory, tensors and GC and CPU seconds
-   * per wall second unchanged is the machine, not the run.
+   * and live tensors at the epoch's end: a slowdown with these flat is not a leak, nor GC, nor
+   * waiting (CPU seconds track the wall while libtorch's threads spin).
    */
   epochResources?: Record<"cpuSeconds" | "gcSeconds" | "rssMb" | "liveTensors", number[]>;
 }

@@ -1,8 +1,9 @@
 // What an epoch cost the process, beside its wall time: CPU seconds (all threads), V8 garbage
 // collection, and the memory left behind (resident set, live tensors, the caching allocator's
 // reserve). Written into each epoch's journal line, so a run that slows down across epochs says
-// whether it did more work (CPU seconds grow with the wall), collected more garbage, or grew
-// (a leak), or whether the machine got slower under it (CPU seconds flat per image, wall up).
+// whether it collected more garbage or grew (a leak: RSS, live tensors, the allocator's reserve),
+// or waited (CPU seconds well below threads x wall: I/O, a lock). CPU seconds do not tell a slower
+// machine from more work: libtorch's worker threads spin while they wait, so they track the wall.
 import { PerformanceObserver } from "node:perf_hooks";
 import { liveTensors, memoryStats } from "../tensor/tensor";
 
