@@ -23,7 +23,7 @@ import { CounterRng } from "../src/data/rng";
 import { analyticCost } from "../src/models/registry";
 import { BudgetChecker } from "../src/search/budget";
 import { loadSpace, samplePoint } from "../src/search/space";
-import { parseBenchArgs } from "./args";
+import { parseBenchArgs, UsageError } from "./args";
 import { writeResult } from "./results";
 
 const BIN = path.join(__dirname, "..", "..", "bin", "budgetnet.js");
@@ -169,6 +169,10 @@ export async function main(argv: string[]): Promise<void> {
     argv,
   );
   if (opts === undefined) return;
+  if (opts["min-data"] > 1)
+    throw new UsageError(
+      `--min-data is a fraction of the training data, at most 1. Received: --min-data=${opts["min-data"]}`,
+    );
   const root = path.resolve(opts.out, new Date().toISOString().replace(/[:.]/g, "-"));
   fs.mkdirSync(root, { recursive: true });
 

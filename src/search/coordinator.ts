@@ -71,7 +71,10 @@ class StudyProposer {
   /** The space's seeds first (each once, where it fits the budgets and is unseen), then uniform draws. */
   sample(): ProposedCandidate | undefined {
     while (this.nextSeed < this.space.seeds.length) {
-      const c = this.accept(this.space.seeds[this.nextSeed++] as Point);
+      const seed = this.space.seeds[this.nextSeed++] as Point;
+      // a resumed study has launched it already: not a candidate turned down again
+      if (this.seen.has(pointKey(seed))) continue;
+      const c = this.accept(seed);
       if (c !== undefined) return c;
     }
     for (let i = 0; i < MAX_DRAWS; i++) {
