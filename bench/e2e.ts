@@ -49,6 +49,8 @@ const FLAGS = {
 } as const;
 
 export interface Side {
+  /** The seed both sides ran with (the recipe's unless a bench set one). */
+  seed?: number;
   wallSeconds: number;
   trainSeconds: number;
   evalSeconds: number;
@@ -68,7 +70,11 @@ export interface Side {
   epochResources?: Record<"cpuSeconds" | "gcSeconds" | "rssMb" | "liveTensors", number[]>;
 }
 
-interface Settings {
+export interface Settings {
+  /** A built-in recipe's name (recipes/NAME.json). */
+  recipe: string;
+  /** Instead of the recipe's seed. */
+  seed?: number;
   threads: number;
   precision: "fp32" | "auto";
   epochs?: number;
@@ -78,6 +84,7 @@ interface Settings {
 function settings(v: Variant, o: { epochs?: number; "train-subset"?: number }): Settings {
   const cores = os.availableParallelism();
   return {
+    recipe: "fashion-mnist-quick",
     threads: v === "1thread" ? 1 : cores,
     precision: v === "fp32" ? "fp32" : "auto",
     epochs: o.epochs,
@@ -98,7 +105,8 @@ function run(cmd: string, args: string[], env: Record<string, string>): { stdout
   return { stdout: r.stdout, seconds: (performance.now() - t0) / 1000 };
 }
 
-function budgetnet(s: Settings): Side {
+/** The recipe through the CLI as scripts/demo.sh runs it: `budgetnet train`, then `budgetnet eval --split test`. */
+export function budgetnet(s: Settings): Side {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "budgetnet-bench-e2e-"));
   const env = { BUDGETNET_THREADS: String(s.threads), BUDGETNET_PLAIN: "1" };
   try {
@@ -106,8 +114,9 @@ function budgetnet(s: Settings): Side {
       ...(s.precision === "fp32" ? ["--precision", "fp32"] : []),
       ...(s.epochs !== undefined ? ["--epochs", String(s.epochs)] : []),
       ...(s.trainSubset !== undefined ? ["--train-subset", String(s.trainSubset)] : []),
+      ...(s.seed !== undefined ? ["--seed", String(s.seed)] : []),
     ];
-    const train = run(process.execPath, [BIN, "train", "--recipe", "fashion-mnist-quick", ...extra, "--out", dir], env);
+    const train = run(process.execPath, [BIN, "train", "--recipe", s.recipe, ...extra, "--out", dir], env);
     const ev = run(process.execPath, [BIN, "eval", "--run", dir, "--split", "test", "--json"], env);
     const lines = fs
       .readFileSync(path.join(dir, "metrics.jsonl"), "utf8")
@@ -122,6 +131,7 @@ function budgetnet(s: Settings): Side {
     };
     const images = config.data.train * epochSeconds.length;
     return {
+      seed: s.seed,
       wallSeconds: train.seconds + ev.seconds,
       trainSeconds: train.seconds,
       evalSeconds: ev.seconds,
@@ -144,11 +154,12 @@ function budgetnet(s: Settings): Side {
   }
 }
 
-function pytorch(s: Settings): Side {
+/** The PyTorch peer (bench/peers/fashion_mnist.py) running the same recipe at its best (channels-last). */
+export function pytorch(s: Settings): Side {
   const script = path.join(ROOT, "bench", "peers", "fashion_mnist.py");
   const args = [
     script,
-    path.join(recipesDir(), "fashion-mnist-quick.json"),
+    path.join(recipesDir(), `${s.recipe}.json`),
     "--threads",
     String(s.threads),
     "--precision",
@@ -156,6 +167,7 @@ function pytorch(s: Settings): Side {
     "--channels-last",
     ...(s.epochs !== undefined ? ["--epochs", String(s.epochs)] : []),
     ...(s.trainSubset !== undefined ? ["--train-subset", String(s.trainSubset)] : []),
+    ...(s.seed !== undefined ? ["--seed", String(s.seed)] : []),
   ];
   const r = run(PYTHON, args, { OMP_NUM_THREADS: String(s.threads) });
   const last = r.stdout
@@ -166,6 +178,7 @@ function pytorch(s: Settings): Side {
   if (last === undefined) throw new Error(`the PyTorch peer printed no result:\n${r.stdout}`);
   const epochSeconds = last.epochSeconds as number[];
   return {
+    seed: s.seed,
     // the process's whole life, like the CLI's two (interpreter and data loading included)
     wallSeconds: r.seconds,
     trainSeconds: Number(last.trainSeconds),
@@ -180,7 +193,7 @@ function pytorch(s: Settings): Side {
   };
 }
 
-function show(name: string, s: Side): string {
+export function show(name: string, s: Side): string {
   return (
     `${name.padEnd(10)} wall ${s.wallSeconds.toFixed(1)} s, ${s.imagesPerSec.toFixed(0)} img/s (${s.precision}, ${s.threads} thread${s.threads > 1 ? "s" : ""}), ` +
     `epochs ${s.epochSeconds.map((x) => x.toFixed(1)).join(" ")} s (last/first ${s.lastVsFirstEpoch.toFixed(3)}), test ${(100 * s.testAccuracy).toFixed(2)}%` +

@@ -26,6 +26,11 @@ const BENCHMARKS: Record<string, { module: string; description: string }> = {
     description:
       "the demo workload end to end through the CLI (train + test eval, per-epoch seconds) against the PyTorch peer at its best",
   },
+  speedrun: {
+    module: "./speedrun",
+    description:
+      "the Fashion-MNIST speedrun (fashion-mnist-speedrun: 93% test on 2 cores, train + eval) per seed, against the same recipe in PyTorch",
+  },
   int8: {
     module: "./int8",
     description:

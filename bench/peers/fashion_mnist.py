@@ -1,6 +1,8 @@
-"""PyTorch eager peer of the fashion-mnist-quick recipe: the same ResNet-20, optimizer, one-cycle
-schedule, augmentation, label smoothing and validation split, trained the way a PyTorch user would
-(in-memory tensors, augmentation with torch ops). Prints one JSON line with time and accuracies.
+"""PyTorch eager peer of the Fashion-MNIST recipes (fashion-mnist-quick, fashion-mnist-speedrun): the
+same network (ResNet-20 or SpeedNet), optimizer, one-cycle schedule (momentum cycled only where the
+recipe says so), augmentation, label smoothing, flip TTA and validation split, trained the way a
+PyTorch user would (in-memory tensors, augmentation with torch ops). Prints one JSON line with time
+and accuracies.
 
 With --precision bf16 (CPU autocast) and --channels-last it is PyTorch at its best on CPUs with
 native bfloat16; --precision auto picks bf16 where /proc/cpuinfo shows it (as budgetnet's
@@ -8,7 +10,7 @@ native bfloat16; --precision auto picks bf16 where /proc/cpuinfo shows it (as bu
 quick check of the harness). Each epoch prints its training seconds (validation excluded).
 
 usage: python3 fashion_mnist.py RECIPE.json [--threads N] [--epochs E] [--precision fp32|bf16|auto]
-                                [--channels-last] [--train-subset N]
+                                [--channels-last] [--train-subset N] [--seed S]
 """
 import argparse
 import gzip
@@ -21,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from resnet_cifar import ResNetCifar  # the same network as src/models/resnet_cifar.ts (bench/peers/)
+from speednet import SpeedNet  # the same network as src/models/speednet.ts (bench/peers/)
 
 ROOT = "/usr/share/datasets/fashion-mnist"
 
@@ -48,15 +51,30 @@ def augment(x, pad, flip, gen):
     return x
 
 
-def evaluate(model, x, y, mean, std, bs=256):
+def evaluate(model, x, y, mean, std, tta=False, layout=torch.contiguous_format, bs=256):
+    """Accuracy; with tta the mean of the softmax outputs on each image and its mirror (as budgetnet)."""
     model.eval()
     correct = 0
     with torch.no_grad():
         for i in range(0, len(x), bs):
-            xb = (x[i:i + bs].float() / 255 - mean) / std
-            correct += (model(xb).argmax(1) == y[i:i + bs]).sum().item()
+            xb = ((x[i:i + bs].float() / 255 - mean) / std).contiguous(memory_format=layout)
+            p = model(xb).softmax(1)
+            if tta:
+                p = (p + model(xb.flip(3)).softmax(1)) / 2
+            correct += (p.argmax(1) == y[i:i + bs]).sum().item()
     model.train()
     return correct / len(x)
+
+
+def build_model(r):
+    """The recipe's network: resnet20 or speednet (with its modelOptions), one input channel."""
+    name, opts = r.get("model", "resnet20"), r.get("modelOptions", {})
+    if name == "resnet20":
+        return ResNetCifar(depth=20, in_channels=1)
+    if name == "speednet":
+        return SpeedNet(in_channels=1, stem_width=opts.get("stemWidth", 16), widths=opts.get("widths", (32, 64, 128)),
+                        convs_per_block=opts.get("convsPerBlock", 2), activation=opts.get("activation", "relu"))
+    raise SystemExit(f"fashion_mnist.py: the peer builds resnet20 and speednet, not {name}")
 
 
 def main():
@@ -67,6 +85,7 @@ def main():
     ap.add_argument("--precision", choices=["fp32", "bf16", "auto"], default="fp32")
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--train-subset", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=None, help="instead of the recipe's seed")
     args = ap.parse_args()
     precision = args.precision
     if precision == "auto":
@@ -75,7 +94,7 @@ def main():
     layout = torch.channels_last if args.channels_last else torch.contiguous_format
     r = json.load(open(args.recipe))
     torch.set_num_threads(args.threads)
-    seed = r.get("seed", 0)
+    seed = args.seed if args.seed is not None else r.get("seed", 0)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
 
@@ -93,7 +112,7 @@ def main():
     mean = (xtr.float() / 255).mean().item()
     std = (xtr.float() / 255).std().item()
 
-    model = ResNetCifar(depth=20, in_channels=1).to(memory_format=layout)
+    model = build_model(r).to(memory_format=layout)
     o = r["optimizer"]
     decay = [p for p in model.parameters() if p.dim() > 1]
     no_decay = [p for p in model.parameters() if p.dim() <= 1]
@@ -103,12 +122,19 @@ def main():
     bs = r["batchSize"]
     steps_per_epoch = len(xtr) // bs
     s = r.get("schedule", {})
+    # budgetnet's onecycle keeps the optimizer's momentum unless the recipe cycles it (OneCycleLR's
+    # own default cycles it: the peer follows the recipe, not PyTorch's default)
     sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=o["lr"], total_steps=epochs * steps_per_epoch, pct_start=s.get("pctStart", 0.3))
+        opt, max_lr=o["lr"], total_steps=epochs * steps_per_epoch, pct_start=s.get("pctStart", 0.3),
+        cycle_momentum=s.get("cycleMomentum", False), base_momentum=s.get("baseMomentum", 0.85),
+        max_momentum=s.get("maxMomentum", 0.95))
     aug = r.get("augment", {})
-    pad = (aug.get("crop") or {}).get("padding", 0)
-    flip = aug.get("flip", False)
+    # a recipe's augment fields left out take budgetnet's defaults (crop padding 4, flip); null is off
+    crop = aug.get("crop", {"padding": 4})
+    pad = crop.get("padding", 4) if crop else 0
+    flip = aug.get("flip", True)
     ls = r.get("labelSmoothing", 0.0)
+    tta = r.get("tta", False)
 
     setup_s = time.time() - t0
     t1 = time.time()
@@ -129,12 +155,12 @@ def main():
             opt.step()
             sched.step()
         epoch_seconds.append(time.time() - te)
-        val_acc = evaluate(model, xval, yval, mean, std)
+        val_acc = evaluate(model, xval, yval, mean, std, tta, layout)
         print(json.dumps({"epoch": epoch + 1, "valAccuracy": val_acc, "seconds": time.time() - t1,
                           "trainSeconds": epoch_seconds[-1]}), flush=True)
     train_s = time.time() - t1
     t2 = time.time()
-    test_acc = evaluate(model, xte, yte, mean, std)
+    test_acc = evaluate(model, xte, yte, mean, std, tta, layout)
     eval_s = time.time() - t2
     print(json.dumps({"result": True, "setupSeconds": setup_s, "trainSeconds": train_s, "evalSeconds": eval_s,
                       "totalSeconds": train_s + eval_s, "valAccuracy": val_acc, "testAccuracy": test_acc,

@@ -16,8 +16,9 @@ export const evalCommand = defineCommand({
     tta: {
       type: "boolean",
       description:
-        "average the predictions on each image and its mirror (only for runs trained with horizontal flips: --augment.flip true)",
+        "average the predictions on each image and its mirror (only for runs trained with horizontal flips: --augment.flip true); absent: the recipe's tta",
     },
+    "no-tta": { type: "boolean", description: "the image alone, even where the recipe sets tta" },
     weights: {
       type: "string",
       valueName: "best|final",
@@ -60,7 +61,7 @@ export const evalCommand = defineCommand({
     } = evaluateRun(runDir, {
       split,
       weights,
-      tta: args.flags.tta === true,
+      tta: args.flags["no-tta"] ? false : args.flags.tta ? true : undefined,
       batchSize,
       compile: (model, opts) => {
         if (!args.flags.int8) return compileForEngine(args.flags.engine, model, opts);

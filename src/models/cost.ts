@@ -319,3 +319,40 @@ export function denseNetCost(plan: DenseNetPlan, height: number, width = height)
   t.linear(plan.finalChannels, plan.numClasses);
   return t.result();
 }
+
+// ---------------------------------------------------------------- SpeedNet
+
+/** SpeedNet after its option rules (speedNetPlan in speednet.ts). */
+export interface SpeedNetPlan {
+  inChannels: number;
+  numClasses: number;
+  stemWidth: number;
+  /** Each block: a 3x3 conv to this width, a 2x2 max-pool, BN-activation, then more 3x3 convs. */
+  widths: number[];
+  convsPerBlock: number;
+  /** Not a cost: the network's activation after every BN. */
+  activation: "relu" | "gelu";
+}
+
+export function speedNetCost(plan: SpeedNetPlan, height: number, width = height): ModelCost {
+  checkInputSize("speedNetCost", height, width);
+  const t = new Tally();
+  let h = height;
+  let w = width;
+  t.conv(plan.inChannels, plan.stemWidth, 3, 1, h, w);
+  t.batchNorm(plan.stemWidth, h, w);
+  let channels = plan.stemWidth;
+  for (const out of plan.widths) {
+    t.conv(channels, out, 3, 1, h, w);
+    h = Math.floor(h / 2);
+    w = Math.floor(w / 2);
+    t.batchNorm(out, h, w);
+    for (let k = 1; k < plan.convsPerBlock; k++) {
+      t.conv(out, out, 3, 1, h, w);
+      t.batchNorm(out, h, w);
+    }
+    channels = out;
+  }
+  t.linear(channels, plan.numClasses);
+  return t.result();
+}

@@ -10,3 +10,4 @@ import "./resnext";
 import "./densenet";
 import "./mobilenet";
 import "./efficientnet";
+import "./speednet";

@@ -288,6 +288,14 @@ function checkModel(model: string, options: Record<string, unknown>): void {
 export function validate(c: TrainConfig): TrainConfig {
   checkNode(RECIPE_SCHEMA, c, "");
   checkModel(c.model, c.modelOptions);
+  // a mirror is one of the training views only when the run trains with flips (digits, text and
+  // signs change meaning when mirrored); evaluate_run.ts refuses `eval --tta` on such runs too
+  need(
+    !c.tta || c.augment.flip === true,
+    "tta",
+    "averages each image with its mirror, which needs training with flips: set augment.flip true, or tta false",
+    c.tta,
+  );
   return c;
 }
 

@@ -44,7 +44,9 @@ export function evaluateRun(runDir: string, opts: EvaluateRunOptions): RunEvalua
     const r = runRecipe(config, runDir);
     // The mirrored view is one of the training views only when the run trained with flips; for
     // digits, text or signs a mirror is another image, and averaging it in lowers the accuracy.
-    if (opts.tta === true && r.augment.flip !== true)
+    // absent: the recipe's choice (tta: true validates and evaluates with the mirror)
+    const tta = opts.tta ?? r.tta;
+    if (tta && r.augment.flip !== true)
       throw new ArgumentError(
         `--tta averages each image with its mirror, but the run in ${runDir} trained without horizontal flips ` +
           "(its recipe's augment.flip is not true), so a mirrored image is not one it learned from. " +
@@ -69,7 +71,7 @@ export function evaluateRun(runDir: string, opts: EvaluateRunOptions): RunEvalua
       const result = evaluate(model, ds, {
         mean: config.data.mean,
         std: config.data.std,
-        tta: opts.tta === true,
+        tta,
         batchSize,
         forward: plan.compiled ? (x) => (plan.compiled as CompiledForward["compiled"] & object).forward(x) : undefined,
       });

@@ -237,7 +237,7 @@ function endEpoch(s: Session, epoch: number, st: EpochStats): void {
   }
   const valStart = Date.now();
   const val = s.opt.withEvalWeights(() =>
-    evaluate(s.model, data.val, { mean: data.mean, std: data.std, precision: cfg }),
+    evaluate(s.model, data.val, { mean: data.mean, std: data.std, precision: cfg, tta: cfg.tta }),
   );
   const valSeconds = (Date.now() - valStart) / 1000;
   s.finalValAccuracy = val.accuracy;

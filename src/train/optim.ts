@@ -61,6 +61,23 @@ export abstract class Optimizer {
     for (const g of this.paramGroups) g.lr = lr * (g.lrScale ?? 1);
   }
 
+  /**
+   * Sets every group's momentum: SGD's momentum, Adam's beta1 (what OneCycleLR's cycle_momentum
+   * moves). Throws for an optimizer without either.
+   */
+  setMomentum(momentum: number): void {
+    if (!(Number.isFinite(momentum) && momentum >= 0 && momentum < 1))
+      throw new ArgumentError(`setMomentum: momentum must be in [0, 1). Received: momentum=${describe(momentum)}`);
+    for (const g of this.paramGroups) {
+      if (typeof g.momentum === "number") g.momentum = momentum;
+      else if (Array.isArray(g.betas)) g.betas = [momentum, g.betas[1]];
+      else
+        throw new ArgumentError(
+          `setMomentum: this optimizer has neither momentum nor betas to cycle; use SGD, Adam or AdamW, or leave the schedule's cycleMomentum false.`,
+        );
+    }
+  }
+
   /** The first group's lr (for logs). */
   get lr(): number {
     return this.paramGroups[0]?.lr ?? 0;

@@ -8,7 +8,9 @@
 //   linear     LinearLR from lr to minLr over the run (Li et al. 2020 found linear decay best under a
 //              budget); with warmup, SequentialLR(LinearLR, LinearLR)
 //   onecycle   OneCycleLR (Smith & Topin 2019): lr/divFactor → lr over pctStart of the run, then down
-//              to lr/(divFactor·finalDivFactor), cosine or linear
+//              to lr/(divFactor·finalDivFactor), cosine or linear; with cycleMomentum, the momentum
+//              (Adam's beta1) moves the other way, maxMomentum → baseMomentum → maxMomentum on the
+//              same curve (OneCycleLR's cycle_momentum, PyTorch's default)
 // per: "epoch" holds the lr constant within an epoch (the lr of epoch ⌊step/stepsPerEpoch⌋);
 // "iteration" moves it every step. Default: "iteration" for onecycle, "epoch" for the rest.
 import { ArgumentError, describe } from "../tensor/errors";
@@ -41,6 +43,12 @@ export interface ScheduleConfig {
   finalDivFactor?: number;
   /** onecycle: annealing shape (default "cos"). */
   anneal?: "cos" | "linear";
+  /** onecycle: cycle the momentum inversely to the lr (default false; PyTorch's OneCycleLR default is true). */
+  cycleMomentum?: boolean;
+  /** onecycle with cycleMomentum: the momentum at the peak lr (default 0.85). */
+  baseMomentum?: number;
+  /** onecycle with cycleMomentum: the momentum at the start and the end (default 0.95). */
+  maxMomentum?: number;
 }
 
 export interface Schedule {
@@ -50,6 +58,8 @@ export interface Schedule {
   readonly totalSteps: number;
   /** The lr for the optimizer step with this 0-based global index (clamped to the end of the run). */
   lrAt(step: number): number;
+  /** The momentum for that step where the schedule cycles it (onecycle, cycleMomentum), else undefined. */
+  momentumAt(step: number): number | undefined;
 }
 
 const KNOWN_KEYS = [
@@ -67,6 +77,9 @@ const KNOWN_KEYS = [
   "divFactor",
   "finalDivFactor",
   "anneal",
+  "cycleMomentum",
+  "baseMomentum",
+  "maxMomentum",
 ];
 
 function fail(what: string, name: string, value: unknown): never {
@@ -90,6 +103,9 @@ function resolve(cfg: ScheduleConfig): Required<ScheduleConfig> {
     divFactor: 25,
     finalDivFactor: 1e4,
     anneal: "cos",
+    cycleMomentum: false,
+    baseMomentum: 0.85,
+    maxMomentum: 0.95,
     ...Object.fromEntries(Object.entries(cfg).filter(([, v]) => v !== undefined)),
   } as unknown as Required<ScheduleConfig>;
   const isInt = Number.isInteger;
@@ -128,7 +144,43 @@ function resolve(cfg: ScheduleConfig): Required<ScheduleConfig> {
     if (!(c.finalDivFactor > 0)) fail("finalDivFactor must be > 0", "finalDivFactor", c.finalDivFactor);
     if (c.anneal !== "cos" && c.anneal !== "linear") fail('anneal must be "cos" or "linear"', "anneal", c.anneal);
   }
+  if (typeof c.cycleMomentum !== "boolean")
+    fail("cycleMomentum must be true or false", "cycleMomentum", c.cycleMomentum);
+  if (c.cycleMomentum) {
+    if (c.type !== "onecycle")
+      fail(
+        `cycleMomentum belongs to onecycle; a ${c.type} schedule keeps the optimizer's momentum`,
+        "cycleMomentum",
+        true,
+      );
+    const { baseMomentum: lo, maxMomentum: hi } = c;
+    if (!(Number.isFinite(lo) && Number.isFinite(hi) && lo > 0 && lo <= hi && hi < 1))
+      fail(
+        "baseMomentum and maxMomentum must satisfy 0 < baseMomentum <= maxMomentum < 1",
+        "[baseMomentum, maxMomentum]",
+        [lo, hi],
+      );
+  }
   return c;
+}
+
+/** OneCycleLR's two phases: `start` → `peak` over pctStart of the run, then `peak` → `end`. */
+function oneCycle(
+  c: Required<ScheduleConfig>,
+  T: number,
+  start: number,
+  peak: number,
+  end: number,
+): (t: number) => number {
+  const peakStep = c.pctStart * T - 1;
+  const anneal =
+    c.anneal === "cos"
+      ? (a: number, b: number, pct: number) => b + ((a - b) / 2) * (Math.cos(Math.PI * pct) + 1)
+      : (a: number, b: number, pct: number) => (b - a) * pct + a;
+  return (t) => {
+    const s = Math.min(t, T - 1);
+    return s <= peakStep ? anneal(start, peak, s / peakStep) : anneal(peak, end, (s - peakStep) / (T - 1 - peakStep));
+  };
 }
 
 /** The lr as a function of the schedule's unit index t (epochs or iterations) and the run length T. */
@@ -155,18 +207,7 @@ function unitCurve(c: Required<ScheduleConfig>, unitsPerEpoch: number): (t: numb
       return (t) => (t < W ? c.lr * warmup(t) : c.lr + ((c.minLr - c.lr) * Math.min(t - W, T - W)) / (T - W));
     case "onecycle": {
       const initial = c.lr / c.divFactor;
-      const final = initial / c.finalDivFactor;
-      const peakStep = c.pctStart * T - 1;
-      const anneal =
-        c.anneal === "cos"
-          ? (a: number, b: number, pct: number) => b + ((a - b) / 2) * (Math.cos(Math.PI * pct) + 1)
-          : (a: number, b: number, pct: number) => (b - a) * pct + a;
-      return (t) => {
-        const s = Math.min(t, T - 1);
-        return s <= peakStep
-          ? anneal(initial, c.lr, s / peakStep)
-          : anneal(c.lr, final, (s - peakStep) / (T - 1 - peakStep));
-      };
+      return oneCycle(c, T, initial, c.lr, initial / c.finalDivFactor);
     }
   }
 }
@@ -177,14 +218,18 @@ export function createSchedule(cfg: ScheduleConfig): Schedule {
   const totalSteps = config.epochs * config.stepsPerEpoch;
   const totalUnits = config.epochs * unitsPerEpoch;
   const curve = unitCurve(config, unitsPerEpoch);
+  const momentum = config.cycleMomentum
+    ? oneCycle(config, totalUnits, config.maxMomentum, config.baseMomentum, config.maxMomentum)
+    : undefined;
+  const unitOf = (step: number, fn: string): number => {
+    if (!(Number.isInteger(step) && step >= 0))
+      throw new ArgumentError(`${fn}: step must be an integer >= 0. Received: step=${describe(step)}`);
+    return Math.min(config.per === "epoch" ? Math.floor(step / config.stepsPerEpoch) : step, totalUnits);
+  };
   return {
     config,
     totalSteps,
-    lrAt(step: number): number {
-      if (!(Number.isInteger(step) && step >= 0))
-        throw new ArgumentError(`lrAt: step must be an integer >= 0. Received: step=${describe(step)}`);
-      const unit = config.per === "epoch" ? Math.floor(step / config.stepsPerEpoch) : step;
-      return curve(Math.min(unit, totalUnits));
-    },
+    lrAt: (step) => curve(unitOf(step, "lrAt")),
+    momentumAt: (step) => (momentum === undefined ? undefined : momentum(unitOf(step, "momentumAt"))),
   };
 }

@@ -191,6 +191,23 @@ export const RECIPE_SCHEMA = {
         },
         divFactor: { ...positive, default: 25, help: "onecycle: initial lr = lr / divFactor" },
         finalDivFactor: { ...positive, default: 1e4, help: "onecycle: final lr = initial lr / finalDivFactor" },
+        cycleMomentum: {
+          kind: "boolean",
+          default: false,
+          help: "onecycle: momentum (Adam's beta1) moves against the lr, maxMomentum -> baseMomentum -> maxMomentum (PyTorch OneCycleLR's default)",
+        },
+        baseMomentum: {
+          ...fraction,
+          maxExclusive: true,
+          default: 0.85,
+          help: "onecycle, cycleMomentum: momentum at the peak lr",
+        },
+        maxMomentum: {
+          ...fraction,
+          maxExclusive: true,
+          default: 0.95,
+          help: "onecycle, cycleMomentum: momentum at the start and end",
+        },
       },
     },
     lookahead: {
@@ -223,7 +240,7 @@ export const RECIPE_SCHEMA = {
     },
     augment: {
       kind: "object",
-      help: "training augmentations; null or absent switches one off",
+      help: "training augmentations; a field left out keeps its default (crop with padding 4, flip), null switches it off",
       initially: "fields",
       fields: {
         crop: {
@@ -280,6 +297,11 @@ export const RECIPE_SCHEMA = {
       },
     },
     labelSmoothing: { ...fraction, maxExclusive: true, default: 0, help: "label smoothing of the cross-entropy" },
+    tta: {
+      kind: "boolean",
+      default: false,
+      help: "flip test-time augmentation: validation (the best-epoch choice) and `budgetnet eval` average each image with its mirror; needs augment.flip",
+    },
     seed: { kind: "int", min: 0, max: Number.MAX_SAFE_INTEGER, default: 0, help: "seed of weights, split and order" },
     threads: {
       kind: "int",

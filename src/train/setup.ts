@@ -52,6 +52,8 @@ export function buildOptimization(cfg: TrainConfig, model: Module, stepsPerEpoch
   return {
     setStep(step) {
       optimizer.setLr(schedule.lrAt(step));
+      const momentum = schedule.momentumAt(step);
+      if (momentum !== undefined) optimizer.setMomentum(momentum);
     },
     zeroGrad() {
       optimizer.zeroGrad();

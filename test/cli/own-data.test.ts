@@ -86,6 +86,7 @@ interface RunConfigJson {
     channelsLast: boolean;
     schedule: { type: string };
     augment: { flip?: boolean; crop?: { padding: number } | null };
+    tta?: boolean;
   };
   model: { name: string; options: Record<string, unknown> };
   parameters: number;
@@ -143,6 +144,13 @@ test("train --data DIR: its own defaults, a run folder named after the folder, e
   const ev = JSON.parse(plain.stdout) as { n: number; tta: boolean };
   assert.equal(ev.n, config.data.val);
   assert.equal(ev.tta, false);
+  // a recipe's tta needs flips too, refused before anything trains
+  const ttaRecipe = run(cwd, "train", "--data", data, "--tta", "true", "--epochs", "1", "--dry-run");
+  assert.equal(ttaRecipe.status, 2);
+  assert.match(
+    ttaRecipe.stderr,
+    /recipe field tta averages each image with its mirror, which needs training with flips: set augment\.flip true, or tta false\. Received: tta=true/,
+  );
 
   // summary --data gives the model this run trained
   const s = run(cwd, "summary", "--data", data, "--image-size", "24", "--json");
@@ -153,7 +161,7 @@ test("train --data DIR: its own defaults, a run folder named after the folder, e
   assert.deepEqual(sj.options, config.model.options);
 });
 
-test("flips and flip TTA come with --augment.flip true", async () => {
+test("flips and flip TTA come with --augment.flip true; the recipe's tta validates with the mirror and is eval's default", async () => {
   const data = await shapes();
   const cwd = tempDir();
   const out = path.join(cwd, "flipped");
@@ -170,16 +178,33 @@ test("flips and flip TTA come with --augment.flip true", async () => {
     "16",
     "--augment.flip",
     "true",
+    "--tta",
+    "true",
   );
   assert.equal(t.status, 0, t.stderr);
   const config = JSON.parse(fs.readFileSync(path.join(out, "config.json"), "utf8")) as RunConfigJson;
   assert.equal(config.recipe.augment.flip, true);
+  assert.equal(config.recipe.tta, true);
   // the default 32x32 resize keeps the recipe's padding of 4 (1/8 of the side)
   assert.deepEqual(config.data.imageShape, [3, 32, 32]);
   assert.equal(config.recipe.augment.crop?.padding, 4);
-  const e = run(cwd, "eval", "--run", out, "--split", "val", "--tta", "--json");
-  assert.equal(e.status, 0, e.stderr);
-  assert.equal((JSON.parse(e.stdout) as { tta: boolean }).tta, true);
+  const evalVal = (...flags: string[]): { tta: boolean; accuracy: number } => {
+    const e = run(cwd, "eval", "--run", out, "--split", "val", "--json", "--engine", "libtorch", ...flags);
+    assert.equal(e.status, 0, e.stderr);
+    return JSON.parse(e.stdout) as { tta: boolean; accuracy: number };
+  };
+  const byRecipe = evalVal();
+  assert.equal(byRecipe.tta, true, "eval takes the recipe's tta");
+  assert.equal(evalVal("--tta").tta, true);
+  assert.equal(evalVal("--no-tta").tta, false);
+  // the epoch's validation ran with the mirror too: the journal's accuracy is eval's with tta
+  const epoch = fs
+    .readFileSync(path.join(out, "metrics.jsonl"), "utf8")
+    .split("\n")
+    .filter((l) => l.includes('"type":"epoch"'))
+    .map((l) => JSON.parse(l) as { valAccuracy: number })
+    .at(-1);
+  assert.equal(epoch?.valAccuracy, byRecipe.accuracy);
 });
 
 test("train --data DIR --dry-run prints the config, the model's size and the data, and makes no run folder", async () => {

@@ -15,7 +15,9 @@ import {
   type ModelCost,
   type ModelOptions,
   registerModel,
+  scope,
   summary,
+  zeros,
 } from "../../src";
 import { defineOptions } from "../../src/models/options";
 import type { Module } from "../../src/nn/module";
@@ -302,6 +304,19 @@ const VARIANTS: Record<string, { count: number; draw: (d: Draw) => Variant }> = 
       return { name: d.pick(["efficientnet_b0", "efficientnet_b2"]), options, shape: drawInput(d, options) };
     },
   },
+  speednet: {
+    count: 30,
+    draw: (d) => {
+      const options: ModelOptions = {
+        ...common(d),
+        stemWidth: d.int(1, 12),
+        widths: Array.from({ length: d.int(1, 3) }, () => d.int(1, 24)),
+        convsPerBlock: d.int(1, 3),
+        activation: d.pick(["relu", "gelu"]),
+      };
+      return { name: "speednet", options, shape: drawInput(d, options) };
+    },
+  },
   densenet: {
     count: 20,
     draw: (d) => {
@@ -348,6 +363,9 @@ test("an impossible configuration throws the same ArgumentError through analytic
     ["densenet40_12", { depth: 41 }],
     ["mobilenetv2", { widthMultiplier: 5 }],
     ["efficientnet_b0", { stride: "cifar" }], // unknown option
+    ["speednet", { widths: [] }],
+    ["speednet", { convsPerBlock: 5 }],
+    ["speednet", { activation: "swish" }],
     ["resnet_does_not_exist", {}],
   ];
   for (const [name, options] of cases) {
@@ -377,6 +395,18 @@ test("analyticCost rejects an input the model cannot take, as its forward pass w
   );
   assert.throws(() => analyticCost("resnet20", {}, [3, 0, 32] as Shape), /inputShape must be one sample's/);
   assert.throws(() => analyticCost("densenet40_12", {}, [3, 3, 3]), /DenseNet: the input is too small/);
+  // six 2x2 pools need a 64x64 input; the forward pass refuses the same way
+  const deep = { widths: [4, 4, 4, 4, 4, 4] };
+  const tooSmall =
+    /speednet: block 6 of 6 halves a 1x1 map; a 32x32 input allows 5 block\(s\)\. Use fewer widths, or larger images/;
+  assert.throws(() => analyticCost("speednet", deep, [3, 32, 32]), tooSmall);
+  const model = createModel("speednet", deep);
+  try {
+    assert.throws(() => scope(() => model.forward(zeros([1, 3, 32, 32]))), tooSmall);
+    assert.equal(analyticCost("speednet", deep, [3, 64, 64])?.params, model.numParameters());
+  } finally {
+    model.dispose();
+  }
 });
 
 test("analyticCost is undefined for a family without a cost function, after validating its options", () => {

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import * as path from "node:path";
 import { test } from "node:test";
 import { createModel, type ModelOptions, manualSeed, noGrad, randn, saveSafetensors, scope } from "../../src";
+import type { SpeedNet } from "../../src/models/speednet";
 import type { Module } from "../../src/nn";
 import { checkNoLeaks, peerSkip, runPython, tempDir } from "../helpers";
 
@@ -79,4 +80,14 @@ const CASES: [string, ModelOptions][] = [
 for (const [name, options] of CASES)
   test(`${name} ${JSON.stringify(options)} eval logits match the PyTorch peer via safetensors`, { skip }, () => {
     compare(name, options, "resnet", resnetConfig);
+  });
+
+// SpeedNet (bench/peers/speednet.py): conv-pool-BN blocks, global max-pool; relu and gelu
+const SPEEDNET_CASES: ModelOptions[] = [
+  { inChannels: 1 },
+  { widths: [8, 16], stemWidth: 4, convsPerBlock: 3, activation: "gelu", numClasses: 7 },
+];
+for (const options of SPEEDNET_CASES)
+  test(`speednet ${JSON.stringify(options)} eval logits match the PyTorch peer via safetensors`, { skip }, () => {
+    compare("speednet", options, "speednet", (m) => (m as SpeedNet).plan);
   });

@@ -76,6 +76,7 @@ const PARAMS_AT_10_CLASSES: Record<string, number> = {
   efficientnet_b1: 6_525_994, // torchvision 7,794,184 at 1000
   efficientnet_b2: 7_715_084, // torchvision 9,109,994 at 1000
   efficientnet_b3: 10_711_602, // torchvision 12,233,232 at 1000
+  speednet: 292_954, // 292,666 at one input channel (the speedrun's)
 };
 
 test("the parameter table covers exactly the registered models", () => {

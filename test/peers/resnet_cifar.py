@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench", "peers"))
 from resnet_cifar import ResNetCifar, SqueezeExcite  # noqa: E402
+from speednet import from_plan as speednet_from_plan  # noqa: E402
 
 DTYPES = {"F32": torch.float32, "F64": torch.float64, "F16": torch.float16, "BF16": torch.bfloat16,
           "I64": torch.int64, "I32": torch.int32, "U8": torch.uint8, "BOOL": torch.bool}
@@ -141,7 +142,10 @@ def main():
     req = json.load(sys.stdin)
     torch.set_num_threads(1)
     cfg = req["config"]
-    model = ResNetCifar(**cfg) if req["family"] == "resnet_cifar" else ResNet(cfg)
+    if req["family"] == "speednet":
+        model = speednet_from_plan(cfg)
+    else:
+        model = ResNetCifar(**cfg) if req["family"] == "resnet_cifar" else ResNet(cfg)
     model.load_state_dict(read_safetensors(req["weights"]), strict=True)
     model.eval()
     x = read_safetensors(req["input"])["x"]

@@ -66,6 +66,9 @@ interface PublishedTrainConfig {
     pctStart: number;
     divFactor: number;
     finalDivFactor: number;
+    cycleMomentum: boolean;
+    baseMomentum: number;
+    maxMomentum: number;
   };
   lookahead: { k: number; alpha: number } | null;
   ema: { decay: number } | null;
@@ -79,6 +82,7 @@ interface PublishedTrainConfig {
     cutmix?: { alpha: number; p?: number } | null;
   };
   labelSmoothing: number;
+  tta: boolean;
   seed: number;
   threads: number | null;
   logEvery: number;

@@ -278,6 +278,23 @@ test("setLr scales each group by its lrScale; zeroGrad drops the gradients", () 
   for (const p of params) p.dispose();
 });
 
+test("setMomentum sets SGD's momentum and Adam's beta1 in every group (what onecycle's cycleMomentum moves)", () => {
+  const params = makeParams();
+  const sgd = new SGD([{ params: [params[0]] }, { params: [params[1]], momentum: 0.5 }], { lr: 0.1, momentum: 0.9 });
+  sgd.setMomentum(0.85);
+  assert.deepEqual(
+    sgd.paramGroups.map((g) => g.momentum),
+    [0.85, 0.85],
+  );
+  assert.throws(() => sgd.setMomentum(1), /setMomentum: momentum must be in \[0, 1\)\. Received: momentum=1/);
+  const adam = new AdamW(params, { lr: 0.01, betas: [0.9, 0.99] });
+  adam.setMomentum(0.95);
+  assert.deepEqual(adam.paramGroups[0]?.betas, [0.95, 0.99]);
+  sgd.dispose();
+  adam.dispose();
+  for (const p of params) p.dispose();
+});
+
 test("paramGroupsWithoutDecay puts biases and BatchNorm parameters in a group without decay", () => {
   const model = new nn.Sequential([
     new nn.Conv2d({ inChannels: 3, outChannels: 4, kernelSize: 3, bias: false }),

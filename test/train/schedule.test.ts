@@ -151,3 +151,70 @@ test("bad configs give errors that name the option", () => {
   bad({ ...ok, type: "constant", warmupEpochs: 2, warmupStartFactor: 0 }, /warmupStartFactor must be in \(0, 1\]/);
   assert.throws(() => createSchedule({ ...ok, type: "constant" }).lrAt(-1), /step must be an integer >= 0/);
 });
+
+// OneCycleLR's cycle_momentum (PyTorch's default): the momentum of an SGD group before each step.
+const MOMENTUM_PEER = `
+import json, sys, torch
+from torch.optim import lr_scheduler as S
+out = []
+for c in json.load(sys.stdin):
+    T = c["epochs"] * c["stepsPerEpoch"]
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=c["lr"], momentum=0.9)
+    sched = S.OneCycleLR(opt, max_lr=c["lr"], total_steps=T, pct_start=c.get("pctStart", 0.3),
+                         anneal_strategy=c.get("anneal", "cos"), cycle_momentum=True,
+                         base_momentum=c.get("baseMomentum", 0.85), max_momentum=c.get("maxMomentum", 0.95))
+    ms = []
+    for _ in range(T):
+        ms.append(opt.param_groups[0]["momentum"])
+        if len(ms) < T:
+            sched.step()
+    out.append(ms)
+print(json.dumps(out))
+`;
+
+test("onecycle with cycleMomentum moves the momentum as OneCycleLR(cycle_momentum=True) at every step", () => {
+  const cases: ScheduleConfig[] = [
+    { type: "onecycle", lr: 0.2, epochs: 3, stepsPerEpoch: 11, pctStart: 0.25, cycleMomentum: true },
+    {
+      type: "onecycle",
+      lr: 0.1,
+      epochs: 2,
+      stepsPerEpoch: 13,
+      anneal: "linear",
+      cycleMomentum: true,
+      baseMomentum: 0.8,
+      maxMomentum: 0.9,
+    },
+  ];
+  const expected = runPython<number[][]>(MOMENTUM_PEER, cases);
+  for (const [i, cfg] of cases.entries()) {
+    const s = createSchedule(cfg);
+    for (let step = 0; step < s.totalSteps; step++) {
+      const e = expected[i]?.[step] as number;
+      const a = s.momentumAt(step) as number;
+      if (!(Math.abs(a - e) <= 1e-12))
+        assert.fail(`${JSON.stringify(cfg)} step ${step}: momentum ${a} vs PyTorch ${e}`);
+    }
+  }
+  assert.equal(createSchedule({ type: "onecycle", lr: 0.1, epochs: 2, stepsPerEpoch: 5 }).momentumAt(3), undefined);
+});
+
+test("cycleMomentum outside onecycle, or with base above max, is refused", () => {
+  assert.throws(
+    () => createSchedule({ type: "cosine", lr: 0.1, epochs: 2, stepsPerEpoch: 5, cycleMomentum: true }),
+    /cycleMomentum belongs to onecycle; a cosine schedule keeps the optimizer's momentum/,
+  );
+  assert.throws(
+    () =>
+      createSchedule({
+        type: "onecycle",
+        lr: 0.1,
+        epochs: 2,
+        stepsPerEpoch: 5,
+        cycleMomentum: true,
+        baseMomentum: 0.95,
+        maxMomentum: 0.9,
+      }),
+    /0 < baseMomentum <= maxMomentum < 1\. Received: \[baseMomentum, maxMomentum\]=\[0\.95, 0\.9\]/,
+  );
+});
