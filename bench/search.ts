@@ -13,7 +13,10 @@
 //    recipe and evaluated once on the test set (`budgetnet train` + `budgetnet eval --split test`).
 // 4. Trials per hour with 1 and 2 local workers (random search, rung-0 trials).
 //
-//   npm run bench -- search [--minutes 30] [--epochs 2] [--throughput-minutes 4] [--out DIR]
+// --space picks the searched space (efficient-resnet by default; the candidates/s figure always
+// samples efficient-resnet).
+//
+//   npm run bench -- search [--minutes 30] [--epochs 2] [--throughput-minutes 4] [--space NAME] [--out DIR]
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -53,6 +56,7 @@ interface SearchRun {
 }
 
 function searchArgs(
+  space: string,
   study: string,
   strategy: string,
   minutes: number,
@@ -64,7 +68,7 @@ function searchArgs(
     BIN,
     "search",
     "--space",
-    "efficient-resnet",
+    space,
     "--recipe",
     "fashion-mnist-quick",
     "--epochs",
@@ -164,6 +168,11 @@ export async function main(argv: string[]): Promise<void> {
         default: 4,
         min: 0.5,
       },
+      space: {
+        type: "string",
+        description: "the design space both searches sample (spaces/NAME.json)",
+        default: "efficient-resnet",
+      },
       out: { type: "string", description: "folder for the studies and runs", default: "runs/bench-search" },
     },
     argv,
@@ -195,12 +204,20 @@ export async function main(argv: string[]): Promise<void> {
   console.log(`searching ${opts.minutes} min: evolution-asha and random side by side, 1 thread each ...`);
   const [evo, rnd] = await Promise.all([
     startSearch(
-      searchArgs(path.join(root, "evolution-asha"), "evolution-asha", opts.minutes, opts.epochs, budget, asha),
+      searchArgs(
+        opts.space,
+        path.join(root, "evolution-asha"),
+        "evolution-asha",
+        opts.minutes,
+        opts.epochs,
+        budget,
+        asha,
+      ),
       1,
       path.join(root, "evolution-asha.log"),
     ),
     startSearch(
-      searchArgs(path.join(root, "random"), "random", opts.minutes, opts.epochs, budget, []),
+      searchArgs(opts.space, path.join(root, "random"), "random", opts.minutes, opts.epochs, budget, []),
       1,
       path.join(root, "random.log"),
     ),
@@ -233,12 +250,15 @@ export async function main(argv: string[]): Promise<void> {
   const tph: Record<string, number | null> = {};
   for (const workers of [1, 2]) {
     const s = await startSearch(
-      searchArgs(path.join(root, `throughput-${workers}`), "random", opts["throughput-minutes"], opts.epochs, budget, [
-        "--workers",
-        String(workers),
-        "--train-subset",
-        String(Math.round(57_000 / 9)),
-      ]),
+      searchArgs(
+        opts.space,
+        path.join(root, `throughput-${workers}`),
+        "random",
+        opts["throughput-minutes"],
+        opts.epochs,
+        budget,
+        ["--workers", String(workers), "--train-subset", String(Math.round(57_000 / 9))],
+      ),
       2,
       path.join(root, `throughput-${workers}.log`),
     );
@@ -258,7 +278,7 @@ export async function main(argv: string[]): Promise<void> {
       minutes: opts.minutes,
       trialEpochs: opts.epochs,
       threadsPerSearch: 1,
-      space: "efficient-resnet",
+      space: opts.space,
       seed: 1,
       ashaRungs: `data from ${Number(minData.toPrecision(4))} to 1, eta 3`,
       seeds: "the space's seeds that fit the budget, first",

@@ -17,8 +17,20 @@ checkNoLeaks();
 const FMNIST = { channels: 1, size: 28, numClasses: 10 };
 const CIFAR = { channels: 3, size: 32, numClasses: 100 };
 
-test("the built-in spaces are the four the issue names", () => {
-  assert.deepEqual(listSpaces(), ["efficient-resnet", "mobilenetv2", "resnext", "wrn"]);
+test("the built-in spaces are the four the issue names and speednet's", () => {
+  assert.deepEqual(listSpaces(), ["efficient-resnet", "mobilenetv2", "resnext", "speednet", "wrn"]);
+});
+
+test("speednet's seeds fit ResNet-20's budget at 1x28x28: the first has 209,274 parameters", () => {
+  const space = loadSpace("speednet");
+  const resnet20 = analyticCost("resnet20", { numClasses: 10, inChannels: 1 }, [1, 28, 28]);
+  const checker = new BudgetChecker(space, FMNIST, { maxParams: resnet20?.params, maxMacs: resnet20?.macs });
+  const verdicts = space.seeds.map((p) => checker.check(p));
+  assert.ok(
+    verdicts.every((v) => v.ok),
+    JSON.stringify(verdicts),
+  );
+  assert.equal(verdicts[0]?.ok && verdicts[0].cost.params, 209_274);
 });
 
 test("efficient-resnet's seeds are the networks they name: the paper's 4.70M net and ResNet-20's exact cost", () => {
@@ -38,7 +50,7 @@ test("efficient-resnet's seeds are the networks they name: the paper's 4.70M net
   assert.deepEqual([seeded.params, seeded.macs], [resnet20?.params, resnet20?.macs]);
 });
 
-for (const name of ["efficient-resnet", "mobilenetv2", "resnext", "wrn"]) {
+for (const name of ["efficient-resnet", "mobilenetv2", "resnext", "speednet", "wrn"]) {
   test(`${name}: analytic params and MACs equal the built model's for random points under budget`, () => {
     const space = loadSpace(name);
     let compared = 0;
