@@ -193,6 +193,16 @@ export function pytorch(s: Settings): Side {
   };
 }
 
+/** The machine a Fashion-MNIST benchmark ran on, for its result file. */
+export function machineInfo(): { cpu: string; cores: number; nativeBf16: boolean; loadAverage: number[] } {
+  return {
+    cpu: os.cpus()[0]?.model ?? "unknown",
+    cores: os.availableParallelism(),
+    nativeBf16: nativeBf16(),
+    loadAverage: os.loadavg(),
+  };
+}
+
 export function show(name: string, s: Side): string {
   return (
     `${name.padEnd(10)} wall ${s.wallSeconds.toFixed(1)} s, ${s.imagesPerSec.toFixed(0)} img/s (${s.precision}, ${s.threads} thread${s.threads > 1 ? "s" : ""}), ` +
@@ -253,12 +263,7 @@ export async function main(argv: string[]): Promise<void> {
     budgetnet: main?.budgetnet ?? null,
     pytorchBest: main?.pytorchBest ?? null,
     variants: results,
-    machine: {
-      cpu: os.cpus()[0]?.model ?? "unknown",
-      cores: os.availableParallelism(),
-      nativeBf16: nativeBf16(),
-      loadAverage: os.loadavg(),
-    },
+    machine: machineInfo(),
     timestamp: new Date().toISOString(),
   };
   writeResult(path.join("bench", "results", "e2e.json"), record);

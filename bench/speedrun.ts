@@ -16,7 +16,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { nativeBf16 } from "../src/train/precision";
 import { parseBenchArgs } from "./args";
-import { budgetnet, pytorch, type Side, show } from "./e2e";
+import { budgetnet, machineInfo, pytorch, type Side, show } from "./e2e";
 import { writeResult } from "./results";
 
 const RECIPE = "fashion-mnist-speedrun";
@@ -99,12 +99,7 @@ export async function main(argv: string[]): Promise<void> {
     pytorchBest: p,
     wallRatio: p.meanWallSeconds / b.meanWallSeconds,
     floor: { ...FLOOR, met },
-    machine: {
-      cpu: os.cpus()[0]?.model ?? "unknown",
-      cores: os.availableParallelism(),
-      nativeBf16: nativeBf16(),
-      loadAverage: os.loadavg(),
-    },
+    machine: machineInfo(),
     timestamp: new Date().toISOString(),
   });
 }
