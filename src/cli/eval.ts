@@ -2,7 +2,7 @@
 import { defaultInt8Dir, int8Forward } from "../quant/engine";
 import { evaluateRun } from "../train/evaluate_run";
 import { runRecipe } from "../train/run";
-import { defineCommand } from "./args";
+import { defineCommand, UsageError } from "./args";
 import { compileForEngine, ENGINE_FLAG } from "./engine";
 
 export const evalCommand = defineCommand({
@@ -50,6 +50,8 @@ export const evalCommand = defineCommand({
       throw new Error(
         "--int8 chooses the int8 engine itself (the int8 plan where built, else a simulation); leave --engine out.",
       );
+    if (args.flags.tta && args.flags["no-tta"])
+      throw new UsageError("--tta and --no-tta contradict each other; give one, or neither for the recipe's tta.");
     const started = Date.now();
     const {
       config,

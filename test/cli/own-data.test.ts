@@ -151,6 +151,13 @@ test("train --data DIR: its own defaults, a run folder named after the folder, e
     ttaRecipe.stderr,
     /recipe field tta averages each image with its mirror, which needs training with flips: set augment\.flip true, or tta false\. Received: tta=true/,
   );
+  // so is a schedule the run could not build (momentum cycling belongs to onecycle)
+  const cosineCycling = run(cwd, "train", "--data", data, "--schedule.cycle-momentum", "true", "--dry-run");
+  assert.equal(cosineCycling.status, 2);
+  assert.match(
+    cosineCycling.stderr,
+    /cycleMomentum belongs to onecycle; a cosine schedule keeps the optimizer's momentum/,
+  );
 
   // summary --data gives the model this run trained
   const s = run(cwd, "summary", "--data", data, "--image-size", "24", "--json");
@@ -193,6 +200,9 @@ test("flips and flip TTA come with --augment.flip true; the recipe's tta validat
     assert.equal(e.status, 0, e.stderr);
     return JSON.parse(e.stdout) as { tta: boolean; accuracy: number };
   };
+  const both = run(cwd, "eval", "--run", out, "--split", "val", "--tta", "--no-tta");
+  assert.equal(both.status, 2);
+  assert.match(both.stderr, /--tta and --no-tta contradict each other/);
   const byRecipe = evalVal();
   assert.equal(byRecipe.tta, true, "eval takes the recipe's tta");
   assert.equal(evalVal("--tta").tta, true);
