@@ -26,7 +26,6 @@ import {
   type SchemaNode,
   templateOf,
 } from "./schema";
-import { buildSchedule } from "./setup";
 
 export { MAX_IMAGE_SIDE };
 
@@ -343,8 +342,4 @@ export function checkConfigAgainstData(cfg: TrainConfig, data: DataShape): void 
       `must not exceed the image (${height}x${width})`,
       cutout.size,
     );
-  // the schedule's own checks (pctStart against the step count, cycleMomentum only with onecycle),
-  // here so that --dry-run reports them too; data-parallel ranks take fewer steps, which only the
-  // run itself can check
-  buildSchedule(cfg, Math.floor(data.n / cfg.batchSize));
 }
