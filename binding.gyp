@@ -13,7 +13,8 @@
         "native/profiler.cc",
         "native/plan.cc",
         "native/plan_int8.cc",
-        "native/dist.cc"
+        "native/dist.cc",
+        "native/fused_bn.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -22,8 +23,8 @@
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "<!@(node scripts/find-libtorch.js defines)"],
       "cflags!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-Wno-unused-parameter", "-Wno-deprecated-declarations"],
-      "ldflags": ["<!@(node scripts/find-libtorch.js ldflags)"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-fopenmp", "-Wno-unused-parameter", "-Wno-deprecated-declarations"],
+      "ldflags": ["-fopenmp", "<!@(node scripts/find-libtorch.js ldflags)"],
       "libraries": ["<!@(node scripts/find-libtorch.js libs)"]
     }
   ]

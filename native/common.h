@@ -104,6 +104,7 @@ void InitProfiler(Napi::Env env, Napi::Object exports);
 void InitPlan(Napi::Env env, Napi::Object exports);
 bool HavePlan();  // built with oneDNN's headers (native/plan.cc)
 void InitDist(Napi::Env env, Napi::Object exports);
+void InitFusedBn(Napi::Env env, Napi::Object exports);
 bool HaveDist();  // built with Gloo's headers (native/dist.cc)
 
 

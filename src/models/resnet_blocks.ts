@@ -193,17 +193,24 @@ export class ResidualUnit extends Module {
     const runShortcut = (): Tensor =>
       this.shortcut === undefined ? x : this.shortcut.forward(this.projects ? pre : x);
     const first = this.shortcutLast ? undefined : runShortcut();
+    // post-activation: BN, the addition and the ReLU after it run as one fused kernel in training
+    // (BatchNorm2d.forwardRelu) when nothing sits between them
+    const fuseLast = !preact && this.se === undefined && (this.options.dropPath === 0 || !this.training);
     let out = pre;
-    this.convs.forEach((conv, i) => {
+    for (const [i, conv] of this.convs.entries()) {
       if (preact && i > 0) out = reluInPlace((this.norms[i] as BatchNorm2d).forward(out));
       if (dropoutBetweenConvs && i > 0) out = (this.dropout as Dropout).forward(out);
       out = conv.forward(out);
-      if (!preact) out = (this.norms[i] as BatchNorm2d).forward(out);
-      if (!preact && i < last) out = relu(out);
-    });
-    if (this.se !== undefined) out = this.se.forward(out);
-    out = dropPath(out, this.options.dropPath, this.training).add(first ?? runShortcut());
-    if (!preact) out = relu(out);
+      const norm = this.norms[i] as BatchNorm2d;
+      if (!preact && i < last) out = norm.forwardRelu(out, undefined, this.relu);
+      else if (!preact && !(fuseLast && i === last)) out = norm.forward(out);
+    }
+    if (fuseLast) out = (this.norms[last] as BatchNorm2d).forwardRelu(out, first ?? runShortcut(), this.relu);
+    else {
+      if (this.se !== undefined) out = this.se.forward(out);
+      out = dropPath(out, this.options.dropPath, this.training).add(first ?? runShortcut());
+      if (!preact) out = relu(out);
+    }
     return this.dropout === undefined || dropoutBetweenConvs ? out : this.dropout.forward(out);
   }
 

@@ -2,6 +2,7 @@
 import { ArgumentError, checkArg, describe } from "../tensor/errors";
 import { scope } from "../tensor/scope";
 import type { Tensor } from "../tensor/tensor";
+import { BatchNorm2d, ReLU } from "./layers";
 import { Module, type ModuleConfig } from "./module";
 
 export class ModuleList<M extends Module = Module> extends Module {
@@ -55,9 +56,15 @@ export class ModuleList<M extends Module = Module> extends Module {
 export class Sequential extends ModuleList {
   override forward(x: Tensor): Tensor {
     let y = x;
-    for (const m of this.items) {
+    for (let i = 0; i < this.items.length; i++) {
+      const m = this.items[i] as Module;
+      const next = this.items[i + 1];
       const input = y;
-      y = scope(() => m.forward(input));
+      // a BatchNorm2d followed by a ReLU: one fused kernel in training (BatchNorm2d.forwardRelu)
+      if (m instanceof BatchNorm2d && next instanceof ReLU) {
+        y = scope(() => m.forwardRelu(input, undefined, next));
+        i++;
+      } else y = scope(() => m.forward(input));
       if (input !== x && input !== y) input.dispose();
     }
     return y;

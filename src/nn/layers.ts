@@ -232,6 +232,35 @@ export class BatchNorm2d extends Module {
     });
   }
 
+  /**
+   * relu(this.forward(x) [+ residual]), where `relu` (if given) is the ReLU module the caller
+   * would run. In training, on float32 channels-last CPU activations, one fused kernel
+   * (F.batchNormReluTrain) does it all; hooks on this module or on `relu`, a sync group, a module
+   * without affine parameters or any other input run the plain ops, with the same result.
+   */
+  forwardRelu(x: Tensor, residual?: Tensor, relu?: Module): Tensor {
+    const plain =
+      this.forward === BatchNorm2d.prototype.forward && (relu === undefined || relu.forward === ReLU.prototype.forward);
+    if (this.training && this.syncGroup === undefined && plain && x.rank === 4) {
+      const y = F.batchNormReluTrain(x, {
+        weight: this.weight,
+        bias: this.bias,
+        runningMean: this.runningMean,
+        runningVar: this.runningVar,
+        momentum: this.options.momentum,
+        eps: this.options.eps,
+        residual,
+      });
+      if (y !== undefined) {
+        if (this.numBatchesTracked !== undefined) addInPlace(this.numBatchesTracked, 1);
+        return y;
+      }
+    }
+    let out = this.forward(x);
+    if (residual !== undefined) out = out.add(residual);
+    return relu === undefined ? F.reluInPlace(out) : relu.forward(out);
+  }
+
   toConfig(): ModuleConfig {
     return { ...this.options };
   }

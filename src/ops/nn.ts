@@ -173,6 +173,45 @@ export const softplus = act("softplus");
  * its memory traffic. Only for a fresh intermediate nothing else reads (e.g. a BatchNorm output);
  * autograd raises if the tensor was saved for backward.
  */
+let fusedBatchNormRelu = process.env.BUDGETNET_FUSED_BN !== "0";
+
+/**
+ * Turns the fused training-mode BatchNorm+ReLU kernel (batchNormReluTrain) on or off for this
+ * process; on by default, off with BUDGETNET_FUSED_BN=0. Returns the previous setting.
+ */
+export function setFusedBatchNormRelu(on: boolean): boolean {
+  const was = fusedBatchNormRelu;
+  fusedBatchNormRelu = on;
+  return was;
+}
+
+/**
+ * relu(batchNorm(x) [+ residual]) with batch statistics in one fused kernel (native/fused_bn.cc:
+ * one pass for the statistics, one for normalization, addition and ReLU; backward in two passes),
+ * updating the running statistics as batchNorm does. Returns undefined where the kernel does not
+ * apply (not float32 channels-last on the CPU, autocast on, weight or bias missing, a residual of
+ * another shape or layout, fusion turned off): the caller runs the unfused ops instead.
+ */
+export function batchNormReluTrain(
+  x: Tensor,
+  opts: Pick<BatchNormOptions, "weight" | "bias" | "runningMean" | "runningVar" | "momentum" | "eps"> & {
+    residual?: Tensor;
+  },
+): Tensor | undefined {
+  if (!fusedBatchNormRelu || opts.weight === undefined || opts.bias === undefined) return undefined;
+  const h = native.batchNormReluTrain(
+    handleOf(x, "batchNormReluTrain", "x"),
+    handleOf(opts.weight, "batchNormReluTrain", "weight"),
+    handleOf(opts.bias, "batchNormReluTrain", "bias"),
+    optHandle(opts.runningMean, "batchNormReluTrain", "runningMean"),
+    optHandle(opts.runningVar, "batchNormReluTrain", "runningVar"),
+    opts.momentum ?? 0.1,
+    opts.eps ?? 1e-5,
+    optHandle(opts.residual, "batchNormReluTrain", "residual"),
+  );
+  return h === null ? undefined : wrap(h);
+}
+
 export function reluInPlace(x: Tensor): Tensor {
   native.relu_(handleOf(x, "reluInPlace", "x"));
   return x;

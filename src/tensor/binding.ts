@@ -301,6 +301,17 @@ export interface NativeBinding {
     momentum: number,
     eps: number,
   ): H;
+  /** relu(batchNorm(x) [+ residual]) with batch statistics, fused; null where it does not apply (native/fused_bn.cc). */
+  batchNormReluTrain(
+    x: H,
+    weight: OptH,
+    bias: OptH,
+    runningMean: OptH,
+    runningVar: OptH,
+    momentum: number,
+    eps: number,
+    residual: OptH,
+  ): H | null;
   layerNorm(x: H, shape: number[], weight: OptH, bias: OptH, eps: number): H;
   maxPool2d(x: H, kernel: number[], stride: number[], padding: number[], dilation: number[], ceil: boolean): H;
   avgPool2d(x: H, kernel: number[], stride: number[], padding: number[], ceil: boolean, countIncludePad: boolean): H;
@@ -402,7 +413,7 @@ export const NATIVE_FUNCTIONS = [
   "autocastState", "autocastEnter", "autocastExit", "inferenceModeEnter", "inferenceModeExit", "isInferenceMode",
   "setData", "profilerStart", "profilerStop",
   "setErrorClass", "liveTensors", "setNumThreads", "getNumThreads", "manualSeed", "buildInfo", "rngState",
-  "setRngState", "tryLockFile",
+  "setRngState", "tryLockFile", "batchNormReluTrain",
 ] as const satisfies readonly NativeFunctionName[];
 
 /** Every name NativeBinding declares, at run time. */
