@@ -2,10 +2,12 @@
 
 Usage: /usr/bin/python3 bench/peers/cpu.py '<JSON>'  -> one JSON line on stdout.
 JSON: {model, config, setting: "default" | "best", shape: [C, H, W], batch, threads, warmup,
-       trainIters, inferIters, seed}. With no iterations it only builds the model (its parameters).
+       trainIters, inferIters, seed, bf16}. With no iterations it only builds the model (its parameters).
   default: eager float32, contiguous NCHW, torch.no_grad() for inference (what a user writes).
   best:    channels_last model and input, torch.autocast("cpu", torch.bfloat16) around forward
-           and loss, torch.inference_mode() for inference (PyTorch's CPU performance guide).
+           and loss where the CPU has native bfloat16 (bf16: true, as budgetnet's precision
+           "auto"; float32 where bf16 is emulated and slower), torch.inference_mode() for
+           inference (PyTorch's CPU performance guide).
 The ResNet-family nets (resnet20/56: He et al.'s CIFAR ResNet; efficient_resnet and
 preact_resnet164: built from budgetnet's ResNet.toConfig(), passed in `config`) come from the
 parity-tested peers; MobileNetV2 (CIFAR strides) is written here after src/models/mobilenet.ts.
@@ -143,6 +145,7 @@ def main(cfg):
     torch.set_num_threads(cfg["threads"])
     torch.manual_seed(cfg["seed"])
     best = cfg["setting"] == "best"
+    bf16 = best and cfg.get("bf16", True)
     shape = cfg.get("shape", [3, 32, 32])
     model = build(cfg["model"], cfg.get("config"), shape[0])
     x = torch.randn(cfg["batch"], *shape)
@@ -155,7 +158,7 @@ def main(cfg):
     model.train()
 
     def train_step():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=best):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             loss = F.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
@@ -171,7 +174,7 @@ def main(cfg):
 
     def infer_step():
         if best:
-            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 model(x)
         else:
             with torch.no_grad():

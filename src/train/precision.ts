@@ -10,14 +10,16 @@
 //     const logits = forwardWithPrecision(model, batch.x, cfg);
 // The logits come back float32, so the loss, argmax and metrics after it are unchanged.
 
-import * as fs from "node:fs";
 import { modelSpec } from "../models/registry";
 import type { Module } from "../nn/module";
 import { to } from "../ops/shape";
 import { autocast } from "../perf/autocast";
 import { toChannelsLast, toChannelsLastInput } from "../perf/channels_last";
-import { type ImageShape, preferChannelsLast } from "../perf/choices";
+import { type ImageShape, nativeBf16, preferChannelsLast } from "../perf/choices";
 import { ArgumentError } from "../tensor/errors";
+
+export { nativeBf16 };
+
 import type { Tensor } from "../tensor/tensor";
 
 export interface PrecisionConfig {
@@ -28,26 +30,6 @@ export interface PrecisionConfig {
 }
 
 const resolved = new WeakMap<Module, boolean>();
-let bf16Native: boolean | undefined;
-
-/**
- * Whether this CPU computes bfloat16 natively (/proc/cpuinfo flags avx512_bf16 or amx_bf16, or
- * Arm's bf16 feature); BUDGETNET_NATIVE_BF16=1/0 overrides. False where cpuinfo cannot be read.
- */
-export function nativeBf16(): boolean {
-  const env = process.env.BUDGETNET_NATIVE_BF16;
-  if (env === "1" || env === "0") return env === "1";
-  if (bf16Native === undefined) {
-    try {
-      const info = fs.readFileSync("/proc/cpuinfo", "utf8");
-      bf16Native = /^(flags|Features)\s*:.*\b(avx512_bf16|amx_bf16|bf16)\b/m.test(info);
-    } catch {
-      bf16Native = false;
-    }
-  }
-  return bf16Native;
-}
-
 /** The precision a config runs at: "auto" resolved for this CPU. */
 export function effectivePrecision(cfg: Pick<PrecisionConfig, "precision">): "fp32" | "bf16" {
   return cfg.precision === "auto" ? (nativeBf16() ? "bf16" : "fp32") : cfg.precision;

@@ -57,11 +57,35 @@ test("without a 1x28x28 entry, a model's choices at 1x28x28 are its 3x32x32 ones
   }
 });
 
-test("an unmeasured model gets the default, bf16 channels-last, at any shape", () => {
+/** fn with BUDGETNET_NATIVE_BF16 set to v (nativeBf16() reads it on every call). */
+function withNativeBf16<T>(v: "0" | "1", fn: () => T): T {
+  const was = process.env.BUDGETNET_NATIVE_BF16;
+  process.env.BUDGETNET_NATIVE_BF16 = v;
+  try {
+    return fn();
+  } finally {
+    if (was === undefined) delete process.env.BUDGETNET_NATIVE_BF16;
+    else process.env.BUDGETNET_NATIVE_BF16 = was;
+  }
+}
+
+test("an unmeasured model gets the default, bf16 channels-last, at any shape (float32 without native bf16)", () => {
   for (const shape of [FASHION, CIFAR]) {
     assert.equal(measuredChoices("no_such_model", shape), undefined);
     assert.equal(preferChannelsLast("no_such_model", shape, "fp32", "train"), true);
-    const train = bestSetting("no_such_model", shape, "train");
+    const train = withNativeBf16("1", () => bestSetting("no_such_model", shape, "train"));
     assert.deepEqual(train, { precision: "bf16", channelsLast: true, fold: false, inferenceMode: false });
+    const emulated = withNativeBf16("0", () => bestSetting("no_such_model", shape, "train"));
+    assert.deepEqual(emulated, { precision: "fp32", channelsLast: true, fold: false, inferenceMode: false });
+  }
+});
+
+test("a bf16 best is float32 where the CPU emulates bf16, with the layout measured for float32", () => {
+  for (const phase of ["train", "infer"] as const) {
+    const native = withNativeBf16("1", () => bestSetting("resnet20", CIFAR, phase));
+    assert.equal(native.precision, "bf16");
+    const emulated = withNativeBf16("0", () => bestSetting("resnet20", CIFAR, phase));
+    assert.equal(emulated.precision, "fp32");
+    assert.equal(emulated.channelsLast, preferChannelsLast("resnet20", CIFAR, "fp32", phase));
   }
 });
