@@ -105,6 +105,10 @@ void InitPlan(Napi::Env env, Napi::Object exports);
 bool HavePlan();  // built with oneDNN's headers (native/plan.cc)
 void InitDist(Napi::Env env, Napi::Object exports);
 void InitFusedBn(Napi::Env env, Napi::Object exports);
+// running = (1 - momentum) * running + momentum * batch, for mean and (unbiased) variance, outside
+// autograd; nothing when the module tracks no running statistics (either undefined).
+void UpdateRunningStats(at::Tensor& runningMean, at::Tensor& runningVar, const at::Tensor& mean,
+                        const at::Tensor& var, double momentum);
 bool HaveDist();  // built with Gloo's headers (native/dist.cc)
 
 

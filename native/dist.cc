@@ -243,11 +243,7 @@ Napi::Value ProcessGroup::SyncBatchNorm(const Napi::CallbackInfo& info) {
     int64_t key = (int64_t)reinterpret_cast<intptr_t>(this);
     SyncBatchNormFn::Groups()[key] = {pg(), timeout_};
     auto out = SyncBatchNormFn::apply(x, weight, bias, key, eps);
-    if (runningMean.defined() && runningVar.defined()) {
-      at::NoGradGuard ng;
-      runningMean.mul_(1 - momentum).add_(out[1], momentum);
-      runningVar.mul_(1 - momentum).add_(out[2], momentum);
-    }
+    UpdateRunningStats(runningMean, runningVar, out[1], out[2], momentum);
     return W(out[0]);
   }
   END

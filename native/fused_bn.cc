@@ -262,14 +262,18 @@ OP(BatchNormReluTrain) {
     const double momentum = a.num(5), eps = a.num(6);
     if (!Fusable(x, weight, bias, residual)) return info.Env().Null();
     auto out = BatchNormReluFn::apply(x, weight, bias, residual.defined() ? residual : at::empty({0}, x.options()), eps);
-    if (runningMean.defined() && runningVar.defined()) {
-      at::NoGradGuard ng;
-      runningMean.mul_(1 - momentum).add_(out[1], momentum);
-      runningVar.mul_(1 - momentum).add_(out[2], momentum);
-    }
+    UpdateRunningStats(runningMean, runningVar, out[1], out[2], momentum);
     return W(out[0]);
   }
   END
+}
+
+void UpdateRunningStats(at::Tensor& runningMean, at::Tensor& runningVar, const at::Tensor& mean,
+                        const at::Tensor& var, double momentum) {
+  if (!runningMean.defined() || !runningVar.defined()) return;
+  at::NoGradGuard ng;
+  runningMean.mul_(1 - momentum).add_(mean, momentum);
+  runningVar.mul_(1 - momentum).add_(var, momentum);
 }
 
 void InitFusedBn(Napi::Env env, Napi::Object exports) { Export(env, exports, "batchNormReluTrain", BatchNormReluTrain); }

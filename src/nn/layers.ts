@@ -212,24 +212,20 @@ export class BatchNorm2d extends Module {
     check(x.rank === 4, "BatchNorm2d", "input must be 4-d [N, C, H, W]", "x", x);
     const useBatchStats = this.training || this.runningMean === undefined;
     if (this.training && this.numBatchesTracked !== undefined) addInPlace(this.numBatchesTracked, 1);
-    if (this.training && this.syncGroup !== undefined)
-      return this.syncGroup.syncBatchNorm(x, {
-        weight: this.weight,
-        bias: this.bias,
-        runningMean: this.runningMean,
-        runningVar: this.runningVar,
-        momentum: this.options.momentum,
-        eps: this.options.eps,
-      });
-    return F.batchNorm(x, {
+    if (this.training && this.syncGroup !== undefined) return this.syncGroup.syncBatchNorm(x, this.normOptions());
+    return F.batchNorm(x, { ...this.normOptions(), training: useBatchStats });
+  }
+
+  /** Weight, bias, running statistics, momentum and eps, as every batch-norm op takes them. */
+  private normOptions() {
+    return {
       weight: this.weight,
       bias: this.bias,
       runningMean: this.runningMean,
       runningVar: this.runningVar,
-      training: useBatchStats,
       momentum: this.options.momentum,
       eps: this.options.eps,
-    });
+    };
   }
 
   /**
@@ -242,15 +238,7 @@ export class BatchNorm2d extends Module {
     const plain =
       this.forward === BatchNorm2d.prototype.forward && (relu === undefined || relu.forward === ReLU.prototype.forward);
     if (this.training && this.syncGroup === undefined && plain && x.rank === 4) {
-      const y = F.batchNormReluTrain(x, {
-        weight: this.weight,
-        bias: this.bias,
-        runningMean: this.runningMean,
-        runningVar: this.runningVar,
-        momentum: this.options.momentum,
-        eps: this.options.eps,
-        residual,
-      });
+      const y = F.batchNormReluTrain(x, { ...this.normOptions(), residual });
       if (y !== undefined) {
         if (this.numBatchesTracked !== undefined) addInPlace(this.numBatchesTracked, 1);
         return y;
