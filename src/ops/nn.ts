@@ -84,25 +84,29 @@ export interface BatchNormOptions {
   momentum?: number;
   eps?: number;
 }
-export function batchNorm(x: Tensor, opts: BatchNormOptions): Tensor {
-  optionsArg(opts, "batchNorm", "opts", "{training: true, runningMean, runningVar}");
+/** The checks every batch-norm op makes: an options object, a channel dimension, momentum and eps. */
+function normArgs(
+  x: Tensor,
+  opts: Pick<BatchNormOptions, "momentum" | "eps">,
+  fn: string,
+): { momentum: number; eps: number } {
+  optionsArg(opts, fn, "opts", "{training: true, runningMean, runningVar}");
   const momentum = opts.momentum ?? 0.1;
   const eps = opts.eps ?? 1e-5;
-  check(
-    tensorArg(x, "batchNorm", "x").rank >= 2,
-    "batchNorm",
-    "input must have a channel dimension [N, C, ...]",
-    "x",
-    x,
-  );
+  check(tensorArg(x, fn, "x").rank >= 2, fn, "input must have a channel dimension [N, C, ...]", "x", x);
   check(
     typeof momentum === "number" && momentum >= 0 && momentum <= 1,
-    "batchNorm",
+    fn,
     "momentum must be in [0, 1]",
     "momentum",
     momentum,
   );
-  check(typeof eps === "number" && eps > 0, "batchNorm", "eps must be positive", "eps", eps);
+  check(typeof eps === "number" && eps > 0, fn, "eps must be positive", "eps", eps);
+  return { momentum, eps };
+}
+
+export function batchNorm(x: Tensor, opts: BatchNormOptions): Tensor {
+  const { momentum, eps } = normArgs(x, opts, "batchNorm");
   if (!opts.training)
     check(
       opts.runningMean !== undefined && opts.runningVar !== undefined,
@@ -198,6 +202,7 @@ export function batchNormReluTrain(
     residual?: Tensor;
   },
 ): Tensor | undefined {
+  const { momentum, eps } = normArgs(x, opts, "batchNormReluTrain");
   if (!fusedBatchNormRelu || opts.weight === undefined || opts.bias === undefined) return undefined;
   const h = native.batchNormReluTrain(
     handleOf(x, "batchNormReluTrain", "x"),
@@ -205,8 +210,8 @@ export function batchNormReluTrain(
     handleOf(opts.bias, "batchNormReluTrain", "bias"),
     optHandle(opts.runningMean, "batchNormReluTrain", "runningMean"),
     optHandle(opts.runningVar, "batchNormReluTrain", "runningVar"),
-    opts.momentum ?? 0.1,
-    opts.eps ?? 1e-5,
+    momentum,
+    eps,
     optHandle(opts.residual, "batchNormReluTrain", "residual"),
   );
   return h === null ? undefined : wrap(h);

@@ -158,6 +158,16 @@ test("the fused kernel declines what it does not handle, and the caller's plain 
       batchNormReluTrain(contiguous(bn.randn([1, 4, 1, 1]), "channelsLast"), { weight: w, bias: b }),
       undefined,
     );
+    // bad options are errors, as batchNorm's, not a silent fallback
+    assert.throws(
+      () => batchNormReluTrain(cl, { weight: w, bias: b, momentum: Number.NaN }),
+      /batchNormReluTrain.*momentum must be in \[0, 1\]/,
+    );
+    assert.throws(
+      () => batchNormReluTrain(cl, { weight: w, bias: b, eps: 0 }),
+      /batchNormReluTrain.*eps must be positive/,
+    );
+    assert.throws(() => batchNormReluTrain(bn.randn([4]), { weight: w, bias: b }), /channel dimension/);
     const was = setFusedBatchNormRelu(false);
     try {
       assert.equal(batchNormReluTrain(cl, { weight: w, bias: b }), undefined, "turned off");
