@@ -16,7 +16,11 @@
 // `pytorchBest` ({ testAccuracy, epochSeconds, wallSeconds, imagesPerSec, lastVsFirstEpoch }),
 // and every variant under `variants`.
 //
-//   npm run bench -- e2e [--variants recipe,fp32,1thread] [--epochs N] [--train-subset N]
+// With --device cuda both sides train and evaluate on the first GPU (budgetnet's addon built
+// against a CUDA libtorch, docs/gpu.md; the peer puts the data on the GPU and augments there) and
+// the result goes to bench/results/e2e-cuda.json; --recipe runs another Fashion-MNIST recipe.
+//
+//   npm run bench -- e2e [--variants recipe,fp32,1thread] [--epochs N] [--train-subset N] [--device cuda] [--recipe NAME]
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -45,6 +49,13 @@ const FLAGS = {
     valueName: "N",
     min: 256,
     description: "train on N images instead of all (a quick check of the harness; not the figure)",
+  },
+  device: { type: "string", valueName: "cpu|cuda", default: "cpu", description: "where both sides train" },
+  recipe: {
+    type: "string",
+    valueName: "NAME",
+    default: "fashion-mnist-quick",
+    description: "a built-in Fashion-MNIST recipe (resnet20 or speednet)",
   },
 } as const;
 
@@ -79,12 +90,18 @@ export interface Settings {
   precision: "fp32" | "auto";
   epochs?: number;
   trainSubset?: number;
+  /** "cuda": both sides on the first GPU. Default "cpu". */
+  device?: "cpu" | "cuda";
 }
 
-function settings(v: Variant, o: { epochs?: number; "train-subset"?: number }): Settings {
+function settings(
+  v: Variant,
+  o: { epochs?: number; "train-subset"?: number; device: string; recipe: string },
+): Settings {
   const cores = os.availableParallelism();
   return {
-    recipe: "fashion-mnist-quick",
+    recipe: o.recipe,
+    device: o.device === "cuda" ? "cuda" : "cpu",
     threads: v === "1thread" ? 1 : cores,
     precision: v === "fp32" ? "fp32" : "auto",
     epochs: o.epochs,
@@ -116,8 +133,9 @@ export function budgetnet(s: Settings): Side {
       ...(s.trainSubset !== undefined ? ["--train-subset", String(s.trainSubset)] : []),
       ...(s.seed !== undefined ? ["--seed", String(s.seed)] : []),
     ];
-    const train = run(process.execPath, [BIN, "train", "--recipe", s.recipe, ...extra, "--out", dir], env);
-    const ev = run(process.execPath, [BIN, "eval", "--run", dir, "--split", "test", "--json"], env);
+    const dev = s.device === "cuda" ? ["--device", "cuda"] : [];
+    const train = run(process.execPath, [BIN, "train", "--recipe", s.recipe, ...extra, ...dev, "--out", dir], env);
+    const ev = run(process.execPath, [BIN, "eval", "--run", dir, "--split", "test", ...dev, "--json"], env);
     const lines = fs
       .readFileSync(path.join(dir, "metrics.jsonl"), "utf8")
       .split("\n")
@@ -168,6 +186,7 @@ export function pytorch(s: Settings): Side {
     ...(s.epochs !== undefined ? ["--epochs", String(s.epochs)] : []),
     ...(s.trainSubset !== undefined ? ["--train-subset", String(s.trainSubset)] : []),
     ...(s.seed !== undefined ? ["--seed", String(s.seed)] : []),
+    ...(s.device === "cuda" ? ["--device", "cuda"] : []),
   ];
   const r = run(PYTHON, args, { OMP_NUM_THREADS: String(s.threads) });
   const last = r.stdout
@@ -224,8 +243,10 @@ export async function main(argv: string[]): Promise<void> {
   for (const v of variants)
     if (!(VARIANTS as readonly string[]).includes(v))
       throw new Error(`--variants: unknown variant ${v}; known: ${VARIANTS.join(", ")}`);
+  if (o.device !== "cpu" && o.device !== "cuda") throw new Error(`--device must be cpu or cuda. Received: ${o.device}`);
+  const cuda = o.device === "cuda";
   console.log(
-    `e2e: fashion-mnist-quick through the CLI against the PyTorch peer; native bf16 on this CPU: ${nativeBf16() ? "yes" : "no"}; ` +
+    `e2e: ${o.recipe} through the CLI against the PyTorch peer${cuda ? " on the GPU" : ""}; native bf16 on this CPU: ${nativeBf16() ? "yes" : "no"}; ` +
       `load average ${os
         .loadavg()
         .map((x) => x.toFixed(2))
@@ -257,7 +278,8 @@ export async function main(argv: string[]): Promise<void> {
   const main = results.recipe ?? Object.values(results)[0];
   const record = {
     benchmark: "e2e",
-    recipe: "fashion-mnist-quick",
+    recipe: o.recipe,
+    device: o.device,
     partial: o.epochs !== undefined || o["train-subset"] !== undefined,
     wallRatioVsBest: main?.wallRatio ?? null,
     budgetnet: main?.budgetnet ?? null,
@@ -266,5 +288,7 @@ export async function main(argv: string[]): Promise<void> {
     machine: machineInfo(),
     timestamp: new Date().toISOString(),
   };
-  writeResult(path.join("bench", "results", "e2e.json"), record);
+  const suffix = o.recipe === "fashion-mnist-quick" ? "" : `-${o.recipe}`;
+  const name = `${cuda ? "e2e-cuda" : "e2e"}${suffix}`;
+  writeResult(path.join("bench", "results", `${name}.json`), record);
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -55,7 +56,15 @@ class CachingCPUAllocator final : public c10::Allocator {
   explicit CachingCPUAllocator(c10::Allocator* fallback)
       : fallback_(fallback), fallbackRawDelete_(fallback->raw_deleter() != nullptr ? fallback->raw_deleter() : &std::free), cap_(DefaultCacheCap()) {}
 
-  c10::DataPtr allocate(size_t n) const override {
+  // libtorch 2.3 made c10::Allocator::allocate non-const and added copy_data; both overloads and
+  // copy_data are defined (without `override`), so the one this libtorch declares is overridden.
+  c10::DataPtr allocate(size_t n) { return Allocate(n); }
+  c10::DataPtr allocate(size_t n) const { return Allocate(n); }
+  void copy_data(void* dest, const void* src, std::size_t count) const {
+    if (count > 0) std::memcpy(dest, src, count);
+  }
+
+  c10::DataPtr Allocate(size_t n) const {
     if (n < kMinCached) return fallback_->allocate(n);
     size_t size = RoundUp(n);
     void* ptr = nullptr;

@@ -100,6 +100,7 @@ void InitAllocator(Napi::Env env, Napi::Object exports);
 bool InstallCachingAllocator();
 void InitAugment(Napi::Env env, Napi::Object exports);
 void InitAutocast(Napi::Env env, Napi::Object exports);
+bool AutocastCpuOn();  // CPU autocast is on for the ops called now (native/autocast.cc)
 void InitProfiler(Napi::Env env, Napi::Object exports);
 void InitPlan(Napi::Env env, Napi::Object exports);
 bool HavePlan();  // built with oneDNN's headers (native/plan.cc)

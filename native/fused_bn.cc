@@ -16,7 +16,6 @@
 // the row loops must vectorize (the addon builds at -O2)
 #pragma GCC optimize("O3")
 #include <ATen/Parallel.h>
-#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -234,7 +233,7 @@ struct BatchNormReluFn : public torch::autograd::Function<BatchNormReluFn> {
 
 // The fused kernel's preconditions; anything else takes the unfused ops.
 bool Fusable(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const at::Tensor& r) {
-  if (at::autocast::is_cpu_enabled()) return false;
+  if (AutocastCpuOn()) return false;
   if (x.dim() != 4 || !x.device().is_cpu() || x.scalar_type() != at::kFloat) return false;
   if (!x.is_contiguous(at::MemoryFormat::ChannelsLast) || x.numel() == 0) return false;
   const int64_t c = x.size(1);

@@ -4,17 +4,28 @@
 // trace of the addon's calls cannot see (backward() is one call). Times are wall time on the
 // calling thread; "self" excludes the operators nested inside (aten::conv2d -> ... ->
 // mkldnn_convolution), so the self times add up to the profiled region's op time.
+// A libtorch without the legacy profiler (or built with BUDGETNET_NO_PROFILER=1, which
+// scripts/build-addon-gpp.js sets when this file does not compile against the libtorch at hand)
+// keeps profilerStart/profilerStop, which then say so.
+#if !defined(BUDGETNET_NO_PROFILER) && __has_include(<torch/csrc/autograd/profiler_legacy.h>)
+#define BUDGETNET_PROFILER 1
 #include <torch/csrc/autograd/profiler_legacy.h>
+#else
+#define BUDGETNET_PROFILER 0
+#endif
 
 #include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
 
+#include <torch/version.h>
+
 #include "common.h"
 
 namespace bn {
 
+#if BUDGETNET_PROFILER
 namespace prof = torch::autograd::profiler;
 
 static bool g_profiling = false;
@@ -97,6 +108,24 @@ OP(ProfilerStop) {
   }
   END
 }
+
+#else
+OP(ProfilerStart) {
+  GUARD("profilerStart") {
+    throw std::runtime_error("this addon was built without libtorch's legacy profiler (libtorch " TORCH_VERSION
+                             " lacks it or its API differs); profiles need an addon built against Debian's libtorch 1.13");
+    return info.Env().Undefined();
+  }
+  END
+}
+OP(ProfilerStop) {
+  GUARD("profilerStop") {
+    throw std::runtime_error("this addon was built without libtorch's legacy profiler");
+    return info.Env().Undefined();
+  }
+  END
+}
+#endif
 
 void InitProfiler(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "profilerStart", ProfilerStart);

@@ -9,8 +9,12 @@ native bfloat16; --precision auto picks bf16 where /proc/cpuinfo shows it (as bu
 "auto" does) and float32 elsewhere. --train-subset N trains on the first N training images (a
 quick check of the harness). Each epoch prints its training seconds (validation excluded).
 
+With --device cuda the data sits on the GPU from the start and is augmented there in one batched
+gather per step (crop offsets and flips drawn on the GPU), as a PyTorch user would train a small
+network on a GPU; --precision auto is then bf16. The epoch times wait for the GPU (synchronize).
+
 usage: python3 fashion_mnist.py RECIPE.json [--threads N] [--epochs E] [--precision fp32|bf16|auto]
-                                [--channels-last] [--train-subset N] [--seed S]
+                                [--channels-last] [--train-subset N] [--seed S] [--device cpu|cuda]
 """
 import argparse
 import gzip
@@ -25,7 +29,12 @@ import torch.nn.functional as F
 from resnet_cifar import ResNetCifar  # the same network as src/models/resnet_cifar.ts (bench/peers/)
 from speednet import SpeedNet  # the same network as src/models/speednet.ts (bench/peers/)
 
-ROOT = "/usr/share/datasets/fashion-mnist"
+import os
+
+ROOT = (os.path.join(os.environ["BUDGETNET_DATA"], "fashion-mnist")
+        if os.path.exists(os.path.join(os.environ.get("BUDGETNET_DATA", "/nonexistent"), "fashion-mnist",
+                                       "t10k-labels-idx1-ubyte.gz"))
+        else "/usr/share/datasets/fashion-mnist")
 
 
 def read_idx(path):
@@ -51,17 +60,35 @@ def augment(x, pad, flip, gen):
     return x
 
 
+def augment_batched(x, pad, flip, gen):
+    """The same crop+flip as augment(), drawn and applied on x's device in a few batched ops."""
+    n, c, h, w = x.shape
+    dev = x.device
+    if pad:
+        xp = F.pad(x, (pad, pad, pad, pad))
+        dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen, device=dev)
+        dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen, device=dev)
+        iy = dy[:, None] + torch.arange(h, device=dev)
+        ix = dx[:, None] + torch.arange(w, device=dev)
+        x = xp[torch.arange(n, device=dev)[:, None, None], :, iy[:, :, None], ix[:, None, :]].permute(0, 3, 1, 2)
+    if flip:
+        mask = torch.rand(n, generator=gen, device=dev) < 0.5
+        x = torch.where(mask[:, None, None, None], x.flip(3), x)
+    return x
+
+
 def evaluate(model, x, y, mean, std, tta=False, layout=torch.contiguous_format, bs=256):
     """Accuracy; with tta the mean of the softmax outputs on each image and its mirror (as budgetnet)."""
     model.eval()
     correct = 0
     with torch.no_grad():
         for i in range(0, len(x), bs):
-            xb = ((x[i:i + bs].float() / 255 - mean) / std).contiguous(memory_format=layout)
+            dev = next(model.parameters()).device
+            xb = ((x[i:i + bs].to(dev).float() / 255 - mean) / std).contiguous(memory_format=layout)
             p = model(xb).softmax(1)
             if tta:
                 p = (p + model(xb.flip(3)).softmax(1)) / 2
-            correct += (p.argmax(1) == y[i:i + bs]).sum().item()
+            correct += (p.argmax(1) == y[i:i + bs].to(dev)).sum().item()
     model.train()
     return correct / len(x)
 
@@ -86,9 +113,13 @@ def main():
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--train-subset", type=int, default=None)
     ap.add_argument("--seed", type=int, default=None, help="instead of the recipe's seed")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = ap.parse_args()
+    cuda = args.device == "cuda"
     precision = args.precision
-    if precision == "auto":
+    if precision == "auto" and cuda:
+        precision = "bf16"
+    elif precision == "auto":
         flags = open("/proc/cpuinfo").read()
         precision = "bf16" if any(f in flags.split() for f in ("avx512_bf16", "amx_bf16", "bf16")) else "fp32"
     layout = torch.channels_last if args.channels_last else torch.contiguous_format
@@ -112,7 +143,10 @@ def main():
     mean = (xtr.float() / 255).mean().item()
     std = (xtr.float() / 255).std().item()
 
-    model = build_model(r).to(memory_format=layout)
+    model = build_model(r).to(device=args.device, memory_format=layout)
+    if cuda:
+        xtr, ytr = xtr.to(args.device), ytr.to(args.device)
+        gen = torch.Generator(device=args.device).manual_seed(seed)
     o = r["optimizer"]
     decay = [p for p in model.parameters() if p.dim() > 1]
     no_decay = [p for p in model.parameters() if p.dim() <= 1]
@@ -142,18 +176,20 @@ def main():
     for epoch in range(epochs):
         te = time.time()
         model.train()
-        order = torch.randperm(len(xtr), generator=gen)
+        order = torch.randperm(len(xtr), generator=gen, device=xtr.device)
         for b in range(steps_per_epoch):
             idx = order[b * bs:(b + 1) * bs]
-            xb = augment(xtr[idx].float() / 255, pad, flip, gen)
+            xb = (augment_batched if cuda else augment)(xtr[idx].float() / 255, pad, flip, gen)
             xb = ((xb - mean) / std).contiguous(memory_format=layout)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            with torch.autocast(args.device, dtype=torch.bfloat16, enabled=precision == "bf16"):
                 out = model(xb)
             loss = F.cross_entropy(out.float(), ytr[idx], label_smoothing=ls)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
+        if cuda:
+            torch.cuda.synchronize()
         epoch_seconds.append(time.time() - te)
         val_acc = evaluate(model, xval, yval, mean, std, tta, layout)
         print(json.dumps({"epoch": epoch + 1, "valAccuracy": val_acc, "seconds": time.time() - t1,
@@ -166,7 +202,7 @@ def main():
                       "totalSeconds": train_s + eval_s, "valAccuracy": val_acc, "testAccuracy": test_acc,
                       "epochs": epochs, "threads": args.threads, "torch": torch.__version__,
                       "precision": precision, "channelsLast": args.channels_last, "epochSeconds": epoch_seconds,
-                      "trainImages": len(xtr), "imagesPerSec": steps_per_epoch * bs * epochs / sum(epoch_seconds)}),
+                      "trainImages": len(xtr), "device": torch.cuda.get_device_name() if cuda else "cpu", "imagesPerSec": steps_per_epoch * bs * epochs / sum(epoch_seconds)}),
           flush=True)
 
 

@@ -32,6 +32,12 @@ export const evalCommand = defineCommand({
       description: "evaluate the int8 quantization `budgetnet quantize` wrote (RUN/int8, or --int8-dir)",
     },
     "int8-dir": { type: "string", valueName: "DIR", description: "with --int8: the quantization's folder" },
+    device: {
+      type: "string",
+      valueName: "cpu|cuda",
+      description: "where to evaluate (cuda: the first GPU, with an addon built against a CUDA libtorch)",
+      default: "cpu",
+    },
     json: { type: "boolean", description: "print JSON" },
   },
   run(args) {
@@ -42,6 +48,10 @@ export const evalCommand = defineCommand({
     const weights = args.flags.weights;
     if (weights !== "best" && weights !== "final")
       throw new Error(`--weights must be best or final. Received: --weights=${weights}`);
+    const device = args.flags.device;
+    if (device !== "cpu" && device !== "cuda") throw new Error(`--device must be cpu or cuda. Received: --device=${device}`);
+    if (device === "cuda" && (args.flags.int8 || args.flags.engine !== "auto"))
+      throw new Error("--device cuda evaluates with libtorch's own forward; leave --engine and --int8 out.");
     const batchSize = args.flags["batch-size"];
     if (!(batchSize >= 1)) throw new Error(`--batch-size must be >= 1. Received: --batch-size=${batchSize}`);
     if (args.flags["int8-dir"] !== undefined && !args.flags.int8)
@@ -65,6 +75,7 @@ export const evalCommand = defineCommand({
       weights,
       tta: args.flags["no-tta"] ? false : args.flags.tta ? true : undefined,
       batchSize,
+      device,
       compile: (model, opts) => {
         if (!args.flags.int8) return compileForEngine(args.flags.engine, model, opts);
         const int8 = int8Forward(args.flags["int8-dir"] ?? defaultInt8Dir(runDir), { batchSize });

@@ -1,7 +1,9 @@
 // Module: registered parameters, buffers and children with PyTorch's naming, so state-dict
 // keys are attribute paths ("layer1.0.bn1.running_mean") and weights move to and from torch.
 import { copyInPlace } from "../ops/inplace";
+import { to } from "../ops/shape";
 import { ArgumentError, checkArg } from "../tensor/errors";
+import { setData } from "../tensor/native_calls";
 import { keep, scope } from "../tensor/scope";
 import { noGrad, type Tensor } from "../tensor/tensor";
 
@@ -178,6 +180,34 @@ export abstract class Module {
       }
     });
     return { missing, unexpected };
+  }
+
+  /**
+   * Moves every parameter, buffer and gradient to device ("cpu", "cuda" or "cuda:N") in place, as
+   * PyTorch's module.to(device) does (param.data = ...): the same Tensor objects, so an optimizer
+   * built before keeps its references. Memory formats (channels-last) are kept. Returns this.
+   */
+  to(device: string): this {
+    if (typeof device !== "string" || !/^(cpu|cuda(:\d+)?)$/.test(device))
+      throw new ArgumentError(
+        `Module.to: device must be "cpu", "cuda" or "cuda:N". Received: device=${JSON.stringify(device)}`,
+      );
+    for (const t of [...this.parameters(), ...this.namedBuffers().map(([, b]) => b)]) {
+      if (t.device === device) continue;
+      scope(() => setData(t, to(t, { device })));
+      const g = t.grad;
+      if (g !== undefined) {
+        scope(() => setData(g, to(g, { device })));
+        g.dispose();
+      }
+    }
+    return this;
+  }
+
+  /** The device of the first parameter (or buffer); "cpu" for a module without either. */
+  get device(): string {
+    const first = this.parameters()[0] ?? this.namedBuffers()[0]?.[1];
+    return first === undefined ? "cpu" : first.device;
   }
 
   /** Training mode on (or off), recursively. Returns this. */

@@ -4,15 +4,23 @@
 // float32. Parameters stay float32 masters; the bfloat16 copies autocast makes of them are
 // cached for one region and dropped when the outermost region closes.
 import { ArgumentError } from "../tensor/errors";
-import { autocastEnter, autocastExit, autocastState as nativeAutocastState } from "../tensor/native_calls";
+import {
+  type AutocastDevice,
+  autocastEnter,
+  autocastExit,
+  autocastState as nativeAutocastState,
+} from "../tensor/native_calls";
 
 export type AutocastDtype = "bfloat16";
+export type { AutocastDevice };
 
 export interface AutocastOptions {
   /** Lower-precision type for the ops on autocast's list. CPU autocast supports bfloat16 only. */
   dtype?: AutocastDtype;
   /** false runs fn with autocast off (to switch it off inside an autocast region). */
   enabled?: boolean;
+  /** Which autocast: "cpu" (default) or "cuda" (the ops on CUDA tensors; needs a CUDA libtorch). */
+  device?: AutocastDevice;
 }
 
 export interface AutocastState {
@@ -30,12 +38,15 @@ export function autocast<T>(fn: () => T, opts: AutocastOptions = {}): T {
   if (dtype !== "bfloat16")
     throw new ArgumentError(`autocast: CPU autocast supports dtype "bfloat16" only. Received: dtype=${String(dtype)}`);
   if (typeof fn !== "function") throw new ArgumentError(`autocast: fn must be a function. Received: fn=${String(fn)}`);
-  const prev = autocastEnter(opts.enabled ?? true, dtype);
+  const device = opts.device ?? "cpu";
+  if (device !== "cpu" && device !== "cuda")
+    throw new ArgumentError(`autocast: device must be "cpu" or "cuda". Received: device=${String(device)}`);
+  const prev = autocastEnter(opts.enabled ?? true, dtype, device);
   let result: T;
   try {
     result = fn();
   } finally {
-    autocastExit(prev);
+    autocastExit(prev, device);
   }
   if (result instanceof Promise)
     throw new ArgumentError(
@@ -44,7 +55,7 @@ export function autocast<T>(fn: () => T, opts: AutocastOptions = {}): T {
   return result;
 }
 
-/** Whether CPU autocast is on for the ops called now, and its dtype. */
-export function autocastState(): AutocastState {
-  return nativeAutocastState();
+/** Whether autocast of device ("cpu" by default) is on for the ops called now, and its dtype. */
+export function autocastState(device: AutocastDevice = "cpu"): AutocastState {
+  return nativeAutocastState(device);
 }

@@ -348,9 +348,9 @@ export interface NativeBinding {
     device?: string,
   ): NativeBatchJob;
   // speed switches (native/autocast.cc): CPU autocast, InferenceMode, in-place re-layout
-  autocastState(): { enabled: boolean; dtype: DType };
-  autocastEnter(enabled: boolean, dtype: "bfloat16"): { enabled: boolean; dtype: DType };
-  autocastExit(prevEnabled: boolean, prevDtype: DType): void;
+  autocastState(device?: "cpu" | "cuda"): { enabled: boolean; dtype: DType };
+  autocastEnter(enabled: boolean, dtype: "bfloat16", device?: "cpu" | "cuda"): { enabled: boolean; dtype: DType };
+  autocastExit(prevEnabled: boolean, prevDtype: DType, device?: "cpu" | "cuda"): void;
   inferenceModeEnter(): number;
   inferenceModeExit(): number;
   isInferenceMode(): boolean;

@@ -22,23 +22,30 @@ export function isInferenceMode(): boolean {
   return native.isInferenceMode();
 }
 
-/** CPU autocast on this thread: on or off, and the lower-precision dtype. */
+/** Autocast of one device type on this thread: on or off, and the lower-precision dtype. */
 export interface NativeAutocastState {
   enabled: boolean;
   dtype: DType;
 }
 
-/** Sets CPU autocast on this thread; returns the state before, for autocastExit. */
-export function autocastEnter(enabled: boolean, dtype: "bfloat16"): NativeAutocastState {
-  return native.autocastEnter(enabled, dtype);
+/** The device type an autocast region is about. */
+export type AutocastDevice = "cpu" | "cuda";
+
+/** Sets autocast for device on this thread; returns the state before, for autocastExit. */
+export function autocastEnter(
+  enabled: boolean,
+  dtype: "bfloat16",
+  device: AutocastDevice = "cpu",
+): NativeAutocastState {
+  return native.autocastEnter(enabled, dtype, device);
 }
 
-export function autocastExit(prev: NativeAutocastState): void {
-  native.autocastExit(prev.enabled, prev.dtype);
+export function autocastExit(prev: NativeAutocastState, device: AutocastDevice = "cpu"): void {
+  native.autocastExit(prev.enabled, prev.dtype, device);
 }
 
-export function autocastState(): NativeAutocastState {
-  return native.autocastState();
+export function autocastState(device: AutocastDevice = "cpu"): NativeAutocastState {
+  return native.autocastState(device);
 }
 
 /**

@@ -61,6 +61,8 @@ export function evaluate(model: Module, ds: ImageDataset, opts: EvalOptions): Ev
     mean: opts.mean,
     std: opts.std,
     numClasses: k,
+    // the batches go where the model is (a CUDA model is evaluated on its GPU)
+    device: model.device,
   });
   try {
     noGrad(() => {

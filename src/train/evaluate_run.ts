@@ -5,6 +5,7 @@ import { loadDataset } from "../data";
 import type { Module } from "../nn/module";
 import type { CompiledInference, PlanOptions } from "../perf/plan";
 import { ArgumentError } from "../tensor/errors";
+import { buildInfo } from "../tensor/tensor";
 import { type EvalResult, evaluate } from "./evaluate";
 import { loadRunModel, type RunConfig, runRecipe, type WeightsChoice } from "./run";
 import { prepareData } from "./trainer";
@@ -25,6 +26,8 @@ export interface EvaluateRunOptions {
   batchSize?: number;
   /** Compiles the model for inference (the --engine choice); absent: libtorch's own forward. */
   compile?: (model: Module, opts: PlanOptions) => CompiledForward;
+  /** "cuda": the model and the batches on the GPU (libtorch's forward; the compiled plans are CPU-only). Default "cpu". */
+  device?: "cpu" | "cuda";
 }
 
 export interface RunEvaluation extends EvalResult {
@@ -61,11 +64,18 @@ export function evaluateRun(runDir: string, opts: EvaluateRunOptions): RunEvalua
         `the ${opts.split} data (${ds.numClasses} classes of ${ds.channels}x${ds.height}x${ds.width} images) is not what the run was trained on ` +
           `(${config.data.numClasses} classes of ${c}x${h}x${w}, config.json data); check the recipe's dataset, dataRoot and imageSize in ${runDir}/config.json.`,
       );
+    if (opts.device === "cuda") {
+      if (!buildInfo().cuda)
+        throw new ArgumentError(
+          `--device cuda asked for, but the budgetnet addon was built against a libtorch without CUDA (${buildInfo().torchVersion}) or no GPU is visible. Evaluate with --device cpu.`,
+        );
+      model.to("cuda");
+    }
     // float32 plan: the same numbers as the model's own forward (to ~1e-6), only faster
-    const plan: CompiledForward = opts.compile?.(model, {
+    const plan: CompiledForward = (opts.device !== "cuda" ? opts.compile?.(model, {
       inputShape: [batchSize, ...config.data.imageShape],
       precision: "fp32",
-    }) ?? { compiled: undefined, engine: "libtorch" };
+    }) : undefined) ?? { compiled: undefined, engine: "libtorch" };
     try {
       // Normalize with the statistics the model was trained with (config.json), not the evaluated split's.
       const result = evaluate(model, ds, {

@@ -27,12 +27,15 @@ export interface PrecisionConfig {
   precision: "fp32" | "bf16" | "auto";
   /** "auto": the measured choice for this model, input shape and precision (src/perf/choices.ts). */
   channelsLast: boolean | "auto";
+  /** Where the model trains ("cpu" when absent); autocast follows the device of the batch. */
+  device?: string;
 }
 
 const resolved = new WeakMap<Module, boolean>();
-/** The precision a config runs at: "auto" resolved for this CPU. */
-export function effectivePrecision(cfg: Pick<PrecisionConfig, "precision">): "fp32" | "bf16" {
-  return cfg.precision === "auto" ? (nativeBf16() ? "bf16" : "fp32") : cfg.precision;
+/** The precision a config runs at: "auto" resolved for this CPU, or bf16 on a CUDA device (Ampere and later compute bfloat16 natively). */
+export function effectivePrecision(cfg: Pick<PrecisionConfig, "precision" | "device">): "fp32" | "bf16" {
+  if (cfg.precision !== "auto") return cfg.precision;
+  return cfg.device?.startsWith("cuda") || nativeBf16() ? "bf16" : "fp32";
 }
 
 function checkConfig(cfg: PrecisionConfig, fn: string): void {
@@ -71,13 +74,14 @@ export function prepareInput(model: Module, x: Tensor): Tensor {
 }
 
 /**
- * model.forward(x) under cfg's precision: with "bf16", inside CPU autocast (bfloat16 convs and
- * matmuls, float32 master weights and BN statistics). Returns float32 logits either way.
+ * model.forward(x) under cfg's precision: with "bf16", inside autocast of x's device type, CPU or
+ * CUDA (bfloat16 convs and matmuls, float32 master weights and BN statistics). Returns float32 logits either way.
  */
 export function forwardWithPrecision(model: Module, x: Tensor, cfg: PrecisionConfig): Tensor {
   checkConfig(cfg, "forwardWithPrecision");
   const input = prepareInput(model, x);
   if (effectivePrecision(cfg) === "fp32") return model.forward(input);
-  const logits = autocast(() => model.forward(input), { dtype: "bfloat16" });
+  const device = input.device.startsWith("cuda") ? "cuda" : "cpu";
+  const logits = autocast(() => model.forward(input), { dtype: "bfloat16", device });
   return logits.dtype === "float32" ? logits : to(logits, "float32");
 }

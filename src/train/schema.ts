@@ -310,6 +310,12 @@ export const RECIPE_SCHEMA = {
       default: null,
       help: "libtorch threads; null: BUDGETNET_THREADS, else one per core (a number here wins over both)",
     },
+    device: {
+      kind: "choice",
+      values: ["cpu", "cuda"],
+      default: "cpu",
+      help: "where the model trains: cpu, or cuda (the first GPU; needs the addon built against a CUDA libtorch, LIBTORCH=...)",
+    },
     logEvery: { kind: "int", min: 1, default: 50, help: "a metrics line every this many steps" },
     syncBatchNorm: {
       kind: "boolean",

@@ -146,6 +146,7 @@ function setUp(cfg: TrainConfig, opts: TrainOptions, runDir: string): Session {
   const stored = opts.resume ? checkResumedSettings(runDir, cfg) : undefined;
   if (opts.resume) checkResumedWorldSize(runDir, opts.dist?.worldSize ?? 1);
   const lead = (opts.dist?.rank ?? 0) === 0;
+  checkDevice(cfg, opts.dist);
   setNumThreads(threadsFor(cfg));
   manualSeed(cfg.seed);
 
@@ -163,6 +164,8 @@ function setUp(cfg: TrainConfig, opts: TrainOptions, runDir: string): Session {
   try {
     // channels-last weights when the recipe (or "auto", measured for this model and image shape) asks for them
     preparePrecision(model, cfg, [t.channels, t.height, t.width]);
+    // before the optimizer is built: its state tensors are made like the parameters, on their device
+    if (cfg.device !== "cpu") model.to(cfg.device);
     const loader = makeLoader(cfg, data, opts.dist);
     const stepsPerEpoch = Math.floor(loader.size / cfg.batchSize);
     if (stepsPerEpoch < 1)
@@ -225,7 +228,24 @@ function makeLoader(cfg: TrainConfig, data: RunData, dist?: DataParallel): DataL
     // A recipe may switch an augmentation off with null; the loader takes absent fields for that.
     augment: Object.fromEntries(Object.entries(cfg.augment).filter(([, v]) => v !== null)),
     numClasses: data.train.numClasses,
+    device: cfg.device,
   });
+}
+
+/** A device the addon can train on: "cuda" needs a CUDA libtorch and a visible GPU, and no data-parallel job. */
+function checkDevice(cfg: TrainConfig, dist?: DataParallel): void {
+  if (cfg.device === "cpu") return;
+  if (!buildInfo().cuda)
+    throw new Error(
+      `device "${cfg.device}" asked for, but the budgetnet addon was built against a libtorch without CUDA ` +
+        `(${buildInfo().torchVersion}) or no GPU is visible. Rebuild it against a CUDA libtorch ` +
+        "(LIBTORCH=/path/to/torch npm rebuild, or node scripts/build-addon-gpp.js), or train with --device cpu.",
+    );
+  if (dist !== undefined)
+    throw new Error(
+      `device "${cfg.device}" with data-parallel training is not supported (the job all-reduces over Gloo on CPUs). ` +
+        "Drop --device or run one process.",
+    );
 }
 
 /** Loads the checkpoint into the session; `stored` is the run's own recipe (a changed epoch count is judged against it). */

@@ -18,6 +18,7 @@ import {
 } from "../../src";
 import { autocast, autocastState } from "../../src/perf/autocast";
 import { effectivePrecision, forwardWithPrecision, nativeBf16, preparePrecision } from "../../src/train/precision";
+import { buildInfo } from "../../src/tensor/tensor";
 import { checkNoLeaks } from "../helpers";
 
 checkNoLeaks();
@@ -66,6 +67,9 @@ test("autocast rejects float16 and non-functions with clear errors", () => {
     /"bfloat16" only. Received: dtype=float16/,
   );
   assert.throws(() => autocast(42 as unknown as () => number), /fn must be a function/);
+  assert.throws(() => autocast(() => 1, { device: "gpu" as "cuda" }), /device must be "cpu" or "cuda". Received: device=gpu/);
+  if (!buildInfo().cuda)
+    assert.throws(() => autocast(() => 1, { device: "cuda" }), /autocast on 'cuda' asked for, but this libtorch has no CUDA/);
   assert.equal(autocastState().enabled, false);
 });
 
@@ -204,6 +208,9 @@ test('precision "auto" is bf16 exactly where the CPU has native bfloat16 (cpuinf
     assert.equal(effectivePrecision({ precision: "auto" }), "bf16");
     process.env.BUDGETNET_NATIVE_BF16 = "0";
     assert.equal(effectivePrecision({ precision: "auto" }), "fp32");
+    // on a GPU "auto" is bf16 whatever the CPU; "cpu" is the CPU's choice
+    assert.equal(effectivePrecision({ precision: "auto", device: "cuda" }), "bf16");
+    assert.equal(effectivePrecision({ precision: "auto", device: "cpu" }), "fp32");
     // an explicit choice is kept whatever the CPU
     assert.equal(effectivePrecision({ precision: "bf16" }), "bf16");
     assert.equal(effectivePrecision({ precision: "fp32" }), "fp32");

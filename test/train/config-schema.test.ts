@@ -85,6 +85,7 @@ interface PublishedTrainConfig {
   tta: boolean;
   seed: number;
   threads: number | null;
+  device: "cpu" | "cuda";
   logEvery: number;
   syncBatchNorm: boolean;
   bucketMb: number;
