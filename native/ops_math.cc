@@ -1,6 +1,8 @@
 // Elementwise math, comparisons, reductions, matmul and the in-place updates optimizers use.
 // Unary and binary ops are table-driven: one native function per table, the entry (name and
 // ATen call) passed as the function's data, so errors still name the op.
+#include <c10/core/GradMode.h>
+
 #include "common.h"
 
 namespace bn {
@@ -103,7 +105,7 @@ static Napi::Value InplaceDispatch(const Napi::CallbackInfo& info) {
   auto* e = static_cast<const InplaceEntry*>(info.Data());
   Args a{info, e->name};
   return Guard(e->name, info, [&]() -> Napi::Value {
-    at::NoGradGuard no_grad;
+    c10::NoGradGuard no_grad;
     e->fn(a.tensor(0), a.tensorOrScalar(1));
     return info.Env().Undefined();
   });
@@ -114,7 +116,7 @@ static Napi::Value InplaceDispatch(const Napi::CallbackInfo& info) {
 // addScaled_(x, y, alpha): x += alpha * y
 OP(AddScaled_) {
   GUARD("addScaled_") {
-    at::NoGradGuard g;
+    c10::NoGradGuard g;
     a.tensor(0).add_(a.tensor(1), a.scalar(2));
     return info.Env().Undefined();
   }
@@ -123,7 +125,7 @@ OP(AddScaled_) {
 // addcmul_(x, t1, t2, value): x += value * t1 * t2
 OP(Addcmul_) {
   GUARD("addcmul_") {
-    at::NoGradGuard g;
+    c10::NoGradGuard g;
     a.tensor(0).addcmul_(a.tensor(1), a.tensor(2), a.scalar(3));
     return info.Env().Undefined();
   }
@@ -132,7 +134,7 @@ OP(Addcmul_) {
 // addcdiv_(x, t1, t2, value): x += value * t1 / t2
 OP(Addcdiv_) {
   GUARD("addcdiv_") {
-    at::NoGradGuard g;
+    c10::NoGradGuard g;
     a.tensor(0).addcdiv_(a.tensor(1), a.tensor(2), a.scalar(3));
     return info.Env().Undefined();
   }
@@ -141,7 +143,7 @@ OP(Addcdiv_) {
 // lerp_(x, end, weight): x += weight * (end - x)
 OP(Lerp_) {
   GUARD("lerp_") {
-    at::NoGradGuard g;
+    c10::NoGradGuard g;
     a.tensor(0).lerp_(a.tensor(1), a.scalar(2));
     return info.Env().Undefined();
   }
@@ -149,7 +151,7 @@ OP(Lerp_) {
 }
 OP(Fill_) {
   GUARD("fill_") {
-    at::NoGradGuard g;
+    c10::NoGradGuard g;
     a.tensor(0).fill_(a.scalar(1));
     return info.Env().Undefined();
   }
@@ -157,7 +159,7 @@ OP(Fill_) {
 }
 OP(Zero_) {
   GUARD("zero_") {
-    at::NoGradGuard g;
+    c10::NoGradGuard g;
     a.tensor(0).zero_();
     return info.Env().Undefined();
   }
@@ -165,7 +167,7 @@ OP(Zero_) {
 }
 OP(Clamp_) {
   GUARD("clamp_") {
-    at::NoGradGuard g;
+    c10::NoGradGuard g;
     a.tensor(0).clamp_(a.optScalar(1), a.optScalar(2));
     return info.Env().Undefined();
   }
@@ -173,7 +175,7 @@ OP(Clamp_) {
 }
 OP(Sqrt_) {
   GUARD("sqrt_") {
-    at::NoGradGuard g;
+    c10::NoGradGuard g;
     a.tensor(0).sqrt_();
     return info.Env().Undefined();
   }
@@ -191,7 +193,7 @@ OP(Relu_) {
 // Initializers: fill x in place from a distribution, using libtorch's generator.
 OP(Uniform_) {
   GUARD("uniform_") {
-    at::NoGradGuard g;
+    c10::NoGradGuard g;
     a.tensor(0).uniform_(a.num(1), a.num(2));
     return info.Env().Undefined();
   }
@@ -199,7 +201,7 @@ OP(Uniform_) {
 }
 OP(Normal_) {
   GUARD("normal_") {
-    at::NoGradGuard g;
+    c10::NoGradGuard g;
     a.tensor(0).normal_(a.num(1), a.num(2));
     return info.Env().Undefined();
   }
@@ -314,7 +316,7 @@ OP(Topk) {
 // allclose-style check used by tests and parity checks: max |x - y| as a JS number.
 OP(MaxAbsDiff) {
   GUARD("maxAbsDiff") {
-    at::NoGradGuard g;
+    c10::NoGradGuard g;
     auto d = (a.tensor(0).to(at::kDouble) - a.tensor(1).to(at::kDouble)).abs();
     return Napi::Number::New(info.Env(), d.numel() ? d.max().item<double>() : 0.0);
   }
@@ -323,7 +325,7 @@ OP(MaxAbsDiff) {
 // Global L2 norm of a list of tensors (gradient clipping); foreach-style, one crossing.
 OP(GlobalNorm) {
   GUARD("globalNorm") {
-    at::NoGradGuard g;
+    c10::NoGradGuard g;
     auto ts = a.tensors(0);
     double p = a.num(1);
     std::vector<at::Tensor> norms;

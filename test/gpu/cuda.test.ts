@@ -29,10 +29,10 @@ const quiet = { write: () => true, isTTY: false } as unknown as NodeJS.WriteStre
 
 function smallConfig(overrides: Record<string, string> = {}): TrainConfig {
   return applyOverrides(loadRecipe("fashion-mnist-quick"), {
-    "train-subset": "1024",
-    "val-subset": "256",
-    "batch-size": "64",
-    epochs: "2",
+    "train-subset": "6144",
+    "val-subset": "512",
+    "batch-size": "128",
+    epochs: "3",
     threads: "1",
     "log-every": "4",
     ...overrides,
@@ -102,11 +102,14 @@ test("resnet20 on cuda: logits and weight gradients match the cpu's", { skip }, 
       lg.backward();
       const pc = cpu.parameters();
       const pg = gpu.parameters();
+      // the stem's gradient has come back through all 19 layers: compared as a whole (relative
+      // L2 error; TF32 and another summation order move single small elements by more)
       for (const i of [0, 1, pc.length - 2]) {
         const gc = values((pc[i] as bn.Tensor).grad as bn.Tensor);
         const gg = values((pg[i] as bn.Tensor).grad as bn.Tensor);
-        const scale = Math.max(...gc.map(Math.abs));
-        assertClose(gg, gc, 2e-2 * scale, 2e-2);
+        const norm = (v: number[]) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
+        const rel = norm(gg.map((g, j) => g - (gc[j] as number))) / norm(gc);
+        assert.ok(rel < 0.05, `parameter ${i}: relative L2 error of the gradient ${rel}`);
       }
       // the BatchNorm running statistics moved on the GPU as on the CPU
       const rc = values(cpu.stateDict().get("bn1.running_mean") as bn.Tensor);
@@ -183,10 +186,11 @@ test("the trainer on cuda: trains, checkpoints, resumes after an interruption an
   const b = path.join(tempDir(), "b");
   const full = await train(cfg, { runDir: a, handleSignals: false, progress: new Progress(quiet) });
   assert.equal(full.status, "completed");
-  assert.ok(full.finalValAccuracy > 0.4, `2 epochs on 1,024 images reach more than chance: ${full.finalValAccuracy}`);
+  // the same settings reach about 0.8 on the CPU
+  assert.ok(full.finalValAccuracy > 0.6, `3 epochs on 6,144 images learn: ${full.finalValAccuracy}`);
   const config = JSON.parse(fs.readFileSync(path.join(a, "config.json"), "utf8"));
   assert.equal(config.recipe.device, "cuda");
-  const stop = await train(cfg, { runDir: b, handleSignals: false, stopAfterSteps: 9, progress: new Progress(quiet) });
+  const stop = await train(cfg, { runDir: b, handleSignals: false, stopAfterSteps: 70, progress: new Progress(quiet) });
   assert.equal(stop.status, "interrupted");
   const resumed = await train(cfg, { runDir: b, resume: true, handleSignals: false, progress: new Progress(quiet) });
   assert.equal(resumed.status, "completed");
