@@ -40,6 +40,14 @@ size_t RoundUp(size_t n) {
   return (n + g - 1) / g * g;
 }
 
+size_t PhysicalBytes() {
+  static const size_t bytes = [] {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page) : SIZE_MAX;
+  }();
+  return bytes;
+}
+
 size_t DefaultCacheCap() {
   if (const char* mb = std::getenv("BUDGETNET_ALLOCATOR_CACHE_MB")) {
     char* end = nullptr;
@@ -65,6 +73,12 @@ class CachingCPUAllocator final : public c10::Allocator {
   }
 
   c10::DataPtr Allocate(size_t n) const {
+    // Where the kernel overcommits memory (vm.overcommit_memory=1), posix_memalign grants any
+    // size and the first write gets the process killed; a tensor larger than the machine's
+    // memory is refused here instead, as an error naming the size.
+    if (n > PhysicalBytes())
+      TORCH_CHECK(false, "budgetnet: a tensor of ", n, " bytes is larger than this machine's memory (", PhysicalBytes(),
+                  " bytes); check the shape");
     if (n < kMinCached) return fallback_->allocate(n);
     size_t size = RoundUp(n);
     void* ptr = nullptr;
