@@ -151,23 +151,9 @@ test("the loader assembles batches on the GPU", { skip }, () => {
     numClasses: 4,
     classNames: ["a", "b", "c", "d"],
   };
-  const cpu = new DataLoader(ds as never, {
-    batchSize: 4,
-    shuffle: false,
-    seed: 0,
-    mean: [0.5],
-    std: [0.25],
-    numClasses: 4,
-  });
-  const gpu = new DataLoader(ds as never, {
-    batchSize: 4,
-    shuffle: false,
-    seed: 0,
-    mean: [0.5],
-    std: [0.25],
-    numClasses: 4,
-    device: "cuda",
-  });
+  const opts = { batchSize: 4, shuffle: false, seed: 0, mean: [0.5], std: [0.25], numClasses: 4 };
+  const cpu = new DataLoader(ds as never, opts);
+  const gpu = new DataLoader(ds as never, { ...opts, device: "cuda" });
   const a = [...cpu.batches(0)];
   const b = [...gpu.batches(0)];
   assert.equal(b.length, 2);
