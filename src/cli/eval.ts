@@ -49,7 +49,8 @@ export const evalCommand = defineCommand({
     if (weights !== "best" && weights !== "final")
       throw new Error(`--weights must be best or final. Received: --weights=${weights}`);
     const device = args.flags.device;
-    if (device !== "cpu" && device !== "cuda") throw new Error(`--device must be cpu or cuda. Received: --device=${device}`);
+    if (device !== "cpu" && device !== "cuda")
+      throw new Error(`--device must be cpu or cuda. Received: --device=${device}`);
     if (device === "cuda" && (args.flags.int8 || args.flags.engine !== "auto"))
       throw new Error("--device cuda evaluates with libtorch's own forward; leave --engine and --int8 out.");
     const batchSize = args.flags["batch-size"];

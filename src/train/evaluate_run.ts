@@ -72,10 +72,12 @@ export function evaluateRun(runDir: string, opts: EvaluateRunOptions): RunEvalua
       model.to("cuda");
     }
     // float32 plan: the same numbers as the model's own forward (to ~1e-6), only faster
-    const plan: CompiledForward = (opts.device !== "cuda" ? opts.compile?.(model, {
-      inputShape: [batchSize, ...config.data.imageShape],
-      precision: "fp32",
-    }) : undefined) ?? { compiled: undefined, engine: "libtorch" };
+    const plan: CompiledForward = (opts.device !== "cuda"
+      ? opts.compile?.(model, {
+          inputShape: [batchSize, ...config.data.imageShape],
+          precision: "fp32",
+        })
+      : undefined) ?? { compiled: undefined, engine: "libtorch" };
     try {
       // Normalize with the statistics the model was trained with (config.json), not the evaluated split's.
       const result = evaluate(model, ds, {

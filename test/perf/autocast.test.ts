@@ -17,8 +17,8 @@ import {
   scope,
 } from "../../src";
 import { autocast, autocastState } from "../../src/perf/autocast";
-import { effectivePrecision, forwardWithPrecision, nativeBf16, preparePrecision } from "../../src/train/precision";
 import { buildInfo } from "../../src/tensor/tensor";
+import { effectivePrecision, forwardWithPrecision, nativeBf16, preparePrecision } from "../../src/train/precision";
 import { checkNoLeaks } from "../helpers";
 
 checkNoLeaks();
@@ -67,9 +67,15 @@ test("autocast rejects float16 and non-functions with clear errors", () => {
     /"bfloat16" only. Received: dtype=float16/,
   );
   assert.throws(() => autocast(42 as unknown as () => number), /fn must be a function/);
-  assert.throws(() => autocast(() => 1, { device: "gpu" as "cuda" }), /device must be "cpu" or "cuda". Received: device=gpu/);
+  assert.throws(
+    () => autocast(() => 1, { device: "gpu" as "cuda" }),
+    /device must be "cpu" or "cuda". Received: device=gpu/,
+  );
   if (!buildInfo().cuda)
-    assert.throws(() => autocast(() => 1, { device: "cuda" }), /autocast on 'cuda' asked for, but this libtorch has no CUDA/);
+    assert.throws(
+      () => autocast(() => 1, { device: "cuda" }),
+      /autocast on 'cuda' asked for, but this libtorch has no CUDA/,
+    );
   assert.equal(autocastState().enabled, false);
 });
 
