@@ -272,3 +272,24 @@ test("--require FILE: a model registered by the user's module is trained, evalua
   assert.equal(broken.status, 1);
   assert.match(broken.stderr, /--require broken\.js failed while loading: boom at load/);
 });
+
+test("--device: a wrong value and cuda without a CUDA addon are refused in CLI words, before any work", () => {
+  const wrong = cli(["train", "--recipe", "fashion-mnist-quick", "--device", "gpu", ...TINY, "--out", "r"]);
+  assert.notEqual(wrong.status, 0);
+  assert.match(wrong.stderr, /device/);
+  assert.doesNotMatch(wrong.stderr, /^\s+at /m, "no stack trace");
+  const badEval = cli(["eval", "--run", "nowhere", "--device", "gpu"]);
+  assert.notEqual(badEval.status, 0);
+  assert.match(badEval.stderr, /--device must be cpu or cuda. Received: --device=gpu/);
+  if (buildInfo().cuda) return;
+  const dir = tempDir();
+  const cuda = cli(["train", "--recipe", "fashion-mnist-quick", "--device", "cuda", ...TINY, "--out", "r"], {
+    cwd: dir,
+  });
+  assert.notEqual(cuda.status, 0);
+  assert.match(
+    cuda.stderr,
+    /device "cuda" asked for, but the budgetnet addon was built against a libtorch without CUDA/,
+  );
+  assert.ok(!fs.existsSync(path.join(dir, "r")), "a refused start leaves no run folder");
+});
