@@ -26,7 +26,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { recipesDir } from "../src/train/config";
-import { nativeBf16 } from "../src/train/precision";
+import { effectivePrecision, nativeBf16 } from "../src/train/precision";
 import { parseBenchArgs } from "./args";
 import { writeResult } from "./results";
 
@@ -172,6 +172,16 @@ export function budgetnet(s: Settings): Side {
   }
 }
 
+/**
+ * The precision the peer runs: the one budgetnet's "auto" resolves to for the recipe's model at
+ * 1x28x28 on this machine, measured fastest for PyTorch too (src/perf/choices.ts: at 16-128
+ * channels float32 beats bf16 autocast in both frameworks even where the CPU has native bf16).
+ */
+function peerPrecision(s: Settings): "fp32" | "bf16" {
+  const recipe = JSON.parse(fs.readFileSync(path.join(recipesDir(), `${s.recipe}.json`), "utf8")) as { model: string };
+  return effectivePrecision({ precision: s.precision, device: s.device }, recipe.model, [1, 28, 28]);
+}
+
 /** The PyTorch peer (bench/peers/fashion_mnist.py) running the same recipe at its best (channels-last). */
 export function pytorch(s: Settings): Side {
   const script = path.join(ROOT, "bench", "peers", "fashion_mnist.py");
@@ -181,7 +191,7 @@ export function pytorch(s: Settings): Side {
     "--threads",
     String(s.threads),
     "--precision",
-    s.precision,
+    peerPrecision(s),
     "--channels-last",
     ...(s.epochs !== undefined ? ["--epochs", String(s.epochs)] : []),
     ...(s.trainSubset !== undefined ? ["--train-subset", String(s.trainSubset)] : []),

@@ -234,6 +234,6 @@ export function startLine(plan: TrainPlan, start: TrainStart): string {
     start.resumedAt === null ? "" : `, resuming at epoch ${start.resumedAt.epoch + 1} (step ${start.resumedAt.step})`;
   return (
     `budgetnet: training ${sizeText(start.model, start.size, start.inputShape, start.derived)} on ${data} ` +
-    `(${fmtInt(start.train)} training images, ${start.numClasses} classes; recipe ${cfg.name}${cfg.precision === "auto" ? `; precision auto: ${effectivePrecision(cfg)} on this CPU` : ""}) into ${plan.runDir}${resumed}`
+    `(${fmtInt(start.train)} training images, ${start.numClasses} classes; recipe ${cfg.name}${cfg.precision === "auto" ? `; precision auto: ${effectivePrecision(cfg, cfg.model, start.inputShape)} on this ${cfg.device === "cuda" ? "GPU" : "CPU"}` : ""}) into ${plan.runDir}${resumed}`
   );
 }

@@ -15,7 +15,7 @@ import type { Module } from "../nn/module";
 import { to } from "../ops/shape";
 import { autocast } from "../perf/autocast";
 import { toChannelsLast, toChannelsLastInput } from "../perf/channels_last";
-import { type ImageShape, nativeBf16, preferChannelsLast } from "../perf/choices";
+import { bestSetting, type ImageShape, nativeBf16, preferChannelsLast } from "../perf/choices";
 import { ArgumentError } from "../tensor/errors";
 
 export { nativeBf16 };
@@ -31,11 +31,22 @@ export interface PrecisionConfig {
   device?: string;
 }
 
-const resolved = new WeakMap<Module, boolean>();
-/** The precision a config runs at: "auto" resolved for this CPU, or bf16 on a CUDA device (Ampere and later compute bfloat16 natively). */
-export function effectivePrecision(cfg: Pick<PrecisionConfig, "precision" | "device">): "fp32" | "bf16" {
+const resolved = new WeakMap<Module, { channelsLast: boolean; precision: "fp32" | "bf16" }>();
+/**
+ * The precision a config runs at. "auto": bf16 on a CUDA device (Ampere and later compute
+ * bfloat16 natively); float32 on a CPU without native bfloat16; on one with it, the precision
+ * measured fastest for training this model on images of this shape (src/perf/choices.ts; bf16
+ * where the model or shape is unmeasured or not given).
+ */
+export function effectivePrecision(
+  cfg: Pick<PrecisionConfig, "precision" | "device">,
+  model?: string,
+  shape?: ImageShape,
+): "fp32" | "bf16" {
   if (cfg.precision !== "auto") return cfg.precision;
-  return cfg.device?.startsWith("cuda") || nativeBf16() ? "bf16" : "fp32";
+  if (cfg.device?.startsWith("cuda")) return "bf16";
+  if (!nativeBf16()) return "fp32";
+  return model !== undefined && shape !== undefined ? bestSetting(model, shape, "train").precision : "bf16";
 }
 
 function checkConfig(cfg: PrecisionConfig, fn: string): void {
@@ -57,20 +68,22 @@ export function resolveChannelsLast(model: Module, cfg: PrecisionConfig, inputSh
   checkConfig(cfg, "resolveChannelsLast");
   if (cfg.channelsLast !== "auto") return cfg.channelsLast;
   const name = modelSpec(model)?.name;
-  return name === undefined ? false : preferChannelsLast(name, inputShape, effectivePrecision(cfg), "train");
+  return name === undefined
+    ? false
+    : preferChannelsLast(name, inputShape, effectivePrecision(cfg, name, inputShape), "train");
 }
 
 /** Converts the model's conv weights to channels-last when cfg asks for it (on images of inputShape). Returns the choice. */
 export function preparePrecision(model: Module, cfg: PrecisionConfig, inputShape: ImageShape): boolean {
   const cl = resolveChannelsLast(model, cfg, inputShape);
   if (cl) toChannelsLast(model);
-  resolved.set(model, cl);
+  resolved.set(model, { channelsLast: cl, precision: effectivePrecision(cfg, modelSpec(model)?.name, inputShape) });
   return cl;
 }
 
 /** The batch in the layout the model was prepared for (a channels-last copy, or x itself). */
 export function prepareInput(model: Module, x: Tensor): Tensor {
-  return resolved.get(model) === true && x.rank === 4 ? toChannelsLastInput(x) : x;
+  return resolved.get(model)?.channelsLast === true && x.rank === 4 ? toChannelsLastInput(x) : x;
 }
 
 /**
@@ -80,7 +93,10 @@ export function prepareInput(model: Module, x: Tensor): Tensor {
 export function forwardWithPrecision(model: Module, x: Tensor, cfg: PrecisionConfig): Tensor {
   checkConfig(cfg, "forwardWithPrecision");
   const input = prepareInput(model, x);
-  if (effectivePrecision(cfg) === "fp32") return model.forward(input);
+  // "auto" as preparePrecision resolved it for this model and image shape
+  const precision =
+    cfg.precision === "auto" ? (resolved.get(model)?.precision ?? effectivePrecision(cfg)) : cfg.precision;
+  if (precision === "fp32") return model.forward(input);
   const device = input.device.startsWith("cuda") ? "cuda" : "cpu";
   const logits = autocast(() => model.forward(input), { dtype: "bfloat16", device });
   return logits.dtype === "float32" ? logits : to(logits, "float32");

@@ -331,7 +331,7 @@ export const RECIPE_SCHEMA = {
       kind: "choice",
       values: ["fp32", "bf16", "auto"],
       default: "fp32",
-      help: "fp32, bf16 CPU autocast, or auto: bf16 where the CPU has native bfloat16 (AVX-512 BF16, AMX, Arm BF16), else fp32",
+      help: "fp32, bf16 autocast, or auto: bf16 where the CPU has native bfloat16 (AVX-512 BF16, AMX, Arm BF16) unless fp32 measured faster for the model and image shape, fp32 elsewhere, bf16 on a GPU",
     },
     channelsLast: {
       kind: "choice",

@@ -292,7 +292,7 @@ function writeRunConfig(s: Omit<Session, "metrics">, worldSize: number): void {
     },
     seed: cfg.seed,
     // what "auto" became on this CPU
-    precisionUsed: effectivePrecision(cfg),
+    precisionUsed: effectivePrecision(cfg, cfg.model, [data.train.channels, data.train.height, data.train.width]),
     threads: threadsFor(cfg),
     ...(worldSize > 1
       ? { distributed: { worldSize, batchPerRank: cfg.batchSize, globalBatch: cfg.batchSize * worldSize } }

@@ -212,6 +212,12 @@ test('precision "auto" is bf16 exactly where the CPU has native bfloat16 (cpuinf
     assert.equal(effectivePrecision({ precision: "auto" }), native ? "bf16" : "fp32");
     process.env.BUDGETNET_NATIVE_BF16 = "1";
     assert.equal(effectivePrecision({ precision: "auto" }), "bf16");
+    // with native bf16, a model and shape measured faster in float32 train in float32
+    assert.equal(effectivePrecision({ precision: "auto" }, "resnet20", [1, 28, 28]), "fp32");
+    assert.equal(effectivePrecision({ precision: "auto" }, "speednet", [1, 28, 28]), "fp32");
+    assert.equal(effectivePrecision({ precision: "auto" }, "resnet20", [3, 32, 32]), "bf16");
+    assert.equal(effectivePrecision({ precision: "auto" }, "no_such_model", [1, 28, 28]), "bf16");
+    assert.equal(effectivePrecision({ precision: "bf16" }, "resnet20", [1, 28, 28]), "bf16");
     process.env.BUDGETNET_NATIVE_BF16 = "0";
     assert.equal(effectivePrecision({ precision: "auto" }), "fp32");
     // on a GPU "auto" is bf16 whatever the CPU; "cpu" is the CPU's choice
