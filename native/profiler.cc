@@ -114,14 +114,12 @@ OP(ProfilerStart) {
   GUARD("profilerStart") {
     throw std::runtime_error("this addon was built without libtorch's legacy profiler (libtorch " TORCH_VERSION
                              " lacks it or its API differs); profiles need an addon built against Debian's libtorch 1.13");
-    return info.Env().Undefined();
   }
   END
 }
 OP(ProfilerStop) {
   GUARD("profilerStop") {
     throw std::runtime_error("this addon was built without libtorch's legacy profiler");
-    return info.Env().Undefined();
   }
   END
 }

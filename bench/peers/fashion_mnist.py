@@ -19,6 +19,7 @@ usage: python3 fashion_mnist.py RECIPE.json [--threads N] [--epochs E] [--precis
 import argparse
 import gzip
 import json
+import os
 import struct
 import time
 
@@ -28,8 +29,6 @@ import torch.nn.functional as F
 
 from resnet_cifar import ResNetCifar  # the same network as src/models/resnet_cifar.ts (bench/peers/)
 from speednet import SpeedNet  # the same network as src/models/speednet.ts (bench/peers/)
-
-import os
 
 ROOT = (os.path.join(os.environ["BUDGETNET_DATA"], "fashion-mnist")
         if os.path.exists(os.path.join(os.environ.get("BUDGETNET_DATA", "/nonexistent"), "fashion-mnist",

@@ -215,6 +215,20 @@ export function buildInfo(): BuildInfo {
   return native.buildInfo();
 }
 
+/**
+ * Throws, saying what to do, where the addon cannot use a GPU (built against a libtorch without
+ * CUDA, or none visible). `what` names the request ("--device cuda"), `instead` the way out.
+ */
+export function requireCuda(what: string, instead: string): void {
+  const info = buildInfo();
+  if (info.cuda) return;
+  throw new ArgumentError(
+    `${what} asked for, but the budgetnet addon was built against a libtorch without CUDA (${info.torchVersion}) ` +
+      `or no GPU is visible. Rebuild it against a CUDA libtorch (LIBTORCH=/path/to/torch npm rebuild, or node ` +
+      `scripts/build-addon-gpp.js; docs/gpu.md), or ${instead}.`,
+  );
+}
+
 /** Returns the caching allocator's unused blocks to the system; returns the bytes freed. */
 export function emptyCache(): number {
   return native.emptyCache();

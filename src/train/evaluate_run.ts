@@ -5,7 +5,7 @@ import { loadDataset } from "../data";
 import type { Module } from "../nn/module";
 import type { CompiledInference, PlanOptions } from "../perf/plan";
 import { ArgumentError } from "../tensor/errors";
-import { buildInfo } from "../tensor/tensor";
+import { requireCuda } from "../tensor/tensor";
 import { type EvalResult, evaluate } from "./evaluate";
 import { loadRunModel, type RunConfig, runRecipe, type WeightsChoice } from "./run";
 import { prepareData } from "./trainer";
@@ -65,10 +65,7 @@ export function evaluateRun(runDir: string, opts: EvaluateRunOptions): RunEvalua
           `(${config.data.numClasses} classes of ${c}x${h}x${w}, config.json data); check the recipe's dataset, dataRoot and imageSize in ${runDir}/config.json.`,
       );
     if (opts.device === "cuda") {
-      if (!buildInfo().cuda)
-        throw new ArgumentError(
-          `--device cuda asked for, but the budgetnet addon was built against a libtorch without CUDA (${buildInfo().torchVersion}) or no GPU is visible. Evaluate with --device cpu.`,
-        );
+      requireCuda("--device cuda", "evaluate with --device cpu");
       model.to("cuda");
     }
     // float32 plan: the same numbers as the model's own forward (to ~1e-6), only faster

@@ -13,7 +13,7 @@ import { normalizationStats } from "../data/split";
 import { writeFileAtomic } from "../export/atomic";
 import { createModel, type ModelOptions, modelSpec } from "../models";
 import { packageVersion } from "../paths";
-import { buildInfo, manualSeed, setNumThreads, setRngState } from "../tensor/tensor";
+import { buildInfo, manualSeed, requireCuda, setNumThreads, setRngState } from "../tensor/tensor";
 import { checkCheckpointFits, disposeCheckpoint, loadCheckpoint } from "./checkpoint";
 import { checkConfigAgainstData, type TrainConfig } from "./config";
 import { checkResumedWorldSize, type DataParallel, startDataParallel } from "./ddp";
@@ -235,12 +235,7 @@ function makeLoader(cfg: TrainConfig, data: RunData, dist?: DataParallel): DataL
 /** A device the addon can train on: "cuda" needs a CUDA libtorch and a visible GPU, and no data-parallel job. */
 function checkDevice(cfg: TrainConfig, dist?: DataParallel): void {
   if (cfg.device === "cpu") return;
-  if (!buildInfo().cuda)
-    throw new Error(
-      `device "${cfg.device}" asked for, but the budgetnet addon was built against a libtorch without CUDA ` +
-        `(${buildInfo().torchVersion}) or no GPU is visible. Rebuild it against a CUDA libtorch ` +
-        "(LIBTORCH=/path/to/torch npm rebuild, or node scripts/build-addon-gpp.js), or train with --device cpu.",
-    );
+  requireCuda(`device "${cfg.device}"`, "train with --device cpu");
   if (dist !== undefined)
     throw new Error(
       `device "${cfg.device}" with data-parallel training is not supported (the job all-reduces over Gloo on CPUs). ` +
