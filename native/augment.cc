@@ -80,7 +80,9 @@ static at::Tensor Assemble(const BatchSpec& s) {
     FillBox(image, s, p, kCutY0, kCutX0, kCutY1, kCutX1);
     FillBox(image, s, p, kEraseY0, kEraseX0, kEraseY1, kEraseX1);
   }
-  if (!s.device.is_cpu()) out = out.to(s.device);
+  // From pinned memory without waiting: the copy is queued on the stream behind the kernels
+  // already there, and the host caching allocator holds the pinned block until it is done.
+  if (!s.device.is_cpu()) out = out.to(s.device, /*non_blocking=*/true);
   return out;
 }
 

@@ -292,8 +292,13 @@ OP(FromBuffer) {
     // A bool tensor from raw bytes: any non-zero byte is true (raw copies of other bytes into
     // kBool would be undefined behaviour in libtorch).
     if (st == at::kBool && src == at::kByte) return W(view.ne(0).to(dev));
-    at::Tensor out = (src == st && dev.is_cpu()) ? view.clone() : view.to(dev, st, false, true);
-    return W(out);
+    if (dev.is_cpu()) return W(src == st ? view.clone() : view.to(dev, st, false, true));
+    // To a GPU through pinned memory, asynchronously: a copy from pageable memory would wait for
+    // every kernel queued before it (a labels tensor each step would stall the pipeline). The
+    // host caching allocator keeps the pinned block until the copy has completed.
+    at::Tensor host = at::empty(shape, at::TensorOptions().dtype(st).pinned_memory(true));
+    host.copy_(view);
+    return W(host.to(dev, st, /*non_blocking=*/true, false));
   }
   END
 }

@@ -279,6 +279,16 @@ export interface NativeBinding {
   topk(t: H, k: number, dim: number): [H, H];
   maxAbsDiff(a: H, b: H): number;
   globalNorm(ts: H[], p: number): number;
+  sgdStep(
+    params: H[],
+    grads: H[],
+    buffers: H[],
+    lr: number,
+    momentum: number,
+    dampening: number,
+    weightDecay: number,
+    nesterov: boolean,
+  ): H[] | undefined;
   // nn
   conv2d(x: H, w: H, b: OptH, stride: number[], padding: number[], dilation: number[], groups: number): H;
   convTranspose2d(
@@ -405,7 +415,7 @@ export const NATIVE_FUNCTIONS = [
   "fill_", "zero_", "clamp_", "sqrt_", "uniform_", "normal_", "bernoulli",
   "where", "clamp", "leakyRelu", "elu", "gelu", "addAlpha", "linear",
   "sum", "mean", "amax", "amin", "argmax", "argmin", "var", "std", "norm", "logsumexp", "topk", "maxAbsDiff",
-  "globalNorm",
+  "globalNorm", "sgdStep",
   "conv2d", "convTranspose2d", "batchNorm", "layerNorm", "maxPool2d", "avgPool2d", "adaptiveAvgPool2d",
   "adaptiveMaxPool2d", "dropout", "featureDropout", "softmax", "logSoftmax", "crossEntropy", "nllLoss", "mseLoss",
   "fakeQuantizePerTensor", "fakeQuantizePerChannel",

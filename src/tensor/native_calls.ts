@@ -64,6 +64,39 @@ export function globalNorm(ts: readonly Tensor[], p: number): number {
   );
 }
 
+/** The options of one SGD step over a parameter group (torch.optim.SGD's). */
+export interface SgdStepOptions {
+  lr: number;
+  momentum: number;
+  dampening: number;
+  weightDecay: number;
+  nesterov: boolean;
+}
+
+/**
+ * One SGD step over a group in one native call (foreach kernels on CUDA): updates params in
+ * place and buffers (momentum) in place. With buffers undefined (the group's first step) and
+ * momentum > 0 it creates them and returns them; otherwise returns undefined.
+ */
+export function sgdStep(
+  params: readonly Tensor[],
+  grads: readonly Tensor[],
+  buffers: readonly Tensor[] | undefined,
+  o: SgdStepOptions,
+): Tensor[] | undefined {
+  const made = native.sgdStep(
+    params.map((t) => t.live()),
+    grads.map((t) => t.live()),
+    (buffers ?? []).map((t) => t.live()),
+    o.lr,
+    o.momentum,
+    o.dampening,
+    o.weightDecay,
+    o.nesterov,
+  );
+  return made?.map((h) => new Tensor(h));
+}
+
 /** Starts libtorch's operator profiler; profilerStop ends it and returns its table. */
 export function profilerStart(recordShapes: boolean): void {
   native.profilerStart(recordShapes);

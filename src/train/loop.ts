@@ -11,9 +11,11 @@ import { modelSpec } from "../models";
 import type { Module } from "../nn/module";
 import { crossEntropy } from "../ops/nn";
 import { argmax } from "../ops/reduce";
+import { stack, to } from "../ops/shape";
+import { ArgumentError, describe } from "../tensor/errors";
 import type { GradientReducer } from "../tensor/process_group";
-import { scope } from "../tensor/scope";
-import { getRngState } from "../tensor/tensor";
+import { keep, scope } from "../tensor/scope";
+import { getRngState, type Tensor } from "../tensor/tensor";
 import { type CheckpointMeta, saveCheckpoint } from "./checkpoint";
 import type { TrainConfig } from "./config";
 import { anyRankStops, type DataParallel } from "./ddp";
@@ -108,7 +110,12 @@ export async function runEpochs(s: Session, opts: TrainOptions, stop: StopSignal
 async function epochs(s: Session, opts: TrainOptions, stop: StopSignals, meter: ResourceMeter): Promise<TrainResult> {
   while (s.meta.epoch < s.cfg.epochs) {
     const epoch = s.meta.epoch;
-    const stats = await trainEpoch(s, meter, () => {
+    const every = opts.statisticsEvery ?? (s.model.device === "cpu" ? 1 : GPU_STATISTICS_EVERY);
+    if (!(Number.isInteger(every) && every >= 1))
+      throw new ArgumentError(
+        `train: statisticsEvery must be an integer >= 1 (steps whose losses are read at once). Received: statisticsEvery=${describe(every)}`,
+      );
+    const stats = await trainEpoch(s, meter, every, () => {
       return (
         stop.requested() !== undefined || (opts.stopAfterSteps !== undefined && s.meta.step >= opts.stopAfterSteps)
       );
@@ -151,48 +158,119 @@ interface EpochStats {
   resources?: EpochResources;
 }
 
+/** One step's statistics as the journal and the progress line take them. */
+interface StepRecord {
+  loss: number;
+  hits: number;
+  bs: number;
+  /** The run's step count after this step, and the batch's index in the epoch. */
+  step: number;
+  batchIndex: number;
+  lr: number;
+  /** When the step was issued (ms). */
+  at: number;
+}
+
+/** A step issued on a GPU whose loss and hits are still there. */
+interface PendingStep extends Omit<StepRecord, "loss" | "hits"> {
+  loss: Tensor;
+  hits: Tensor;
+}
+
+/**
+ * On a GPU the step statistics are read this many steps at a time: reading a loss each step
+ * (`.item()`) would wait for the GPU to finish the step and leave it idle while the next is issued.
+ */
+export const GPU_STATISTICS_EVERY = 25;
+
 /** Runs the rest of the current epoch's steps, or until shouldStop() says so after a step. */
-async function trainEpoch(s: Session, meter: ResourceMeter, shouldStop: () => boolean): Promise<EpochStats> {
+async function trainEpoch(
+  s: Session,
+  meter: ResourceMeter,
+  statisticsEvery: number,
+  shouldStop: () => boolean,
+): Promise<EpochStats> {
   const { cfg, meta } = s;
   const epoch = meta.epoch;
   const stats: EpochStats = { seen: 0, correct: 0, lossSum: 0, seconds: 0, stopped: false };
   const epochStart = Date.now();
-  meter.start();
-  for (const batch of s.loader.batches(epoch, meta.nextBatch)) {
-    const { lossValue, hits, bs } = trainStep(s, batch);
-    if (!Number.isFinite(lossValue)) {
+  // a data-parallel rank checks each loss before the step's all-reduce (its job is on CPUs)
+  const deferred = s.dist === undefined && statisticsEvery > 1;
+  const pending: PendingStep[] = [];
+  const account = (r: StepRecord): void => {
+    if (!Number.isFinite(r.loss)) {
       // the journal says why the run ended (the dashboard shows it as diverged)
-      s.metrics.write({ type: "diverged", epoch, step: meta.step + 1, loss: String(lossValue) });
+      s.metrics.write({ type: "diverged", epoch, step: r.step, loss: String(r.loss) });
       throw new TrainingDivergedError(
-        `the loss became ${lossValue} at epoch ${epoch + 1}, step ${batch.index + 1}. Training stopped; the last good checkpoint ` +
+        `the loss became ${r.loss} at epoch ${epoch + 1}, step ${r.batchIndex + 1}. Training stopped; the last good checkpoint ` +
           `(${fs.existsSync(s.checkpointFile) ? s.checkpointFile : "none yet: the run diverged in its first epoch"}) is kept. ` +
           `Lower the learning rate (--lr) or clip gradients (--clip '{"norm":1}').`,
       );
     }
-    meta.step++;
-    meta.nextBatch = batch.index + 1;
-    stats.seen += bs;
-    stats.correct += hits;
-    stats.lossSum += lossValue * bs;
+    stats.seen += r.bs;
+    stats.correct += r.hits;
+    stats.lossSum += r.loss * r.bs;
     // every rank steps in lockstep: the job's throughput is this rank's times the world size
-    const ips = ((s.dist?.worldSize ?? 1) * stats.seen) / Math.max((Date.now() - epochStart) / 1000, 1e-9);
-    const remainingSteps = (cfg.epochs - epoch) * s.stepsPerEpoch - meta.nextBatch;
+    const ips = ((s.dist?.worldSize ?? 1) * stats.seen) / Math.max((r.at - epochStart) / 1000, 1e-9);
+    const remainingSteps = (cfg.epochs - epoch) * s.stepsPerEpoch - (r.batchIndex + 1);
     s.progress.update({
       epoch,
       epochs: cfg.epochs,
-      step: meta.nextBatch,
+      step: r.batchIndex + 1,
       steps: s.stepsPerEpoch,
       loss: stats.lossSum / stats.seen,
       accuracy: stats.correct / stats.seen,
       imagesPerSec: ips,
       etaSec: (remainingSteps * cfg.batchSize) / ips,
     });
-    if (meta.step % cfg.logEvery === 0)
-      s.metrics.write({ type: "step", epoch, step: meta.step, loss: lossValue, lr: s.opt.lr(), imagesPerSec: ips });
-    await new Promise<void>((resolve) => setImmediate(resolve)); // lets Ctrl-C through
-    if (s.dist !== undefined ? anyRankStops(s.dist, shouldStop(), meta.step) : shouldStop()) {
-      stats.stopped = true;
-      break;
+    if (r.step % cfg.logEvery === 0)
+      s.metrics.write({ type: "step", epoch, step: r.step, loss: r.loss, lr: r.lr, imagesPerSec: ips });
+  };
+  // reads the pending steps' losses and hits in one copy (one wait for the GPU), then accounts them in order
+  const flush = (): void => {
+    if (pending.length === 0) return;
+    const steps = pending.splice(0, pending.length);
+    let values: number[];
+    try {
+      values = scope(
+        () => stack([...steps.map((p) => p.loss), ...steps.map((p) => to(p.hits, "float32"))]).toArray() as number[],
+      );
+    } finally {
+      for (const p of steps) {
+        p.loss.dispose();
+        p.hits.dispose();
+      }
+    }
+    steps.forEach((p, k) => {
+      account({ ...p, loss: values[k], hits: values[steps.length + k], at: p.at });
+    });
+  };
+  meter.start();
+  try {
+    for (const batch of s.loader.batches(epoch, meta.nextBatch)) {
+      const lr = s.opt.lr();
+      const bs = batch.y.shape[0] as number;
+      const batchIndex = batch.index;
+      if (deferred) {
+        pending.push({ ...issueStep(s, batch), bs, step: meta.step + 1, batchIndex, lr, at: Date.now() });
+        if (pending.length >= statisticsEvery) flush();
+      } else {
+        const { lossValue, hits } = trainStep(s, batch);
+        account({ loss: lossValue, hits, bs, step: meta.step + 1, batchIndex, lr, at: Date.now() });
+      }
+      meta.step++;
+      meta.nextBatch = batchIndex + 1;
+      await new Promise<void>((resolve) => setImmediate(resolve)); // lets Ctrl-C through
+      if (s.dist !== undefined ? anyRankStops(s.dist, shouldStop(), meta.step) : shouldStop()) {
+        stats.stopped = true;
+        break;
+      }
+    }
+    flush();
+  } finally {
+    for (const p of pending) {
+      p.loss.dispose();
+      p.hits.dispose();
     }
   }
   stats.seconds = (Date.now() - epochStart) / 1000;
@@ -201,10 +279,10 @@ async function trainEpoch(s: Session, meter: ResourceMeter, shouldStop: () => bo
 }
 
 /** One optimizer step on a batch (consumed: its tensors are freed). A non-finite loss takes no step. */
-function trainStep(s: Session, batch: Batch): { lossValue: number; hits: number; bs: number } {
+function trainStep(s: Session, batch: Batch): { lossValue: number; hits: number } {
   s.opt.setStep(s.meta.step);
   try {
-    const { lossValue, hits } = scope(() => {
+    return scope(() => {
       const logits = forwardWithPrecision(s.model, batch.x, s.cfg);
       const loss = crossEntropy(logits, batch.target, { labelSmoothing: s.cfg.labelSmoothing });
       const lossValue = loss.item();
@@ -218,12 +296,38 @@ function trainStep(s: Session, batch: Batch): { lossValue: number; hits: number;
       const hits = argmax(logits, 1).eq(batch.y).sum().item();
       return { lossValue, hits };
     });
-    return { lossValue, hits, bs: batch.y.shape[0] as number };
   } finally {
-    batch.x.dispose();
-    batch.y.dispose();
-    batch.target.dispose();
+    disposeBatch(batch);
   }
+}
+
+/**
+ * One optimizer step on a GPU without waiting for it: the loss and the hits stay on the device
+ * (kept; the caller disposes them). The loss is not known before the step, so a non-finite loss
+ * is found when the statistics are read (up to statisticsEvery steps later) and stops the run
+ * there, naming the same step as on a CPU; the last good checkpoint is on disk either way.
+ */
+function issueStep(s: Session, batch: Batch): { loss: Tensor; hits: Tensor } {
+  s.opt.setStep(s.meta.step);
+  try {
+    return scope(() => {
+      const logits = forwardWithPrecision(s.model, batch.x, s.cfg);
+      const loss = crossEntropy(logits, batch.target, { labelSmoothing: s.cfg.labelSmoothing });
+      s.opt.zeroGrad();
+      loss.backward();
+      s.opt.step();
+      const hits = argmax(logits, 1).eq(batch.y).sum();
+      return { loss: keep(loss.detach()), hits: keep(hits) };
+    });
+  } finally {
+    disposeBatch(batch);
+  }
+}
+
+function disposeBatch(batch: Batch): void {
+  batch.x.dispose();
+  batch.y.dispose();
+  batch.target.dispose();
 }
 
 /** Validation, the epoch's journal line, best weights when improved, and the checkpoint. */

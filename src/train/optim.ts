@@ -90,6 +90,13 @@ export interface ParamState {
   tensors: Map<string, Tensor>;
 }
 
+/** A parameter with a gradient, as a step sees it. */
+export interface GroupItem {
+  p: Tensor;
+  grad: Tensor;
+  state: ParamState;
+}
+
 /**
  * Normalizes a parameter list or a list of groups into resolved groups: each group's options
  * override the defaults, no parameter may appear twice (PyTorch's rule), none may be empty.
@@ -279,23 +286,30 @@ export abstract class ParamwiseOptimizer<O extends object> extends Optimizer {
     return t;
   }
 
+  /**
+   * Updates a group's parameters that have gradients; runs under noGrad inside one scope. The
+   * default updates one parameter at a time, each in its own scope so temporaries are freed at
+   * once; an optimizer with a multi-tensor update (SGD) overrides it.
+   */
+  protected updateGroup(group: ResolvedGroup<O>, items: readonly GroupItem[]): void {
+    for (const { p, grad, state } of items) scope(() => this.updateParam(p, grad, group, state));
+  }
+
   step(): void {
     noGrad(() => {
       let index = 0;
       for (const group of this.paramGroups) {
-        for (const p of group.params) {
-          const i = index++;
-          scope(() => {
+        scope(() => {
+          const items: GroupItem[] = [];
+          for (const p of group.params) {
+            const i = index++;
             const grad = p.grad;
-            if (grad === undefined) return;
-            let state = this.states[i];
-            if (state === undefined) {
-              state = { step: 0, tensors: new Map() };
-              this.states[i] = state;
-            }
-            this.updateParam(p, grad, group, state);
-          });
-        }
+            if (grad === undefined) continue;
+            this.states[i] ??= { step: 0, tensors: new Map() };
+            items.push({ p, grad, state: this.states[i] });
+          }
+          if (items.length > 0) this.updateGroup(group, items);
+        });
       }
     });
   }

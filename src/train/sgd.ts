@@ -3,13 +3,13 @@
 //   buf ← g on the first step, else momentum·buf + (1 − dampening)·g
 //   g ← g + momentum·buf (nesterov) or buf
 //   p ← p − lr·g
-import { addScaledInPlace, mulInPlace } from "../ops/inplace";
-import { add } from "../ops/math";
-import { clone } from "../ops/shape";
+// A group steps in one native call (sgdStep: PyTorch's foreach form, multi-tensor kernels on CUDA).
 import { ArgumentError } from "../tensor/errors";
+import { sgdStep } from "../tensor/native_calls";
 import type { Tensor } from "../tensor/tensor";
 import {
   checkOption,
+  type GroupItem,
   type ParamGroup,
   type ParamState,
   ParamwiseOptimizer,
@@ -62,17 +62,35 @@ export class SGD extends ParamwiseOptimizer<SGDGroupOptions> {
   }
 
   protected updateParam(p: Tensor, grad: Tensor, g: ResolvedGroup<SGDGroupOptions>, state: ParamState): void {
-    let d = g.weightDecay !== 0 ? add(grad, p, g.weightDecay) : grad;
-    if (g.momentum !== 0) {
-      let buf = state.tensors.get("momentum_buffer");
-      if (buf === undefined) {
-        buf = this.setState(state, "momentum_buffer", clone(d));
-      } else {
-        mulInPlace(buf, g.momentum);
-        addScaledInPlace(buf, d, 1 - g.dampening);
-      }
-      d = g.nesterov ? add(d, buf, g.momentum) : buf;
-    }
-    addScaledInPlace(p, d, -g.lr);
+    this.updateGroup(g, [{ p, grad, state }]);
+  }
+
+  protected override updateGroup(g: ResolvedGroup<SGDGroupOptions>, items: readonly GroupItem[]): void {
+    // parameters with a momentum buffer step together; those without (their first step) get one
+    const withBuffer: GroupItem[] = [];
+    const fresh: GroupItem[] = [];
+    for (const it of items) (g.momentum !== 0 && it.state.tensors.has("momentum_buffer") ? withBuffer : fresh).push(it);
+    const opts = {
+      lr: g.lr,
+      momentum: g.momentum,
+      dampening: g.dampening,
+      weightDecay: g.weightDecay,
+      nesterov: g.nesterov,
+    };
+    if (withBuffer.length > 0)
+      sgdStep(
+        withBuffer.map((it) => it.p),
+        withBuffer.map((it) => it.grad),
+        withBuffer.map((it) => it.state.tensors.get("momentum_buffer")!),
+        opts,
+      );
+    if (fresh.length === 0) return;
+    const made = sgdStep(
+      fresh.map((it) => it.p),
+      fresh.map((it) => it.grad),
+      undefined,
+      opts,
+    );
+    if (made !== undefined) for (const [k, it] of fresh.entries()) this.setState(it.state, "momentum_buffer", made[k]);
   }
 }

@@ -40,6 +40,12 @@ export interface TrainOptions {
   onStart?: (start: TrainStart) => void;
   /** Data-parallel training (ddp.ts): this process is one rank; only rank 0 writes the run folder. */
   dist?: DataParallel;
+  /**
+   * Read the steps' losses and hits this many steps at a time: default 1 on a CPU (the step then
+   * checks its loss before it updates the weights), GPU_STATISTICS_EVERY on a GPU, where a read
+   * waits for the device. The journal and the progress line are the same either way.
+   */
+  statisticsEvery?: number;
 }
 
 /** What a run trains, known once it is set up: for the start line and `--dry-run`-like reports. */

@@ -320,3 +320,40 @@ test("paramGroupsWithoutDecay puts biases and BatchNorm parameters in a group wi
   opt.dispose();
   model.dispose();
 });
+
+test("SGD steps a group in one call: a parameter's first gradient later starts its buffer, the gradients stay as they were", () => {
+  // p0 has gradients from step 0, p1 first at step 2: at step 2 one has a momentum buffer and
+  // one does not. The rule, in doubles: d = g + wd·p; buf = d, then m·buf + d; p -= lr·(d + m·buf).
+  const [lr, m, wd] = [0.1, 0.9, 0.01];
+  const p = [tensor([1, -2, 3], [3]).requireGrad(), tensor([0.5, 0.25], [2]).requireGrad()];
+  const opt = new SGD([p[0], p[1]], { lr, momentum: m, nesterov: true, weightDecay: wd });
+  const ref = [
+    [1, -2, 3],
+    [0.5, 0.25],
+  ];
+  const buf: (number[] | undefined)[] = [undefined, undefined];
+  for (let step = 0; step < 4; step++) {
+    const grads = [[0.3 * step - 1, 0.5, -0.2 * step], step >= 2 ? [1 - step, 0.1 * step] : null];
+    scope(() => {
+      p.forEach((t, j) => {
+        const g = grads[j];
+        if (g === null) t.zeroGrad();
+        else t.setGrad(tensor(g, [g.length]));
+      });
+    });
+    opt.step();
+    for (const [j, g] of grads.entries()) {
+      if (g === null) continue;
+      const now = scope(() => p[j].grad!.toArray() as number[]);
+      assert.deepEqual(now, g.map(Math.fround), "the gradient is unchanged");
+      const d = g.map((x, i) => x + wd * ref[j][i]);
+      const b = buf[j] === undefined ? d : buf[j]!.map((x, i) => m * x + d[i]);
+      buf[j] = b;
+      ref[j] = ref[j].map((x, i) => x - lr * (d[i] + m * b[i]));
+    }
+    for (const j of [0, 1]) assertClose(p[j].toArray() as number[], ref[j], 1e-6, 1e-6);
+  }
+  assert.deepEqual([...opt.stateDict().state.keys()].sort(), ["0.momentum_buffer", "1.momentum_buffer"]);
+  opt.dispose();
+  for (const t of p) t.dispose();
+});

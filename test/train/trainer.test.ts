@@ -122,6 +122,78 @@ test("a NaN loss stops the run with a clear message and keeps the last good chec
   }
 });
 
+test("step statistics read several steps at a time (the GPU path) give the same journal, weights and divergence step", async () => {
+  const cfg = smallConfig();
+  const runs: Record<string, string> = {};
+  for (const every of [1, 5]) {
+    runs[every] = path.join(tempDir(), `every${every}`);
+    const r = await train(cfg, {
+      runDir: runs[every],
+      handleSignals: false,
+      statisticsEvery: every,
+      progress: new Progress(quiet),
+    });
+    assert.equal(r.status, "completed");
+  }
+  const journal = (dir: string, type: string) =>
+    readMetrics(path.join(dir, "metrics.jsonl"))
+      .filter((m) => m.type === type)
+      .map((m) => ({
+        step: m.step,
+        epoch: m.epoch,
+        loss: m.loss,
+        lr: m.lr,
+        trainLoss: m.trainLoss,
+        acc: m.trainAccuracy,
+      }));
+  for (const type of ["step", "epoch"]) {
+    const [a, b] = [journal(runs[1], type), journal(runs[5], type)];
+    assert.ok(a.length >= 2, `${type} lines`);
+    assert.deepEqual(b, a, `${type} lines differ`);
+  }
+  const wa = weightsOf(path.join(runs[1], "model.safetensors"));
+  const wb = weightsOf(path.join(runs[5], "model.safetensors"));
+  try {
+    for (const [k, t] of wa) assert.equal(maxAbsDiff(t, wb.get(k)!), 0, `weights differ at ${k}`);
+  } finally {
+    disposeAll(wa);
+    disposeAll(wb);
+  }
+  // a stop between two reads still accounts every step before the checkpoint
+  const stopDir = path.join(tempDir(), "stop");
+  const stop = await train(cfg, {
+    runDir: stopDir,
+    handleSignals: false,
+    statisticsEvery: 5,
+    stopAfterSteps: 11,
+    progress: new Progress(quiet),
+  });
+  assert.equal(stop.steps, 11);
+  // divergence: the step named is the first non-finite loss, whichever way the losses are read
+  const nan = smallConfig({
+    "schedule.type": "multistep",
+    "schedule.per": "epoch",
+    "schedule.milestones": "[1]",
+    "schedule.gamma": "1e30",
+  });
+  const diverged: unknown[] = [];
+  for (const every of [1, 3]) {
+    const dir = path.join(tempDir(), `nan${every}`);
+    await assert.rejects(
+      train(nan, { runDir: dir, handleSignals: false, statisticsEvery: every, progress: new Progress(quiet) }),
+      TrainingDivergedError,
+    );
+    const line = readMetrics(path.join(dir, "metrics.jsonl")).find((m) => m.type === "diverged");
+    diverged.push({ ...line, time: undefined });
+  }
+  assert.equal((diverged[0] as { step?: number }).step, 9, "epoch 2's first step (8 steps an epoch)");
+  assert.deepEqual(diverged[1], diverged[0]);
+  await assert.rejects(
+    train(cfg, { runDir: path.join(tempDir(), "bad"), handleSignals: false, statisticsEvery: 0 }),
+    /statisticsEvery must be an integer >= 1.*Received: statisticsEvery=0/,
+  );
+});
+
 test("a run folder that already holds a run is not overwritten without --resume", async () => {
   const dir = path.join(tempDir(), "twice");
   const cfg = smallConfig({ epochs: "1" });
