@@ -9,13 +9,13 @@
 #      (npm run bench -- e2e --device cuda): bench/results/e2e-cuda*.json,
 #   4. runs the tensor and nn tests on that build (informative: their PyTorch peer is the machine's).
 # Everything it prints goes to $OUT/gpu-check.log too (OUT: a folder for results, default /tmp/gpu-check).
-# usage: bash scripts/gpu-check.sh [build|test|bench ...]   (default: all three)
+# usage: bash scripts/gpu-check.sh [build|test|bench|unit ...]   (default: all four; unit = step 4)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-check}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/gpu-check.log") 2>&1
-steps=${*:-build test bench}
+steps=${*:-build test bench unit}
 t0=$(date +%s)
 stamp() { echo "== $(($(date +%s) - t0)) s: $*"; }
 
@@ -57,6 +57,10 @@ if [[ " $steps " == *" test "* ]]; then
 fi
 
 if [[ " $steps " == *" bench "* ]]; then
+  if [ -f .gpu/ab.js ]; then
+    stamp "a/b: step statistics read each step vs 25 at a time"
+    timeout 120 node .gpu/ab.js
+  fi
   stamp "bench: demo recipe on the GPU"
   timeout 200 node dist/bench/run.js e2e --device cuda
   stamp "bench: speedrun recipe on the GPU"
@@ -64,7 +68,7 @@ if [[ " $steps " == *" bench "* ]]; then
   cp bench/results/e2e-cuda*.json "$OUT/" 2>/dev/null
 fi
 
-if [[ " $steps " == *" test "* ]]; then
+if [[ " $steps " == *" unit "* ]]; then
   stamp "tests: tensor and nn on this libtorch"
   BUDGETNET_THREADS=2 timeout 100 node --test --test-concurrency=8 $(ls dist/test/tensor/*.test.js dist/test/nn/*.test.js) |
     grep -E "^# (tests|pass|fail|skipped)|^not ok" | head -40

@@ -122,6 +122,44 @@ test("resnet20 on cuda: logits and weight gradients match the cpu's", { skip }, 
   }
 });
 
+test(
+  "SGD's one-call step on cuda (foreach kernels) follows the cpu's trajectory; labels cross through pinned memory",
+  { skip },
+  () => {
+    const shapes = [[16, 3, 3, 3], [16], [10, 16]];
+    const init = shapes.map((s, j) => bn.scope(() => bn.randn(s).mul(0.5 + j)));
+    const make = (device: "cpu" | "cuda") => init.map((t) => bn.scope(() => to(t, { device }).detach().requireGrad()));
+    const [pc, pg] = [make("cpu"), make("cuda")];
+    const opts = { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 5e-4 };
+    const oc = new bn.SGD([{ params: [pc[0]!, pc[2]!] }, { params: [pc[1]!], weightDecay: 0 }], opts);
+    const og = new bn.SGD([{ params: [pg[0]!, pg[2]!] }, { params: [pg[1]!], weightDecay: 0 }], opts);
+    try {
+      for (let step = 0; step < 4; step++) {
+        bn.scope(() => {
+          for (const [j, s] of shapes.entries()) {
+            const g = bn.randn(s);
+            pc[j]!.setGrad(g);
+            pg[j]!.setGrad(to(g, { device: "cuda" }));
+          }
+        });
+        oc.step();
+        og.step();
+      }
+      for (const j of shapes.keys()) assertClose(values(pg[j]!), values(pc[j]!), 1e-5, 1e-5);
+      assert.equal(og.stateDict().state.size, 3);
+      // tensor() to cuda copies from pinned memory asynchronously: the values arrive all the same
+      bn.scope(() => {
+        const y = bn.tensor([3, 1, 4, 1, 5], [5], { dtype: "int64", device: "cuda" });
+        assert.deepEqual(values(y), [3, 1, 4, 1, 5]);
+      });
+    } finally {
+      oc.dispose();
+      og.dispose();
+      for (const t of [...init, ...pc, ...pg]) t.dispose();
+    }
+  },
+);
+
 test("cuda autocast runs convolutions in bfloat16 and leaves cpu autocast as it was", { skip }, () => {
   bn.scope(() => {
     const x = bn.randn([2, 3, 8, 8], { device: "cuda" });
