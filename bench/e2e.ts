@@ -26,7 +26,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { recipesDir } from "../src/train/config";
-import { effectivePrecision, nativeBf16 } from "../src/train/precision";
+import { effectivePrecision, fastBf16, nativeBf16 } from "../src/train/precision";
 import { parseBenchArgs } from "./args";
 import { writeResult } from "./results";
 
@@ -223,11 +223,18 @@ export function pytorch(s: Settings): Side {
 }
 
 /** The machine a Fashion-MNIST benchmark ran on, for its result file. */
-export function machineInfo(): { cpu: string; cores: number; nativeBf16: boolean; loadAverage: number[] } {
+export function machineInfo(): {
+  cpu: string;
+  cores: number;
+  nativeBf16: boolean;
+  fastBf16: boolean;
+  loadAverage: number[];
+} {
   return {
     cpu: os.cpus()[0]?.model ?? "unknown",
     cores: os.availableParallelism(),
     nativeBf16: nativeBf16(),
+    fastBf16: fastBf16(),
     loadAverage: os.loadavg(),
   };
 }
@@ -256,7 +263,7 @@ export async function main(argv: string[]): Promise<void> {
   if (o.device !== "cpu" && o.device !== "cuda") throw new Error(`--device must be cpu or cuda. Received: ${o.device}`);
   const cuda = o.device === "cuda";
   console.log(
-    `e2e: ${o.recipe} through the CLI against the PyTorch peer${cuda ? " on the GPU" : ""}; native bf16 on this CPU: ${nativeBf16() ? "yes" : "no"}; ` +
+    `e2e: ${o.recipe} through the CLI against the PyTorch peer${cuda ? " on the GPU" : ""}; native bf16 on this CPU: ${nativeBf16() ? (fastBf16() ? "yes" : "yes, but not faster than fp32") : "no"}; ` +
       `load average ${os
         .loadavg()
         .map((x) => x.toFixed(2))

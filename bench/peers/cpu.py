@@ -4,10 +4,10 @@ Usage: /usr/bin/python3 bench/peers/cpu.py '<JSON>'  -> one JSON line on stdout.
 JSON: {model, config, setting: "default" | "best", shape: [C, H, W], batch, threads, warmup,
        trainIters, inferIters, seed, bf16}. With no iterations it only builds the model (its parameters).
   default: eager float32, contiguous NCHW, torch.no_grad() for inference (what a user writes).
-  best:    channels_last model and input, torch.autocast("cpu", torch.bfloat16) around forward
-           and loss where the CPU has native bfloat16 (bf16: true, as budgetnet's precision
-           "auto"; float32 where bf16 is emulated and slower), torch.inference_mode() for
-           inference (PyTorch's CPU performance guide).
+  best:    channels_last model and input, torch.inference_mode() for inference (PyTorch's CPU
+           performance guide), and with bf16: true torch.autocast("cpu", torch.bfloat16) around
+           forward and loss. bench/cpu.ts runs it both ways where the CPU has native bfloat16 and
+           takes the faster per phase (float32 only where bf16 is emulated and slower).
 The ResNet-family nets (resnet20/56: He et al.'s CIFAR ResNet; efficient_resnet and
 preact_resnet164: built from budgetnet's ResNet.toConfig(), passed in `config`) come from the
 parity-tested peers; MobileNetV2 (CIFAR strides) is written here after src/models/mobilenet.ts.

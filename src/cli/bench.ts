@@ -14,7 +14,6 @@ import { inferenceMode } from "../perf/inference";
 import type { CompiledInference } from "../perf/plan";
 import { keep, scope } from "../tensor/scope";
 import { getNumThreads, type Tensor } from "../tensor/tensor";
-import { nativeBf16 } from "../train/precision";
 import { sizeModelToData } from "../train/sizing";
 import { defineCommand, type FlagSpec, type FlagValues, UsageError } from "./args";
 import { compileForEngine, ENGINE_FLAG } from "./engine";
@@ -71,9 +70,9 @@ function readSettings(flags: FlagValues<typeof BENCH_FLAGS>, name: string): Benc
   if (iters < 1) throw new UsageError(`--iters must be >= 1. Received: --iters=${iters}`);
   const shape = [channels, size, size] as const;
   const best = bestSetting(name, shape, "infer");
-  // "auto" takes the measured best precision only where this CPU computes it natively (bf16 is
-  // emulated, and 2-3x slower, elsewhere), then the layout measured for the precision it runs
-  const bf16 = precision === "auto" ? best.precision === "bf16" && nativeBf16() : precision === "bf16";
+  // "auto" takes the measured best precision (bestSetting: bf16 only where it pays on this CPU,
+  // fastBf16()), then the layout measured for the precision it runs
+  const bf16 = precision === "auto" ? best.precision === "bf16" : precision === "bf16";
   return {
     size,
     channels,

@@ -26,6 +26,36 @@ export function nativeBf16(): boolean {
   return bf16Native;
 }
 
+let bf16Fast: boolean | undefined;
+
+/**
+ * Whether bfloat16 pays on this CPU: native bf16 with units that run it faster than float32.
+ * Intel with AMX (amx_bf16), AMD (Zen 4/5: avx512_bf16 on AMD; bf16 measured faster than
+ * float32 on a Zen 5 for resnet20 and efficient_resnet) and Arm's bf16 count. An Intel CPU whose
+ * only bf16 is avx512_bf16 does not: on a 2-core Xeon (family 6 model 207, AMX not exposed by its
+ * hypervisor) float32 trained and inferred faster than bf16 autocast for every model measured, in
+ * budgetnet and in PyTorch alike (resnet20 3x32x32 train 781 vs 535 images/s, see the table).
+ * BUDGETNET_NATIVE_BF16=1/0 overrides this too (a CPU where bf16 pays, or not at all).
+ */
+export function fastBf16(): boolean {
+  const env = process.env.BUDGETNET_NATIVE_BF16;
+  if (env === "1" || env === "0") return env === "1";
+  if (bf16Fast === undefined) {
+    let info = "";
+    try {
+      info = fs.readFileSync("/proc/cpuinfo", "utf8");
+    } catch {
+      // unreadable: nativeBf16() is false as well
+    }
+    bf16Fast =
+      nativeBf16() &&
+      (/^flags\s*:.*\bamx_bf16\b/m.test(info) ||
+        /^vendor_id\s*:\s*AuthenticAMD/m.test(info) ||
+        /^Features\s*:.*\bbf16\b/m.test(info));
+  }
+  return bf16Fast;
+}
+
 export type Phase = "train" | "infer";
 export type Precision = "fp32" | "bf16";
 /** One input image: [channels, height, width]. */
@@ -60,6 +90,12 @@ const DEFAULT_CHOICE: PhaseChoice = { precision: "bf16", channelsLast: true };
 // machine (load < 1.4), 2 x 5 steps alternating: bf16 channels-last 1586-1787 ms/step against
 // bf16 contiguous 1725-2074 ms/step, so channels-last (the loaded sweep B had it the other way).
 // Models not listed are unmeasured and run bf16 channels-last (DEFAULT_CHOICE below).
+// The same sweep on a quiet 2-core Xeon with avx512_bf16 but no AMX exposed (family 6 model 207,
+// 2026-12-04, 2 rounds, bench/results/cpu_sweep.json), train/infer images/s:
+//   resnet20          fp32 621/2469  fp32-cl 781/2995  bf16 490/1686  bf16-cl 535/1847
+//   efficient_resnet  fp32 49/177    fp32-cl 58/185    bf16 34/108    bf16-cl 34/111
+// float32 channels-last first for both models in both phases: the "best" entries below hold for
+// CPUs where bf16 pays (fastBf16()); elsewhere bestSetting takes float32 and its measured layout.
 export type ModelChoices = Record<Phase, Record<Precision, boolean>> & { best: Record<Phase, PhaseChoice> };
 const MEASURED_CL_TRAIN: ModelChoices = {
   train: { fp32: true, bf16: true },
@@ -149,9 +185,10 @@ export function bestSetting(
 ): { precision: Precision; channelsLast: boolean; fold: boolean; inferenceMode: boolean; plan?: "auto" } {
   const measured = measuredChoices(model, shape);
   let c = measured?.best[phase] ?? DEFAULT_CHOICE;
-  // bf16 measured best where the CPU computes it natively; emulated it is slower than float32
-  // (resnet20 at 1x28x28, batch 128, on a Xeon without AVX-512 BF16: 273 against 564 images/s)
-  if (c.precision === "bf16" && !nativeBf16())
+  // bf16 measured best where the CPU runs it fast; emulated it is slower than float32 (resnet20
+  // at 1x28x28, batch 128, on a Xeon without AVX-512 BF16: 273 against 564 images/s), and so is
+  // avx512_bf16 alone on Intel (fastBf16())
+  if (c.precision === "bf16" && !fastBf16())
     c = { precision: "fp32", channelsLast: measured?.[phase].fp32 ?? DEFAULT_CHOICE.channelsLast };
   const base = { ...c, fold: phase === "infer", inferenceMode: phase === "infer" };
   // Inference runs as a fused oneDNN plan where the addon has one (src/perf/plan.ts), its

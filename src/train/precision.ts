@@ -15,15 +15,15 @@ import type { Module } from "../nn/module";
 import { to } from "../ops/shape";
 import { autocast } from "../perf/autocast";
 import { toChannelsLast, toChannelsLastInput } from "../perf/channels_last";
-import { bestSetting, type ImageShape, nativeBf16, preferChannelsLast } from "../perf/choices";
+import { bestSetting, fastBf16, type ImageShape, nativeBf16, preferChannelsLast } from "../perf/choices";
 import { ArgumentError } from "../tensor/errors";
 
-export { nativeBf16 };
+export { fastBf16, nativeBf16 };
 
 import type { Tensor } from "../tensor/tensor";
 
 export interface PrecisionConfig {
-  /** "auto": bf16 where the CPU has native bfloat16 arithmetic, else fp32 (nativeBf16()). */
+  /** "auto": bf16 where the CPU runs bfloat16 faster than float32 (fastBf16()), else fp32; bf16 on a GPU. */
   precision: "fp32" | "bf16" | "auto";
   /** "auto": the measured choice for this model, input shape and precision (src/perf/choices.ts). */
   channelsLast: boolean | "auto";
@@ -34,9 +34,10 @@ export interface PrecisionConfig {
 const resolved = new WeakMap<Module, { channelsLast: boolean; precision: "fp32" | "bf16" }>();
 /**
  * The precision a config runs at. "auto": bf16 on a CUDA device (Ampere and later compute
- * bfloat16 natively); float32 on a CPU without native bfloat16; on one with it, the precision
- * measured fastest for training this model on images of this shape (src/perf/choices.ts; bf16
- * where the model or shape is unmeasured or not given).
+ * bfloat16 natively); float32 on a CPU where bfloat16 does not pay (emulated, or Intel's
+ * avx512_bf16 without AMX: fastBf16()); on one where it does, the precision measured fastest for
+ * training this model on images of this shape (src/perf/choices.ts; bf16 where the model or
+ * shape is unmeasured or not given).
  */
 export function effectivePrecision(
   cfg: Pick<PrecisionConfig, "precision" | "device">,
@@ -45,7 +46,7 @@ export function effectivePrecision(
 ): "fp32" | "bf16" {
   if (cfg.precision !== "auto") return cfg.precision;
   if (cfg.device?.startsWith("cuda")) return "bf16";
-  if (!nativeBf16()) return "fp32";
+  if (!fastBf16()) return "fp32";
   return model !== undefined && shape !== undefined ? bestSetting(model, shape, "train").precision : "bf16";
 }
 

@@ -18,7 +18,13 @@ import {
 } from "../../src";
 import { autocast, autocastState } from "../../src/perf/autocast";
 import { buildInfo } from "../../src/tensor/tensor";
-import { effectivePrecision, forwardWithPrecision, nativeBf16, preparePrecision } from "../../src/train/precision";
+import {
+  effectivePrecision,
+  fastBf16,
+  forwardWithPrecision,
+  nativeBf16,
+  preparePrecision,
+} from "../../src/train/precision";
 import { checkNoLeaks } from "../helpers";
 
 checkNoLeaks();
@@ -202,14 +208,19 @@ test("a ReLU6 net (MobileNet v2) trains under bf16 autocast: relu6 has a bfloat1
   model.dispose();
 });
 
-test('precision "auto" is bf16 exactly where the CPU has native bfloat16 (cpuinfo flags), else fp32', () => {
+test('precision "auto" is bf16 exactly where the CPU runs bfloat16 faster (cpuinfo: AMX, AMD, Arm), else fp32', () => {
   const saved = process.env.BUDGETNET_NATIVE_BF16;
   try {
     delete process.env.BUDGETNET_NATIVE_BF16;
-    const flags = fs.readFileSync("/proc/cpuinfo", "utf8");
-    const native = /^(flags|Features)\s*:.*\b(avx512_bf16|amx_bf16|bf16)\b/m.test(flags);
+    const info = fs.readFileSync("/proc/cpuinfo", "utf8");
+    const native = /^(flags|Features)\s*:.*\b(avx512_bf16|amx_bf16|bf16)\b/m.test(info);
     assert.equal(nativeBf16(), native);
-    assert.equal(effectivePrecision({ precision: "auto" }), native ? "bf16" : "fp32");
+    // Intel's avx512_bf16 without AMX is native but measured slower than float32
+    const fast =
+      native &&
+      (/^flags\s*:.*\bamx_bf16\b/m.test(info) || /AuthenticAMD/.test(info) || /^Features\s*:.*\bbf16\b/m.test(info));
+    assert.equal(fastBf16(), fast);
+    assert.equal(effectivePrecision({ precision: "auto" }), fast ? "bf16" : "fp32");
     process.env.BUDGETNET_NATIVE_BF16 = "1";
     assert.equal(effectivePrecision({ precision: "auto" }), "bf16");
     // with native bf16, a model and shape measured faster in float32 train in float32
