@@ -72,6 +72,7 @@ const FLAGS = {
   quick: { type: "boolean", description: "one short round, nothing written unless --out" },
   sweep: { type: "boolean", description: "budgetnet's four precision x layout combinations instead" },
   profile: { type: "boolean", description: "budgetnet and PyTorch-best once each under the operator profiler" },
+  shapes: { type: "boolean", description: "with --profile: one row per operator and input shapes" },
   params: { type: "boolean", description: "only build the models on both sides and compare parameter counts" },
   out: {
     type: "string",
@@ -115,6 +116,7 @@ function parseOptions(args: string[]): Options | undefined {
   if ([o.sweep, o.profile, o.params].filter(Boolean).length > 1)
     throw new UsageError("--sweep, --profile and --params are different runs: give one of them.");
   const batches = parseBatches(o.batch);
+  if (o.shapes && !o.profile) throw new UsageError("--shapes belongs to --profile: give both.");
   if (o.profile && batches.length > 1)
     throw new UsageError(`--profile measures one batch size. Received: batch=${o.batch}`);
   return { ...o, models, shape: parseShape(o.shape), batches };
@@ -269,7 +271,8 @@ function sweep(opts: Options): Record<string, unknown> {
 
 /** Per-operator self time per step, keyed by name. */
 function perStep(rows: ProfileRow[] | undefined, steps: number): Map<string, { ms: number; calls: number }> {
-  return new Map((rows ?? []).map((r) => [r.name, { ms: r.selfMs / steps, calls: r.calls / steps }]));
+  // names with input shapes are written "[[a,b], [c]]" by one side and "[[a,b],[c]]" by the other
+  return new Map((rows ?? []).map((r) => [r.name.replace(/, /g, ","), { ms: r.selfMs / steps, calls: r.calls / steps }]));
 }
 
 /**
@@ -284,7 +287,7 @@ function profileCompare(opts: Options): Record<string, unknown> {
   for (const model of opts.models) {
     const { config } = checkParameters(model, opts);
     const batch = opts.batches[0] as number;
-    const cfg: CpuConfig = { ...bestConfig(model, opts, batch), profile: true };
+    const cfg: CpuConfig = { ...bestConfig(model, opts, batch), profile: opts.shapes ? "shapes" : true };
     const bn = runBudgetnet(cfg);
     const pt = runPytorch(cfg, "best", config, cfg.train.precision === "bf16");
     const res: Record<string, unknown> = { shape: shapeKey(opts.shape), batch };
@@ -312,7 +315,7 @@ function profileCompare(opts: Options): Record<string, unknown> {
       console.log("operator                                         budgetnet ms (calls)   PyTorch ms (calls)    diff");
       for (const r of rows.slice(0, 25))
         console.log(
-          `${r.name.slice(0, 48).padEnd(48)} ${r.budgetnetMs.toFixed(2).padStart(9)} (${r.budgetnetCalls.toFixed(0).padStart(4)})  ${r.pytorchMs.toFixed(2).padStart(9)} (${r.pytorchCalls.toFixed(0).padStart(4)})  ${(r.budgetnetMs - r.pytorchMs).toFixed(2).padStart(8)}`,
+          `${r.name.slice(0, 48).padEnd(48)} ${r.budgetnetMs.toFixed(2).padStart(9)} (${r.budgetnetCalls.toFixed(0).padStart(4)})  ${r.pytorchMs.toFixed(2).padStart(9)} (${r.pytorchCalls.toFixed(0).padStart(4)})  ${(r.budgetnetMs - r.pytorchMs).toFixed(2).padStart(8)}${opts.shapes ? `  ${r.name.slice(48)}` : ""}`,
         );
       res[phase] = {
         stepMs: { budgetnet: bnStep, pytorchBest: ptStep },

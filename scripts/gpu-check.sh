@@ -9,7 +9,9 @@
 #      (npm run bench -- e2e --device cuda): bench/results/e2e-cuda*.json,
 #   4. runs the tensor and nn tests on that build (informative: their PyTorch peer is the machine's).
 # Everything it prints goes to $OUT/gpu-check.log too (OUT: a folder for results, default /tmp/gpu-check).
-# usage: bash scripts/gpu-check.sh [build|test|bench|unit ...]   (default: all four; unit = step 4)
+#   5. (only when asked: profile) the speedrun and demo recipes' first epochs under node --cpu-prof,
+#      for where the main thread spends a step ($OUT/cpuprof/*.cpuprofile).
+# usage: bash scripts/gpu-check.sh [build|test|bench|unit|profile ...]   (default: the first four)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-check}
@@ -72,5 +74,13 @@ if [[ " $steps " == *" unit "* ]]; then
   stamp "tests: tensor and nn on this libtorch"
   BUDGETNET_THREADS=2 timeout 100 node --test --test-concurrency=8 $(ls dist/test/tensor/*.test.js dist/test/nn/*.test.js) |
     grep -E "^# (tests|pass|fail|skipped)|^not ok" | head -40
+fi
+if [[ " $steps " == *" profile "* ]]; then
+  for r in fashion-mnist-speedrun fashion-mnist-quick; do
+    stamp "profile: $r, 2 epochs, under node --cpu-prof"
+    rm -rf "/tmp/prof-$r"
+    timeout 120 node --cpu-prof --cpu-prof-dir="$OUT/cpuprof" --cpu-prof-name="$r.cpuprofile" bin/budgetnet.js \
+      train --recipe "$r" --device cuda --epochs 2 --out "/tmp/prof-$r" | grep -E "^epoch [0-9]+/[0-9]+:"
+  done
 fi
 stamp done
