@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { maxAbsDiff, nn, scope, type Tensor, tensor } from "../../src";
+import { sgdStep } from "../../src/tensor/native_calls";
 import { Adam, AdamW, type Optimizer, type ParamGroup, paramGroupsWithoutDecay, SGD } from "../../src/train";
 import { assertClose, checkNoLeaks, runPython } from "../helpers";
 
@@ -356,4 +357,20 @@ test("SGD steps a group in one call: a parameter's first gradient later starts i
   assert.deepEqual([...opt.stateDict().state.keys()].sort(), ["0.momentum_buffer", "1.momentum_buffer"]);
   opt.dispose();
   for (const t of p) t.dispose();
+});
+
+test("sgdStep (the native one-call step) rejects lists that do not fit, naming the op and the shapes", () => {
+  const p = [tensor([1, 2, 3], [3]), tensor([1, 2], [2])];
+  const g = [tensor([0.1, 0.1, 0.1], [3])];
+  const opts = { lr: 0.1, momentum: 0.9, dampening: 0, weightDecay: 0, nesterov: false };
+  try {
+    assert.throws(() => sgdStep(p, g, undefined, opts), /sgdStep.*same length \(got 2, 1, 0\)/);
+    const wrong = [tensor([0.1, 0.1, 0.1], [3]), tensor([0.1, 0.1, 0.1], [3])];
+    assert.throws(() => sgdStep(p, wrong, undefined, opts), /sgdStep.*parameter 1 has shape \[2\].*gradient \[3\]/);
+    // nothing moved
+    assert.deepEqual(p[0]!.toArray(), [1, 2, 3]);
+    for (const t of wrong) t.dispose();
+  } finally {
+    for (const t of [...p, ...g]) t.dispose();
+  }
 });
