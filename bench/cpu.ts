@@ -272,7 +272,9 @@ function sweep(opts: Options): Record<string, unknown> {
 /** Per-operator self time per step, keyed by name. */
 function perStep(rows: ProfileRow[] | undefined, steps: number): Map<string, { ms: number; calls: number }> {
   // names with input shapes are written "[[a,b], [c]]" by one side and "[[a,b],[c]]" by the other
-  return new Map((rows ?? []).map((r) => [r.name.replace(/, /g, ","), { ms: r.selfMs / steps, calls: r.calls / steps }]));
+  return new Map(
+    (rows ?? []).map((r) => [r.name.replace(/, /g, ","), { ms: r.selfMs / steps, calls: r.calls / steps }]),
+  );
 }
 
 /**

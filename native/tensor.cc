@@ -342,11 +342,19 @@ OP(DeviceOf) {
   Args a{info, "device"};
   return Napi::String::New(info.Env(), a.tensor(0).device().str());
 }
+// Channels-last as libtorch's convolutions will take it: contiguous in that format AND suggested
+// by the strides. A 1-channel NCHW tensor [N, 1, H, W] is contiguous in both formats, but
+// suggest_memory_format() calls it NCHW, and a convolution with such a weight or input writes NCHW.
+static bool IsChannelsLast(const at::Tensor& t) {
+  if (!t.is_contiguous(at::MemoryFormat::ChannelsLast)) return false;
+  return t.dim() != 4 || t.suggest_memory_format() == at::MemoryFormat::ChannelsLast;
+}
+
 OP(IsContiguous) {
   GUARD("isContiguous") {
     auto& t = a.tensor(0);
     bool cl = !a.missing(1) && a.str(1) == "channelsLast";
-    return Napi::Boolean::New(info.Env(), cl ? t.is_contiguous(at::MemoryFormat::ChannelsLast) : t.is_contiguous());
+    return Napi::Boolean::New(info.Env(), cl ? IsChannelsLast(t) : t.is_contiguous());
   }
   END
 }
@@ -455,7 +463,12 @@ OP(Transpose) { GUARD("transpose") { return W(a.tensor(0).transpose(a.int64(1), 
 OP(Contiguous) {
   GUARD("contiguous") {
     bool cl = !a.missing(1) && a.str(1) == "channelsLast";
-    return W(a.tensor(0).contiguous(cl ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous));
+    auto& t = a.tensor(0);
+    // an ambiguous tensor (one channel) gets channels-last strides for real, as PyTorch's
+    // .to(memory_format=torch.channels_last) gives them, so libtorch's convolutions see it so
+    if (cl && t.is_contiguous(at::MemoryFormat::ChannelsLast) && !IsChannelsLast(t))
+      return W(t.clone(at::MemoryFormat::ChannelsLast));
+    return W(t.contiguous(cl ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous));
   }
   END
 }

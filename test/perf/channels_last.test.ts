@@ -15,6 +15,7 @@ import {
   setNumThreads,
   zeros,
 } from "../../src";
+import { conv2d } from "../../src/ops/nn";
 import { toChannelsLast, toChannelsLastInput, toContiguousFormat } from "../../src/perf/channels_last";
 import { checkNoLeaks } from "../helpers";
 
@@ -82,4 +83,28 @@ test("setData rejects a different shape or dtype", () => {
     assert.throws(() => native.setData(t.live(), zeros([2, 3], { dtype: "float64" }).live()), /same dtype/);
   });
   assert.throws(() => toChannelsLast(42 as never), /model must be a Module/);
+});
+
+test("a 1-channel stem goes channels-last for real: its convolution writes channels-last, no reorder after it", () => {
+  const m = createModel("resnet20", { inChannels: 1 });
+  try {
+    const stem = m.parameters()[0]!;
+    assert.deepEqual(stem.shape, [16, 1, 3, 3]);
+    // [16, 1, 3, 3] NCHW is contiguous in both formats, but libtorch's convolution reads its
+    // strides as NCHW and writes NCHW: it is not channels-last until it is converted
+    assert.equal(isContiguous(stem, "channelsLast"), false);
+    assert.equal(toChannelsLast(m), 21, "all 21 convolution weights, the stem's too");
+    assert.equal(isContiguous(stem, "channelsLast"), true);
+    scope(() => {
+      const x = randn([2, 1, 28, 28]);
+      assert.equal(isContiguous(x, "channelsLast"), false);
+      const xl = toChannelsLastInput(x);
+      assert.equal(isContiguous(xl, "channelsLast"), true);
+      assert.equal(maxAbsDiff(xl, x), 0);
+      const y = conv2d(xl, stem, undefined, { padding: 1 });
+      assert.equal(isContiguous(y, "channelsLast"), true, "the stem's output is channels-last");
+    });
+  } finally {
+    m.dispose();
+  }
 });
