@@ -17,7 +17,6 @@ import { Module, type ModuleConfig } from "../nn/module";
 import { SqueezeExcite } from "../nn/se";
 import { adaptiveAvgPool2d, avgPool2d, reluInPlace } from "../ops/nn";
 import { check, isInt } from "../ops/util";
-import { followLayout } from "../perf/channels_last";
 import type { Tensor } from "../tensor/tensor";
 import { heInit } from "./building_blocks";
 import { type OptionSpecs, perStage } from "./options";
@@ -267,7 +266,6 @@ export class ResNet extends Module {
         x,
       );
     let out = this.conv1.forward(x);
-    if (x.shape[1] === 1) out = followLayout(out, this.layoutProbe());
     if (this.bn1 !== undefined) out = this.bn1.forwardRelu(out, undefined, this.relu);
     if (this.se !== undefined) out = this.se.forward(out);
     for (const stage of this.stages) out = stage.forward(out);
@@ -277,14 +275,6 @@ export class ResNet extends Module {
     if (this.dropout !== undefined) out = this.dropout.forward(out);
     return this.fc.forward(out);
   }
-
-  /** The first convolution weight over more than one channel (its layout is the network's). */
-  private layoutProbe(): Tensor | undefined {
-    if (this.probe === undefined)
-      this.probe = this.parameters().find((p) => p.rank === 4 && (p.shape[1] as number) > 1) ?? null;
-    return this.probe ?? undefined;
-  }
-  private probe: Tensor | null | undefined;
 
   toConfig(): ModuleConfig {
     return { ...(this.familyOptions ?? this.config) };

@@ -47,15 +47,3 @@ export function toContiguousFormat(model: Module): number {
 export function toChannelsLastInput(x: Tensor): Tensor {
   return contiguous(x, "channelsLast");
 }
-
-/**
- * x in channels-last when `like` (a convolution weight further on) is unambiguously channels-last
- * and x is not; else x itself. A convolution over a 1-channel input cannot tell the two layouts
- * apart and libtorch answers NCHW, so a 1-channel stem's output would leave the network's layout
- * (and the fused BatchNorm+ReLU kernel) until the next convolution reorders it anyway.
- */
-export function followLayout(x: Tensor, like: Tensor | undefined): Tensor {
-  if (like === undefined || x.rank !== 4 || like.rank !== 4) return x;
-  if (!isContiguous(like, "channelsLast") || isContiguous(like) || isContiguous(x, "channelsLast")) return x;
-  return contiguous(x, "channelsLast");
-}
