@@ -248,15 +248,16 @@ async function trainEpoch(
   meter.start();
   try {
     for (const batch of s.loader.batches(epoch, meta.nextBatch)) {
-      const lr = s.opt.lr();
       const bs = batch.y.shape[0] as number;
       const batchIndex = batch.index;
+      // the lr journaled is the one the step used: read after the step set it
       if (deferred) {
-        pending.push({ ...issueStep(s, batch), bs, step: meta.step + 1, batchIndex, lr, at: Date.now() });
+        const issued = issueStep(s, batch);
+        pending.push({ ...issued, bs, step: meta.step + 1, batchIndex, lr: s.opt.lr(), at: Date.now() });
         if (pending.length >= statisticsEvery) flush();
       } else {
         const { lossValue, hits } = trainStep(s, batch);
-        account({ loss: lossValue, hits, bs, step: meta.step + 1, batchIndex, lr, at: Date.now() });
+        account({ loss: lossValue, hits, bs, step: meta.step + 1, batchIndex, lr: s.opt.lr(), at: Date.now() });
       }
       meta.step++;
       meta.nextBatch = batchIndex + 1;
