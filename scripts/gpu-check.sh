@@ -5,7 +5,8 @@
 # (a Node binary, Node's headers, node-addon-api, the Fashion-MNIST files):
 #   1. builds the addon against the CUDA libtorch (scripts/build-addon-gpp.js),
 #   2. runs the CUDA tests (test/gpu/cuda.test.ts),
-#   3. benchmarks the demo recipe and the speedrun recipe on the GPU against the PyTorch peer
+#   3. times the step statistics read each step against 25 at a time (scripts/gpu-ab.js), then
+#      benchmarks the demo recipe and the speedrun recipe on the GPU against the PyTorch peer
 #      (npm run bench -- e2e --device cuda): bench/results/e2e-cuda*.json,
 #   4. runs the tensor and nn tests on that build (informative: their PyTorch peer is the machine's).
 # Everything it prints goes to $OUT/gpu-check.log too (OUT: a folder for results, default /tmp/gpu-check).
@@ -59,10 +60,8 @@ if [[ " $steps " == *" test "* ]]; then
 fi
 
 if [[ " $steps " == *" bench "* ]]; then
-  if [ -f .gpu/ab.js ]; then
-    stamp "a/b: step statistics read each step vs 25 at a time"
-    timeout 120 node .gpu/ab.js
-  fi
+  stamp "a/b: step statistics read each step vs 25 at a time"
+  timeout 120 node scripts/gpu-ab.js
   stamp "bench: demo recipe on the GPU"
   timeout 200 node dist/bench/run.js e2e --device cuda
   stamp "bench: speedrun recipe on the GPU"

@@ -6,54 +6,52 @@
 import * as fs from "node:fs";
 import { planAvailable } from "./plan";
 
-let bf16Native: boolean | undefined;
+/** What /proc/cpuinfo says about bfloat16, read once (false where it cannot be read). */
+let cpuBf16: { native: boolean; fast: boolean } | undefined;
+function cpuBf16Flags(): { native: boolean; fast: boolean } {
+  if (cpuBf16 === undefined) {
+    let info = "";
+    try {
+      info = fs.readFileSync("/proc/cpuinfo", "utf8");
+    } catch {
+      // unreadable: no native bf16
+    }
+    const native = /^(flags|Features)\s*:.*\b(avx512_bf16|amx_bf16|bf16)\b/m.test(info);
+    const fast =
+      native &&
+      (/^flags\s*:.*\bamx_bf16\b/m.test(info) ||
+        /^vendor_id\s*:\s*AuthenticAMD/m.test(info) ||
+        /^Features\s*:.*\bbf16\b/m.test(info));
+    cpuBf16 = { native, fast };
+  }
+  return cpuBf16;
+}
+
+/** BUDGETNET_NATIVE_BF16=1/0 as a boolean, undefined when unset. */
+function bf16Override(): boolean | undefined {
+  const env = process.env.BUDGETNET_NATIVE_BF16;
+  return env === "1" || env === "0" ? env === "1" : undefined;
+}
 
 /**
  * Whether this CPU computes bfloat16 natively (/proc/cpuinfo flags avx512_bf16 or amx_bf16, or
  * Arm's bf16 feature); BUDGETNET_NATIVE_BF16=1/0 overrides. False where cpuinfo cannot be read.
  */
 export function nativeBf16(): boolean {
-  const env = process.env.BUDGETNET_NATIVE_BF16;
-  if (env === "1" || env === "0") return env === "1";
-  if (bf16Native === undefined) {
-    try {
-      const info = fs.readFileSync("/proc/cpuinfo", "utf8");
-      bf16Native = /^(flags|Features)\s*:.*\b(avx512_bf16|amx_bf16|bf16)\b/m.test(info);
-    } catch {
-      bf16Native = false;
-    }
-  }
-  return bf16Native;
+  return bf16Override() ?? cpuBf16Flags().native;
 }
-
-let bf16Fast: boolean | undefined;
 
 /**
  * Whether bfloat16 pays on this CPU: native bf16 with units that run it faster than float32.
- * Intel with AMX (amx_bf16), AMD (Zen 4/5: avx512_bf16 on AMD; bf16 measured faster than
- * float32 on a Zen 5 for resnet20 and efficient_resnet) and Arm's bf16 count. An Intel CPU whose
- * only bf16 is avx512_bf16 does not: on a 2-core Xeon (family 6 model 207, AMX not exposed by its
- * hypervisor) float32 trained and inferred faster than bf16 autocast for every model measured, in
- * budgetnet and in PyTorch alike (resnet20 3x32x32 train 781 vs 535 images/s, see the table).
+ * Intel with AMX (amx_bf16), AMD (avx512_bf16 on AMD; bf16 measured faster than float32 on a
+ * Zen 5 for resnet20 and efficient_resnet) and Arm's bf16 count. An Intel CPU whose only bf16 is
+ * avx512_bf16 does not: on a 2-core Xeon (family 6 model 207, AMX not exposed by its hypervisor)
+ * float32 trained and inferred faster than bf16 autocast for every model measured, in budgetnet
+ * and in PyTorch alike (resnet20 3x32x32 train 781 vs 535 images/s, see the table).
  * BUDGETNET_NATIVE_BF16=1/0 overrides this too (a CPU where bf16 pays, or not at all).
  */
 export function fastBf16(): boolean {
-  const env = process.env.BUDGETNET_NATIVE_BF16;
-  if (env === "1" || env === "0") return env === "1";
-  if (bf16Fast === undefined) {
-    let info = "";
-    try {
-      info = fs.readFileSync("/proc/cpuinfo", "utf8");
-    } catch {
-      // unreadable: nativeBf16() is false as well
-    }
-    bf16Fast =
-      nativeBf16() &&
-      (/^flags\s*:.*\bamx_bf16\b/m.test(info) ||
-        /^vendor_id\s*:\s*AuthenticAMD/m.test(info) ||
-        /^Features\s*:.*\bbf16\b/m.test(info));
-  }
-  return bf16Fast;
+  return bf16Override() ?? cpuBf16Flags().fast;
 }
 
 export type Phase = "train" | "infer";

@@ -108,13 +108,13 @@ export async function runEpochs(s: Session, opts: TrainOptions, stop: StopSignal
 }
 
 async function epochs(s: Session, opts: TrainOptions, stop: StopSignals, meter: ResourceMeter): Promise<TrainResult> {
+  const every = opts.statisticsEvery ?? (s.model.device === "cpu" ? 1 : GPU_STATISTICS_EVERY);
+  if (!(Number.isInteger(every) && every >= 1))
+    throw new ArgumentError(
+      `train: statisticsEvery must be an integer >= 1 (steps whose losses are read at once). Received: statisticsEvery=${describe(every)}`,
+    );
   while (s.meta.epoch < s.cfg.epochs) {
     const epoch = s.meta.epoch;
-    const every = opts.statisticsEvery ?? (s.model.device === "cpu" ? 1 : GPU_STATISTICS_EVERY);
-    if (!(Number.isInteger(every) && every >= 1))
-      throw new ArgumentError(
-        `train: statisticsEvery must be an integer >= 1 (steps whose losses are read at once). Received: statisticsEvery=${describe(every)}`,
-      );
     const stats = await trainEpoch(s, meter, every, () => {
       return (
         stop.requested() !== undefined || (opts.stopAfterSteps !== undefined && s.meta.step >= opts.stopAfterSteps)
@@ -284,8 +284,7 @@ function trainStep(s: Session, batch: Batch): { lossValue: number; hits: number 
   s.opt.setStep(s.meta.step);
   try {
     return scope(() => {
-      const logits = forwardWithPrecision(s.model, batch.x, s.cfg);
-      const loss = crossEntropy(logits, batch.target, { labelSmoothing: s.cfg.labelSmoothing });
+      const { logits, loss } = forwardLoss(s, batch);
       const lossValue = loss.item();
       // a rank of a data-parallel job takes part in the step's all-reduce even so; the job then stops
       if (!Number.isFinite(lossValue) && s.dist === undefined) return { lossValue, hits: 0 };
@@ -312,8 +311,7 @@ function issueStep(s: Session, batch: Batch): { loss: Tensor; hits: Tensor } {
   s.opt.setStep(s.meta.step);
   try {
     return scope(() => {
-      const logits = forwardWithPrecision(s.model, batch.x, s.cfg);
-      const loss = crossEntropy(logits, batch.target, { labelSmoothing: s.cfg.labelSmoothing });
+      const { logits, loss } = forwardLoss(s, batch);
       s.opt.zeroGrad();
       loss.backward();
       s.opt.step();
@@ -323,6 +321,12 @@ function issueStep(s: Session, batch: Batch): { loss: Tensor; hits: Tensor } {
   } finally {
     disposeBatch(batch);
   }
+}
+
+/** The step's forward under the run's precision and its (label-smoothed) loss. */
+function forwardLoss(s: Session, batch: Batch): { logits: Tensor; loss: Tensor } {
+  const logits = forwardWithPrecision(s.model, batch.x, s.cfg);
+  return { logits, loss: crossEntropy(logits, batch.target, { labelSmoothing: s.cfg.labelSmoothing }) };
 }
 
 function disposeBatch(batch: Batch): void {
