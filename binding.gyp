@@ -14,7 +14,8 @@
         "native/plan.cc",
         "native/plan_int8.cc",
         "native/dist.cc",
-        "native/fused_bn.cc"
+        "native/fused_bn.cc",
+        "native/conv_train.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -127,6 +127,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitPlan(env, exports);
   InitDist(env, exports);
   InitFusedBn(env, exports);
+  InitConvTrain(env, exports);
   Export(env, exports, "setErrorClass", SetErrorClassFn);
   Export(env, exports, "liveTensors", LiveTensors);
   Export(env, exports, "setNumThreads", SetNumThreads);

@@ -6,6 +6,7 @@
 #include <napi.h>
 
 #include <atomic>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -106,6 +107,12 @@ void InitPlan(Napi::Env env, Napi::Object exports);
 bool HavePlan();  // built with oneDNN's headers (native/plan.cc)
 void InitDist(Napi::Env env, Napi::Object exports);
 void InitFusedBn(Napi::Env env, Napi::Object exports);
+void InitConvTrain(Napi::Env env, Napi::Object exports);
+// conv2d through oneDNN with the kernels measured fastest per shape and phase (native/conv_train.cc),
+// or nullopt where it does not apply (then at::conv2d).
+std::optional<at::Tensor> TrainConv2d(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
+                                      const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                                      const std::vector<int64_t>& dilation, int64_t groups);
 // running = (1 - momentum) * running + momentum * batch, for mean and (unbiased) variance, outside
 // autograd; nothing when the module tracks no running statistics (either undefined).
 void UpdateRunningStats(at::Tensor& runningMean, at::Tensor& runningVar, const at::Tensor& mean,

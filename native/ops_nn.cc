@@ -7,7 +7,11 @@ namespace bn {
 // conv2d(x, w, b?, stride[2], padding[2], dilation[2], groups)
 OP(Conv2d) {
   GUARD("conv2d") {
-    return W(at::conv2d(a.tensor(0), a.tensor(1), a.optTensor(2), a.ints(3), a.ints(4), a.ints(5), a.int64(6)));
+    at::Tensor x = a.tensor(0), w = a.tensor(1), b = a.optTensor(2);
+    std::vector<int64_t> stride = a.ints(3), padding = a.ints(4), dilation = a.ints(5);
+    const int64_t groups = a.int64(6);
+    if (auto y = TrainConv2d(x, w, b, stride, padding, dilation, groups)) return W(*y);
+    return W(at::conv2d(x, w, b, stride, padding, dilation, groups));
   }
   END
 }

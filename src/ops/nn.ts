@@ -1,6 +1,9 @@
 // Neural-network ops (the functional layer under src/nn): convolution, normalization,
 // activations, pooling, dropout, softmax and losses.
-import { native, type Reduction } from "../tensor/binding";
+import { type ConvKernel, type ConvPhaseChoices, native, type Reduction } from "../tensor/binding";
+
+export type { ConvKernel, ConvPhaseChoices };
+
 import type { Tensor } from "../tensor/tensor";
 import { arrayArg, check, handleOf, isInt, optHandle, optionsArg, pair, tensorArg, wrap } from "./util";
 
@@ -50,6 +53,44 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, opts: Conv2dOpt
       groups,
     ),
   );
+}
+
+/**
+ * How conv2d runs a float32 channels-last convolution on the CPU (groups 1, dilation 1, no bias;
+ * native/conv_train.cc): "auto" (the default; BUDGETNET_TRAIN_CONV overrides it) times oneDNN's
+ * direct kernel on NHWC and on 16-channel blocks, Winograd F(4x4, 3x3) and libtorch's own
+ * convolution on the first call of each shape and phase (forward, backward to the input, to the
+ * weights) and keeps the fastest; "off" always runs libtorch's; a kernel's name takes it wherever
+ * oneDNN implements it. The choices hold for the process (every run in it computes alike); a
+ * checkpoint records them and a resumed run presets them. Returns the previous mode; the choices
+ * and presets so far are forgotten.
+ */
+export function setTrainConvMode(mode: "auto" | "off" | ConvKernel): string {
+  check(
+    ["auto", "off", "direct-nhwc", "direct-blocked", "winograd", "libtorch"].includes(mode),
+    "setTrainConvMode",
+    "mode must be auto, off, direct-nhwc, direct-blocked, winograd or libtorch",
+    "mode",
+    mode,
+  );
+  return native.setTrainConvMode(mode);
+}
+
+/** The kernels chosen so far, per convolution shape (key) and phase; a resumed run presets them with setConvChoices. */
+export function convChoices(): Record<string, ConvPhaseChoices> {
+  return native.convChoices();
+}
+
+/** Presets the kernels of the shapes named (a checkpoint's convChoices()); other shapes keep this process's choices. */
+export function setConvChoices(choices: Record<string, ConvPhaseChoices>): void {
+  check(
+    typeof choices === "object" && choices !== null && !Array.isArray(choices),
+    "setConvChoices",
+    "choices must be an object (convChoices()'s result)",
+    "choices",
+    choices,
+  );
+  native.setConvChoices(choices);
 }
 
 export interface ConvTranspose2dOptions extends Conv2dOptions {

@@ -25,6 +25,14 @@ export interface NativeBatchJob {
 export type DType = "float32" | "float64" | "bfloat16" | "float16" | "int64" | "int32" | "uint8" | "bool";
 export type Reduction = "mean" | "sum" | "none";
 
+/** The kernel a training convolution of one shape runs in each phase (native/conv_train.cc). */
+export type ConvKernel = "direct-nhwc" | "direct-blocked" | "winograd" | "libtorch";
+export interface ConvPhaseChoices {
+  forward?: ConvKernel;
+  backwardData?: ConvKernel;
+  backwardWeights?: ConvKernel;
+}
+
 export interface BuildInfo {
   torchVersion: string;
   cuda: boolean;
@@ -322,6 +330,12 @@ export interface NativeBinding {
     eps: number,
     residual: OptH,
   ): H | null;
+  /** The training convolutions' kernel per shape and phase chosen so far (native/conv_train.cc). */
+  convChoices(): Record<string, ConvPhaseChoices>;
+  /** Presets the training convolutions' kernels of the shapes named (a resumed run takes its first run's). */
+  setConvChoices(choices: Record<string, ConvPhaseChoices>): void;
+  /** "auto" | "off" | a kernel name; returns the previous mode and forgets the choices and presets. */
+  setTrainConvMode(mode: string): string;
   layerNorm(x: H, shape: number[], weight: OptH, bias: OptH, eps: number): H;
   maxPool2d(x: H, kernel: number[], stride: number[], padding: number[], dilation: number[], ceil: boolean): H;
   avgPool2d(x: H, kernel: number[], stride: number[], padding: number[], ceil: boolean, countIncludePad: boolean): H;
@@ -424,6 +438,7 @@ export const NATIVE_FUNCTIONS = [
   "setData", "profilerStart", "profilerStop",
   "setErrorClass", "liveTensors", "setNumThreads", "getNumThreads", "manualSeed", "buildInfo", "rngState",
   "setRngState", "tryLockFile", "batchNormReluTrain",
+  "convChoices", "setConvChoices", "setTrainConvMode",
 ] as const satisfies readonly NativeFunctionName[];
 
 /** Every name NativeBinding declares, at run time. */

@@ -4,6 +4,7 @@
 import * as fs from "node:fs";
 import { loadSafetensors, saveSafetensors } from "../export/safetensors";
 import type { Module } from "../nn/module";
+import type { ConvPhaseChoices } from "../ops/nn";
 import type { Tensor } from "../tensor/tensor";
 
 export interface CheckpointMeta {
@@ -18,6 +19,8 @@ export interface CheckpointMeta {
   ema: unknown;
   /** How many tensors each part holds, so a checkpoint with a part removed is refused (absent in older checkpoints). */
   tensors?: { model: number; optimizer: number; ema: number };
+  /** The training convolutions' kernels per shape and phase (convChoices()), preset on resume so it computes alike. */
+  convKernels?: Record<string, ConvPhaseChoices>;
 }
 
 export interface CheckpointParts {
@@ -78,6 +81,22 @@ export function loadCheckpoint(file: string): CheckpointParts {
   return parts;
 }
 
+const CONV_KERNELS = ["direct-nhwc", "direct-blocked", "winograd", "libtorch"];
+
+function isKernelTable(v: unknown): v is Record<string, ConvPhaseChoices> {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  return Object.values(v).every(
+    (phases) =>
+      typeof phases === "object" &&
+      phases !== null &&
+      !Array.isArray(phases) &&
+      Object.entries(phases).every(
+        ([phase, k]) =>
+          ["forward", "backwardData", "backwardWeights"].includes(phase) && CONV_KERNELS.includes(k as string),
+      ),
+  );
+}
+
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
 /** The loop position must be whole numbers in range; everything else is checked against the run (checkCheckpointFits). */
@@ -104,6 +123,12 @@ function parseMeta(text: string): CheckpointMeta {
     !(typeof t === "object" && t !== null && isCount(t.model) && isCount(t.optimizer) && isCount(t.ema))
   )
     throw new Error(`its tensors record is ${JSON.stringify(t)}, not {model, optimizer, ema} counts`);
+  const kernels = meta.convKernels;
+  if (kernels !== undefined && !isKernelTable(kernels))
+    throw new Error(
+      `its convKernels is ${JSON.stringify(kernels).slice(0, 200)}, not { [shape]: { forward?, backwardData?, backwardWeights? } } ` +
+        `with kernels ${CONV_KERNELS.join(", ")}`,
+    );
   return meta as unknown as CheckpointMeta;
 }
 

@@ -101,18 +101,31 @@ export function convertSyncBatchNorm(model: Module, group: ProcessGroup | undefi
 
 /** True on every rank when any rank asks to stop (Ctrl-C on one rank stops all at the same step). */
 export function anyRankStops(dp: DataParallel, mine: boolean, step?: number): boolean {
+  return agreeToStop(dp, mine, step).stop;
+}
+
+/**
+ * anyRankStops, also agreeing on the signal that asked for the stop: a rank whose own SIGINT or
+ * SIGTERM has not reached its handler yet (it was in the collective) still reports the signal.
+ */
+export function agreeToStop(
+  dp: DataParallel,
+  mine: boolean,
+  step?: number,
+  signal?: NodeJS.Signals,
+): { stop: boolean; signal?: NodeJS.Signals } {
   // float64: step numbers summed over the ranks stay exact
-  const v = tensor(Float64Array.of(mine ? 1 : 0, step ?? 0));
+  const v = tensor(Float64Array.of(mine ? 1 : 0, step ?? 0, signal === "SIGINT" ? 1 : 0, signal === "SIGTERM" ? 1 : 0));
   try {
     dp.group.allreduce([v], "sum");
-    const [stops, steps] = v.toArray() as [number, number];
+    const [stops, steps, sigint, sigterm] = v.toArray() as [number, number, number, number];
     // the same one-collective check catches ranks out of step (a rank that skipped or repeated a step)
     if (step !== undefined && steps !== step * dp.worldSize)
       throw new Error(
         `rank ${dp.rank} of ${dp.worldSize} is at step ${step}, but the ranks' steps sum to ${steps}, not ${step * dp.worldSize}: ` +
           "the ranks are out of step (their collectives no longer match). Every rank must run the same steps; stop the job and resume it from its checkpoint.",
       );
-    return stops > 0;
+    return { stop: stops > 0, signal: sigint > 0 ? "SIGINT" : sigterm > 0 ? "SIGTERM" : undefined };
   } finally {
     v.dispose();
   }

@@ -9,7 +9,7 @@ import type { Batch, DataLoader } from "../data/loader";
 import { saveSafetensors } from "../export/safetensors";
 import { modelSpec } from "../models";
 import type { Module } from "../nn/module";
-import { crossEntropy } from "../ops/nn";
+import { convChoices, crossEntropy } from "../ops/nn";
 import { argmax } from "../ops/reduce";
 import { stack, to } from "../ops/shape";
 import { ArgumentError, describe } from "../tensor/errors";
@@ -18,7 +18,7 @@ import { keep, scope } from "../tensor/scope";
 import { getRngState, type Tensor } from "../tensor/tensor";
 import { type CheckpointMeta, saveCheckpoint } from "./checkpoint";
 import type { TrainConfig } from "./config";
-import { anyRankStops, type DataParallel } from "./ddp";
+import { agreeToStop, type DataParallel } from "./ddp";
 import { evaluate } from "./evaluate";
 import type { MetricsLog, Progress } from "./metrics";
 import { forwardWithPrecision } from "./precision";
@@ -115,14 +115,14 @@ async function epochs(s: Session, opts: TrainOptions, stop: StopSignals, meter: 
     );
   while (s.meta.epoch < s.cfg.epochs) {
     const epoch = s.meta.epoch;
-    const stats = await trainEpoch(s, meter, every, () => {
+    const stats = await trainEpoch(s, meter, every, stop, () => {
       return (
         stop.requested() !== undefined || (opts.stopAfterSteps !== undefined && s.meta.step >= opts.stopAfterSteps)
       );
     });
     if (stats.stopped) {
       if (s.lead) saveTrainingCheckpoint(s);
-      const why = stop.requested() ?? "";
+      const why = stop.requested() ?? stats.signal ?? "";
       s.progress.line(
         `stopped${why ? ` by ${why}` : ""} at epoch ${epoch + 1}, step ${s.meta.nextBatch}; checkpoint saved. Resume with --resume.`,
       );
@@ -155,6 +155,8 @@ interface EpochStats {
   lossSum: number;
   seconds: number;
   stopped: boolean;
+  /** The signal that stopped a data-parallel job, as the ranks agreed (this rank's may not have arrived yet). */
+  signal?: NodeJS.Signals;
   resources?: EpochResources;
 }
 
@@ -188,6 +190,7 @@ async function trainEpoch(
   s: Session,
   meter: ResourceMeter,
   statisticsEvery: number,
+  signals: StopSignals,
   shouldStop: () => boolean,
 ): Promise<EpochStats> {
   const { cfg, meta } = s;
@@ -262,7 +265,14 @@ async function trainEpoch(
       meta.step++;
       meta.nextBatch = batchIndex + 1;
       await new Promise<void>((resolve) => setImmediate(resolve)); // lets Ctrl-C through
-      if (s.dist !== undefined ? anyRankStops(s.dist, shouldStop(), meta.step) : shouldStop()) {
+      if (s.dist !== undefined) {
+        const agreed = agreeToStop(s.dist, shouldStop(), meta.step, signals.requested());
+        if (agreed.stop) {
+          stats.stopped = true;
+          stats.signal = agreed.signal;
+          break;
+        }
+      } else if (shouldStop()) {
         stats.stopped = true;
         break;
       }
@@ -390,7 +400,7 @@ function saveTrainingCheckpoint(s: Session): void {
       optimizer: state,
       ema: emaState,
       rng,
-      meta: { ...s.meta, optimizer: optMeta, ema: emaMeta },
+      meta: { ...s.meta, optimizer: optMeta, ema: emaMeta, convKernels: convChoices() },
     });
   } finally {
     rng.dispose();

@@ -12,6 +12,7 @@ import { DataLoader } from "../data/loader";
 import { normalizationStats } from "../data/split";
 import { writeFileAtomic } from "../export/atomic";
 import { createModel, type ModelOptions, modelSpec } from "../models";
+import { setConvChoices } from "../ops/nn";
 import { packageVersion } from "../paths";
 import { buildInfo, manualSeed, requireCuda, setNumThreads, setRngState } from "../tensor/tensor";
 import { checkCheckpointFits, disposeCheckpoint, loadCheckpoint } from "./checkpoint";
@@ -263,6 +264,8 @@ function resumeFromCheckpoint(s: Omit<Session, "metrics">, stored: TrainConfig):
     s.model.loadStateDict(ck.model);
     s.opt.loadState(ck.optimizer, ck.meta.optimizer, ck.ema, ck.meta.ema);
     setRngState(ck.rng);
+    // the kernels the run computed with, so that it goes on computing alike (native/conv_train.cc)
+    if (ck.meta.convKernels !== undefined) setConvChoices(ck.meta.convKernels);
     s.meta = ck.meta;
   } finally {
     disposeCheckpoint(ck);
