@@ -91,7 +91,15 @@ struct Entry {
   std::array<std::array<PhaseImpl, kCandidates>, 3> impl;
   std::array<bool, 3 * kCandidates> built{};
   std::array<int, 3> chosen{-1, -1, -1};
+  uint64_t lastUse = 0;
+  bool holdsPrimitives = false;
 };
+
+// Primitives (oneDNN's generated code) are kept for this many shapes, the least recently used
+// dropped beyond it (a search trains many architectures in one process); the choices stay.
+constexpr size_t kMaxShapesWithPrimitives = 64;
+uint64_t tick = 0;
+size_t shapesWithPrimitives = 0;
 
 std::mutex mu;
 std::map<std::string, Entry> cache;
@@ -266,6 +274,10 @@ const PhaseImpl* Impl(Entry& e, const TrainShape& s, int k, int p) {
   if (!e.built[p * kCandidates + k]) {
     e.built[p * kCandidates + k] = true;
     Build(s, k, p, e.impl[p][k]);
+    if (!e.holdsPrimitives) {
+      e.holdsPrimitives = true;
+      shapesWithPrimitives++;
+    }
   }
   return e.impl[p][k].ok ? &e.impl[p][k] : nullptr;
 }
@@ -295,13 +307,31 @@ int Choose(Entry& e, const TrainShape& s, int p, const at::Tensor& x, const at::
   return e.chosen[p] = best;
 }
 
+// Drops the primitives of the least recently used shape other than `keep`.
+void DropOldestPrimitives(const Entry* keep) {
+  Entry* oldest = nullptr;
+  for (auto& entry : cache)
+    if (&entry.second != keep && entry.second.holdsPrimitives &&
+        (oldest == nullptr || entry.second.lastUse < oldest->lastUse))
+      oldest = &entry.second;
+  if (oldest == nullptr) return;
+  oldest->impl = {};
+  oldest->built = {};
+  oldest->holdsPrimitives = false;
+  shapesWithPrimitives--;
+}
+
 at::Tensor Run(const TrainShape& s, int p, const at::Tensor& x, const at::Tensor& w, const at::Tensor& gy) {
   std::unique_lock<std::mutex> lock(mu);
   Entry& e = cache[s.Key()];
+  e.lastUse = ++tick;
+  if (!e.holdsPrimitives && shapesWithPrimitives >= kMaxShapesWithPrimitives) DropOldestPrimitives(&e);
   int k = Choose(e, s, p, x, w, gy);
-  const PhaseImpl& impl = e.impl[p][k];
+  // a shape whose primitives were dropped builds its chosen one again
+  const PhaseImpl* impl = Impl(e, s, k, p);
+  if (impl == nullptr) impl = Impl(e, s, k = kLibtorch, p);
   lock.unlock();
-  return Exec(impl, k, p, s, x, w, gy);
+  return Exec(*impl, k, p, s, x, w, gy);
 }
 
 TrainShape ShapeOf(const at::Tensor& x, const at::Tensor& w, int64_t sh, int64_t sw, int64_t ph, int64_t pw) {

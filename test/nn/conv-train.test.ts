@@ -3,8 +3,9 @@
 // gives libtorch's output, input gradient and weight gradient on shapes with 16 channels (same
 // bytes as NHWC), 32-64 channels (reordered), stride 2, a 1x1 stride-2 shortcut, one input
 // channel, a 5x5 kernel and an NCHW weight; "auto" records one kernel per phase; presets take
-// effect; the inputs it declines still compute; bad modes and presets are refused; a training
-// checkpoint records the kernels.
+// effect; the inputs it declines still compute; a shape whose primitives were dropped (past 64
+// shapes) computes alike; bad modes and presets are refused; a training checkpoint records the
+// kernels.
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -122,6 +123,22 @@ test("auto records one kernel per phase, only for the shapes it takes; presets t
     backwardData: "direct-nhwc",
     backwardWeights: "libtorch",
   });
+});
+
+test("past 64 shapes the oldest primitives are dropped; the shape is rebuilt with its choice and computes alike", () => {
+  setTrainConvMode("auto");
+  const first: Shape = { n: 2, c: 16, h: 4, o: 16, k: 3, s: 1, p: 1 };
+  const before = run(first);
+  const chosen = convChoices()[key(first)];
+  for (let h = 5; h < 5 + 66; h++)
+    bn.scope(() => {
+      const x = contiguous(bn.randn([1, 16, h, 3]), "channelsLast");
+      bn.conv2d(x, contiguous(bn.randn([16, 16, 3, 3]), "channelsLast"), undefined, { padding: 1 });
+    });
+  assert.deepEqual(convChoices()[key(first)], chosen);
+  const again = run(first);
+  for (const [i, name] of ["y", "dx", "dw"].entries())
+    assert.deepEqual(again[i], before[i], `${name} differs after the shape's primitives were rebuilt`);
 });
 
 test("bad modes and presets are refused with what was wrong", () => {
