@@ -13,6 +13,7 @@
 // Candidates per phase: direct on NHWC (libtorch's choice), direct on nChw16c, Winograd on
 // nChw16c (3x3, stride 1). Blocked layouts apply where both channel counts are multiples of 16;
 // activations are reordered to and from them unless they have 16 channels (same bytes as NHWC).
+// Only under autograd's grad mode (training steps); no-grad forwards take libtorch's convolution.
 // The first call of a phase at a new shape runs every candidate that oneDNN implements (its
 // reference kernels excepted) on the call's own tensors and keeps the fastest: the choice and its
 // reorders are timed together. The choices are per process; convChoices()/setConvChoices() read
@@ -379,7 +380,9 @@ struct ConvTrainFn : public torch::autograd::Function<ConvTrainFn> {
 std::optional<at::Tensor> TrainConv2d(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
                                       const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
                                       const std::vector<int64_t>& dilation, int64_t groups) {
-  if (Mode() == -2 || b.defined() || groups != 1 || AutocastCpuOn()) return std::nullopt;
+  // training only: under no-grad (validation, evaluation, tracing) the per-shape timing would not pay
+  if (Mode() == -2 || !at::GradMode::is_enabled() || b.defined() || groups != 1 || AutocastCpuOn())
+    return std::nullopt;
   if (stride.size() != 2 || padding.size() != 2 || dilation.size() != 2 || dilation[0] != 1 || dilation[1] != 1)
     return std::nullopt;
   if (x.dim() != 4 || w.dim() != 4 || !x.device().is_cpu() || !w.device().is_cpu()) return std::nullopt;

@@ -3,7 +3,7 @@
 // gives libtorch's output, input gradient and weight gradient on shapes with 16 channels (same
 // bytes as NHWC), 32-64 channels (reordered), stride 2, a 1x1 stride-2 shortcut, one input
 // channel, a 5x5 kernel and an NCHW weight; "auto" records one kernel per phase; presets take
-// effect; the inputs it declines still compute; a shape whose primitives were dropped (past 64
+// effect; the inputs it declines (and no-grad forwards) still compute; a shape whose primitives were dropped (past 64
 // shapes) computes alike; bad modes and presets are refused; a training checkpoint records the
 // kernels.
 import assert from "node:assert/strict";
