@@ -108,21 +108,21 @@ std::map<std::string, Entry> cache;
 std::map<std::string, std::array<int, 3>> preset;
 
 // -2 off (libtorch's at::conv2d), -1 auto, k: candidate k wherever it builds
-int ParseMode(const std::string& v) {
+int ParseMode(const std::string& v, const char* what) {
   if (v == "" || v == "auto") return -1;
   if (v == "off") return -2;
   for (int k = 0; k < kCandidates; k++)
     if (v == kCandidate[k].name) return k;
-  throw std::invalid_argument(
-      "the training convolution mode must be auto, off, direct-nhwc, direct-blocked, winograd or libtorch. Received: " +
-      v);
+  throw std::invalid_argument(std::string(what) +
+                              " must be auto, off, direct-nhwc, direct-blocked, winograd or libtorch. Received: " + v);
 }
 int mode = -1;
 bool modeRead = false;
 int Mode() {
   if (!modeRead) {
     const char* e = std::getenv("BUDGETNET_TRAIN_CONV");
-    mode = ParseMode(e == nullptr ? "auto" : e);  // throws (a NativeOpError of the convolution) on a bad value
+    // a bad value fails every conv2d call (a NativeOpError naming the variable) until it is fixed
+    mode = ParseMode(e == nullptr ? "auto" : e, "BUDGETNET_TRAIN_CONV (the training convolutions' kernels)");
     modeRead = true;
   }
   return mode;
@@ -464,7 +464,7 @@ Napi::Value SetConvChoices(const Napi::CallbackInfo& info) {
 Napi::Value SetTrainConvMode(const Napi::CallbackInfo& info) {
   Args a{info, "setTrainConvMode"};
   return Guard("setTrainConvMode", info, [&]() -> Napi::Value {
-    int next = ParseMode(a.str(0));
+    int next = ParseMode(a.str(0), "setTrainConvMode: mode");
     std::lock_guard<std::mutex> lock(mu);
     std::string was = ModeName(Mode());
     mode = next;

@@ -7,6 +7,7 @@
 // shapes) computes alike; bad modes and presets are refused; a training checkpoint records the
 // kernels.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -145,6 +146,19 @@ test("bad modes and presets are refused with what was wrong", () => {
   assert.throws(() => setTrainConvMode("fast" as "auto"), /mode must be auto, off, direct-nhwc/);
   assert.throws(() => setConvChoices({ n1: { forward: "fastest" as "winograd" } }), /n1\.forward must be direct-nhwc/);
   assert.throws(() => setConvChoices([] as unknown as Record<string, never>), /choices must be an object/);
+  // a bad BUDGETNET_TRAIN_CONV: the convolution fails with an error naming the variable, not a crash
+  const child = spawnSync(
+    process.execPath,
+    [
+      "-e",
+      `const bn = require(${JSON.stringify(path.join(__dirname, "..", "..", "src"))});
+       try { bn.conv2d(bn.randn([1, 2, 4, 4]), bn.randn([2, 2, 3, 3])); console.log("no error"); }
+       catch (e) { console.log(e.name + ": " + e.message); }`,
+    ],
+    { env: { ...process.env, BUDGETNET_TRAIN_CONV: "fastest" }, encoding: "utf8" },
+  );
+  assert.equal(child.status, 0, child.stderr);
+  assert.match(child.stdout, /NativeOpError: .*BUDGETNET_TRAIN_CONV .* must be auto, off, .*Received: fastest/);
 });
 
 test("a training checkpoint records the kernels its convolutions ran", async () => {
