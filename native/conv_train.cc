@@ -476,12 +476,6 @@ Napi::Value SetTrainConvMode(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void InitConvTrain(Napi::Env env, Napi::Object exports) {
-  Export(env, exports, "convChoices", ConvChoices);
-  Export(env, exports, "setConvChoices", SetConvChoices);
-  Export(env, exports, "setTrainConvMode", SetTrainConvMode);
-}
-
 #else
 
 std::optional<at::Tensor> TrainConv2d(const at::Tensor&, const at::Tensor&, const at::Tensor&,
@@ -496,12 +490,12 @@ Napi::Value SetConvChoices(const Napi::CallbackInfo& info) { return info.Env().U
 Napi::Value SetTrainConvMode(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), "off"); }
 }  // namespace
 
+#endif
+
 void InitConvTrain(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "convChoices", ConvChoices);
   Export(env, exports, "setConvChoices", SetConvChoices);
   Export(env, exports, "setTrainConvMode", SetTrainConvMode);
 }
-
-#endif
 
 }  // namespace bn
