@@ -388,7 +388,11 @@ std::optional<at::Tensor> TrainConv2d(const at::Tensor& x, const at::Tensor& w, 
   if (x.dim() != 4 || w.dim() != 4 || !x.device().is_cpu() || !w.device().is_cpu()) return std::nullopt;
   if (x.scalar_type() != at::kFloat || w.scalar_type() != at::kFloat || x.numel() == 0 || w.numel() == 0)
     return std::nullopt;
-  if (!x.is_contiguous(at::MemoryFormat::ChannelsLast) || x.size(1) != w.size(1)) return std::nullopt;
+  // channels-last by its strides too: a 1-channel NCHW input is contiguous in both formats, and
+  // libtorch's convolution keeps such a model NCHW
+  if (!x.is_contiguous(at::MemoryFormat::ChannelsLast) || x.suggest_memory_format() != at::MemoryFormat::ChannelsLast ||
+      x.size(1) != w.size(1))
+    return std::nullopt;
   if (!w.is_contiguous() && !w.is_contiguous(at::MemoryFormat::ChannelsLast)) return std::nullopt;
   if (stride[0] < 1 || stride[1] < 1 || padding[0] < 0 || padding[1] < 0) return std::nullopt;
   TrainShape s = ShapeOf(x, w, stride[0], stride[1], padding[0], padding[1]);

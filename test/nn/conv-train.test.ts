@@ -106,15 +106,17 @@ test("auto records one kernel per phase, only for the shapes it takes; presets t
     const y1 = bn.conv2d(x, w, bn.zeros([16]));
     const y2 = bn.conv2d(x, contiguous(bn.randn([16, 8, 3, 3]), "channelsLast"), undefined, { groups: 2 });
     const y3 = bn.conv2d(contiguous(x, "contiguous"), w);
-    assert.deepEqual(
-      [y1.shape, y2.shape, y3.shape],
-      [
-        [2, 16, 3, 3],
-        [2, 16, 3, 3],
-        [2, 16, 3, 3],
-      ],
-    );
+    // and no-grad forwards (validation, evaluation): the timing would not pay there
+    const y4 = bn.noGrad(() => bn.conv2d(x, w));
+    for (const y of [y1, y2, y3, y4]) assert.deepEqual(y.shape, [2, 16, 3, 3]);
     assert.equal(convChoices()["n2_c16_5x5_o16_k3x3_s1x1_p0x0"], undefined);
+    // a 1-channel NCHW input (contiguous in both formats) stays with libtorch and NCHW, as an NCHW model expects
+    const y5 = bn.conv2d(bn.randn([2, 1, 5, 5]), bn.randn([16, 1, 3, 3]));
+    assert.ok(
+      bn.isContiguous(y5) && !bn.isContiguous(y5, "channelsLast"),
+      "the 1-channel NCHW stem's output is not NCHW",
+    );
+    assert.equal(convChoices()["n2_c1_5x5_o16_k3x3_s1x1_p0x0"], undefined);
   });
   // a preset replaces this process's choice for its shape only
   setConvChoices({ [key(s)]: { forward: "winograd", backwardData: "direct-nhwc", backwardWeights: "libtorch" } });
