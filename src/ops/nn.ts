@@ -1,8 +1,15 @@
 // Neural-network ops (the functional layer under src/nn): convolution, normalization,
 // activations, pooling, dropout, softmax and losses.
-import { type ConvKernel, type ConvPhaseChoices, native, type Reduction } from "../tensor/binding";
+import {
+  CONV_KERNELS,
+  CONV_PHASES,
+  type ConvKernel,
+  type ConvPhaseChoices,
+  native,
+  type Reduction,
+} from "../tensor/binding";
 
-export type { ConvKernel, ConvPhaseChoices };
+export { CONV_KERNELS, CONV_PHASES, type ConvKernel, type ConvPhaseChoices };
 
 import type { Tensor } from "../tensor/tensor";
 import { arrayArg, check, handleOf, isInt, optHandle, optionsArg, pair, tensorArg, wrap } from "./util";
@@ -67,9 +74,9 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, opts: Conv2dOpt
  */
 export function setTrainConvMode(mode: "auto" | "off" | ConvKernel): string {
   check(
-    ["auto", "off", "direct-nhwc", "direct-blocked", "winograd", "libtorch"].includes(mode),
+    mode === "auto" || mode === "off" || (CONV_KERNELS as readonly string[]).includes(mode),
     "setTrainConvMode",
-    "mode must be auto, off, direct-nhwc, direct-blocked, winograd or libtorch",
+    `mode must be auto, off, ${CONV_KERNELS.join(", ")}`,
     "mode",
     mode,
   );

@@ -25,13 +25,12 @@ export interface NativeBatchJob {
 export type DType = "float32" | "float64" | "bfloat16" | "float16" | "int64" | "int32" | "uint8" | "bool";
 export type Reduction = "mean" | "sum" | "none";
 
-/** The kernel a training convolution of one shape runs in each phase (native/conv_train.cc). */
-export type ConvKernel = "direct-nhwc" | "direct-blocked" | "winograd" | "libtorch";
-export interface ConvPhaseChoices {
-  forward?: ConvKernel;
-  backwardData?: ConvKernel;
-  backwardWeights?: ConvKernel;
-}
+/** The kernels a training convolution of one shape can run in each phase (native/conv_train.cc's candidates). */
+export const CONV_KERNELS = ["direct-nhwc", "direct-blocked", "winograd", "libtorch"] as const;
+export type ConvKernel = (typeof CONV_KERNELS)[number];
+/** The phases of a training convolution, as convChoices() names them. */
+export const CONV_PHASES = ["forward", "backwardData", "backwardWeights"] as const;
+export type ConvPhaseChoices = { [phase in (typeof CONV_PHASES)[number]]?: ConvKernel };
 
 export interface BuildInfo {
   torchVersion: string;

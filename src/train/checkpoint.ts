@@ -4,7 +4,7 @@
 import * as fs from "node:fs";
 import { loadSafetensors, saveSafetensors } from "../export/safetensors";
 import type { Module } from "../nn/module";
-import type { ConvPhaseChoices } from "../ops/nn";
+import { CONV_KERNELS, CONV_PHASES, type ConvPhaseChoices } from "../ops/nn";
 import type { Tensor } from "../tensor/tensor";
 
 export interface CheckpointMeta {
@@ -81,8 +81,6 @@ export function loadCheckpoint(file: string): CheckpointParts {
   return parts;
 }
 
-const CONV_KERNELS = ["direct-nhwc", "direct-blocked", "winograd", "libtorch"];
-
 function isKernelTable(v: unknown): v is Record<string, ConvPhaseChoices> {
   if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
   return Object.values(v).every(
@@ -92,7 +90,8 @@ function isKernelTable(v: unknown): v is Record<string, ConvPhaseChoices> {
       !Array.isArray(phases) &&
       Object.entries(phases).every(
         ([phase, k]) =>
-          ["forward", "backwardData", "backwardWeights"].includes(phase) && CONV_KERNELS.includes(k as string),
+          (CONV_PHASES as readonly string[]).includes(phase) &&
+          (CONV_KERNELS as readonly string[]).includes(k as string),
       ),
   );
 }

@@ -99,14 +99,11 @@ export function convertSyncBatchNorm(model: Module, group: ProcessGroup | undefi
   return n;
 }
 
-/** True on every rank when any rank asks to stop (Ctrl-C on one rank stops all at the same step). */
-export function anyRankStops(dp: DataParallel, mine: boolean, step?: number): boolean {
-  return agreeToStop(dp, mine, step).stop;
-}
-
 /**
- * anyRankStops, also agreeing on the signal that asked for the stop: a rank whose own SIGINT or
- * SIGTERM has not reached its handler yet (it was in the collective) still reports the signal.
+ * stop: true on every rank when any rank asks to stop (Ctrl-C on one rank stops all at the same
+ * step); signal: the SIGINT or SIGTERM any rank was asked by, so that a rank whose own signal has
+ * not reached its handler yet (it was in the collective) still reports it. With `step`, also
+ * checks that the ranks are at the same step.
  */
 export function agreeToStop(
   dp: DataParallel,

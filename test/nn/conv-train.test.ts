@@ -5,7 +5,7 @@
 // channel, a 5x5 kernel and an NCHW weight; "auto" records one kernel per phase; presets take
 // effect; the inputs it declines (and no-grad forwards) still compute; a shape whose primitives were dropped (past 64
 // shapes) computes alike; bad modes and presets are refused; a training checkpoint records the
-// kernels.
+// kernels, and one with a nonsense kernel table is refused.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -181,6 +181,20 @@ test("a training checkpoint records the kernels its convolutions ran", async () 
       assert.ok(trained?.forward && trained.backwardData && trained.backwardWeights, JSON.stringify(kernels));
     } finally {
       disposeCheckpoint(ck);
+    }
+    // a checkpoint whose kernel table was edited into nonsense is refused, naming the field
+    const file = path.join(dir, "checkpoint.safetensors");
+    const { tensors, metadata } = bn.loadSafetensors(file);
+    try {
+      const meta = JSON.parse(metadata.budgetnet_checkpoint as string) as Record<string, unknown>;
+      const bad = path.join(dir, "bad.safetensors");
+      bn.saveSafetensors(bad, tensors, {
+        ...metadata,
+        budgetnet_checkpoint: JSON.stringify({ ...meta, convKernels: { n1: { forward: "fastest" } } }),
+      });
+      assert.throws(() => loadCheckpoint(bad), /its convKernels is .*fastest.*not \{ \[shape\]/);
+    } finally {
+      for (const t of tensors.values()) t.dispose();
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -239,36 +239,43 @@ test(
   },
 );
 
-test("ranks out of step are an error naming it, on every rank, never a silent mismatch", { skip }, async () => {
-  const port = await freePort();
-  const script = `
+test(
+  "ranks agree to stop and on the signal that asked; ranks out of step are an error naming it, on every rank",
+  { skip },
+  async () => {
+    const port = await freePort();
+    const script = `
 const { ProcessGroup } = require(${JSON.stringify(path.join(ROOT, "dist", "src", "tensor", "process_group"))});
-const { anyRankStops } = require(${JSON.stringify(path.join(ROOT, "dist", "src", "train", "ddp"))});
+const { agreeToStop } = require(${JSON.stringify(path.join(ROOT, "dist", "src", "train", "ddp"))});
 const rank = Number(process.argv[1]);
 const group = new ProcessGroup({ rank, worldSize: 2, masterAddr: "127.0.0.1", masterPort: ${port}, timeoutMs: 20000 });
 const dp = { group, rank, worldSize: 2 };
-console.log("agree", anyRankStops(dp, false, 7));
-try { anyRankStops(dp, false, rank === 0 ? 8 : 9); } catch (e) { console.log("error", e.message); }
+console.log("agree", agreeToStop(dp, false, 7).stop);
+// rank 1 asks to stop because of a SIGTERM that rank 0's handler has not seen: both stop, both name it
+console.log("agreed", JSON.stringify(agreeToStop(dp, rank === 1, 8, rank === 1 ? "SIGTERM" : undefined)));
+try { agreeToStop(dp, false, rank === 0 ? 9 : 10); } catch (e) { console.log("error", e.message); }
 group.destroy();`;
-  const runRank = (rank: number) =>
-    new Promise<string>((resolve) => {
-      const child = spawn(process.execPath, ["-e", script, String(rank)], { stdio: ["ignore", "pipe", "inherit"] });
-      let out = "";
-      child.stdout.on("data", (b: Buffer) => {
-        out += b.toString();
+    const runRank = (rank: number) =>
+      new Promise<string>((resolve) => {
+        const child = spawn(process.execPath, ["-e", script, String(rank)], { stdio: ["ignore", "pipe", "inherit"] });
+        let out = "";
+        child.stdout.on("data", (b: Buffer) => {
+          out += b.toString();
+        });
+        child.on("exit", () => resolve(out));
       });
-      child.on("exit", () => resolve(out));
-    });
-  const [r0, r1] = await Promise.all([runRank(0), runRank(1)]);
-  for (const [rank, out] of [r0, r1].entries()) {
-    assert.match(out, /agree false/, `rank ${rank}: ${out}`);
-    assert.match(
-      out,
-      new RegExp(`error rank ${rank} of 2 is at step ${8 + rank}, but the ranks' steps sum to 17.*out of step`),
-      out,
-    );
-  }
-});
+    const [r0, r1] = await Promise.all([runRank(0), runRank(1)]);
+    for (const [rank, out] of [r0, r1].entries()) {
+      assert.match(out, /agree false/, `rank ${rank}: ${out}`);
+      assert.match(out, /agreed \{"stop":true,"signal":"SIGTERM"\}/, `rank ${rank}: ${out}`);
+      assert.match(
+        out,
+        new RegExp(`error rank ${rank} of 2 is at step ${9 + rank}, but the ranks' steps sum to 19.*out of step`),
+        out,
+      );
+    }
+  },
+);
 
 test("a rank killed with SIGKILL fails the job with a clear error, never a hang", { skip }, async () => {
   const cwd = project();
